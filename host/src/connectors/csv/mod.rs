@@ -1,0 +1,1 @@
+//! `DelimitedText` files on a local folder: reading and writing CSV with ADF's settings.

@@ -1,0 +1,10 @@
+//! PostgreSQL (`AzurePostgreSql`, `PostgreSql`, `PostgreSqlV2`): connection settings and TLS,
+//! the binary COPY codec, and the source and sink.
+
+pub mod binary;
+pub mod connect;
+pub mod copy_binary;
+pub mod copy_text;
+pub mod endpoint;
+pub mod tls;
+pub mod types;

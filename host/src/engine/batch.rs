@@ -1,0 +1,88 @@
+//! The one batch type that flows through every stage: sources fill it, transforms and sinks
+//! consume it. Values are stored row-major in one flat vector so a batch costs a single
+//! allocation however many rows it holds.
+
+use super::schema::SchemaRef;
+use super::value::Value;
+
+/// A block of rows sharing one schema.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    schema: SchemaRef,
+    values: Vec<Value>,
+    /// Bytes of payload read to produce this batch (store-specific measure, for `dataRead`).
+    pub bytes: u64,
+}
+
+impl Batch {
+    pub fn new(schema: SchemaRef) -> Self {
+        Batch {
+            schema,
+            values: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn with_capacity(schema: SchemaRef, rows: usize) -> Self {
+        let width = schema.len();
+        Batch {
+            schema,
+            values: Vec::with_capacity(rows * width),
+            bytes: 0,
+        }
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn width(&self) -> usize {
+        self.schema.len()
+    }
+
+    pub fn num_rows(&self) -> usize {
+        match self.width() {
+            0 => 0,
+            w => self.values.len() / w,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Appends one row; the caller guarantees `row.len() == width()`.
+    pub fn push_row(&mut self, row: impl IntoIterator<Item = Value>) {
+        let before = self.values.len();
+        self.values.extend(row);
+        debug_assert_eq!(self.values.len() - before, self.width());
+    }
+
+    /// Appends one value; rows are complete after `width()` pushes.
+    pub fn push_value(&mut self, value: Value) {
+        self.values.push(value);
+    }
+
+    pub fn row(&self, index: usize) -> &[Value] {
+        let w = self.width();
+        &self.values[index * w..(index + 1) * w]
+    }
+
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = &[Value]> {
+        self.values.chunks_exact(self.width().max(1))
+    }
+
+    /// Consumes the batch, yielding owned rows.
+    pub fn into_rows(self) -> impl Iterator<Item = Vec<Value>> {
+        let w = self.schema.len().max(1);
+        let mut values = self.values.into_iter();
+        std::iter::from_fn(move || {
+            let row: Vec<Value> = values.by_ref().take(w).collect();
+            (!row.is_empty()).then_some(row)
+        })
+    }
+
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+}

@@ -1,0 +1,6 @@
+//! The engine: batch and value types, the copy runner, the pipeline executor and run output.
+
+pub mod batch;
+pub mod schema;
+pub mod text_form;
+pub mod value;

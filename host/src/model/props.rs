@@ -1,0 +1,196 @@
+//! A reader over one JSON object that remembers which properties were used, so that every
+//! property Sluice does not implement is reported in a warning instead of silently ignored, and
+//! every bad value is reported with the object and property path.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::secrets::Secret;
+use crate::ModelError;
+
+/// Properties of one JSON object, read by name. `path` names the object for messages, such as
+/// `pipeline 'P' activity 'Copy1' typeProperties.sink`.
+pub struct Props<'a> {
+    pub path: String,
+    map: &'a Map<String, Value>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Props<'a> {
+    pub fn new(path: impl Into<String>, map: &'a Map<String, Value>) -> Self {
+        Props {
+            path: path.into(),
+            map,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// Reads `value` as an object; anything else is an error naming `path`.
+    pub fn of(path: impl Into<String>, value: &'a Value) -> Result<Self, ModelError> {
+        let path = path.into();
+        match value {
+            Value::Object(map) => Ok(Props::new(path, map)),
+            other => Err(ModelError::invalid(
+                &path,
+                "",
+                format!("expected a JSON object, found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// The raw value of a property, marking it used. Keys match exactly first, then
+    /// case-insensitively (ADF tolerates both `partitionOption` and `PartitionOption`).
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        let (k, v) = self
+            .map
+            .get_key_value(key)
+            .or_else(|| self.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))?;
+        self.used.borrow_mut().insert(k.clone());
+        (!v.is_null()).then_some(v)
+    }
+
+    /// Marks a property as understood without reading it (e.g. `description`).
+    pub fn accept(&self, key: &str) {
+        let _ = self.get(key);
+    }
+
+    pub fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
+        ModelError::invalid(&self.path, key, reason)
+    }
+
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.err(key, format!("expected a string, found {}", kind(other)))),
+        }
+    }
+
+    pub fn req_str(&self, key: &str) -> Result<&'a str, ModelError> {
+        self.str(key)?.ok_or_else(|| self.err(key, "is required"))
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other) => Err(self.err(
+                key,
+                format!("expected true or false, found {}", short(other)),
+            )),
+        }
+    }
+
+    /// An integer given as a JSON number or a numeric string (ADF accepts both).
+    pub fn int(&self, key: &str) -> Result<Option<i64>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.err(key, format!("expected an integer, found {n}"))),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| self.err(key, format!("expected an integer, found {s:?}"))),
+            Some(other) => {
+                Err(self.err(key, format!("expected an integer, found {}", kind(other))))
+            }
+        }
+    }
+
+    /// An integer within `[min, max]`.
+    pub fn int_in(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ModelError> {
+        match self.int(key)? {
+            Some(v) if v < min || v > max => {
+                Err(self.err(key, format!("must be between {min} and {max}, found {v}")))
+            }
+            v => Ok(v),
+        }
+    }
+
+    /// A secret: a plain string, or `{"type":"SecureString","value":...}`. Key Vault references
+    /// are reported as not yet supported.
+    pub fn secret(&self, key: &str) -> Result<Option<Secret>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+            Some(Value::Object(obj)) => {
+                let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
+                match ty {
+                    "SecureString" => match obj.get("value") {
+                        Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+                        _ => Err(self.err(key, "a SecureString needs a string `value`")),
+                    },
+                    "AzureKeyVaultSecret" => Err(self.err(
+                        key,
+                        "Azure Key Vault secret references are not yet supported by Sluice; use a SecureString for now",
+                    )),
+                    other => Err(self.err(
+                        key,
+                        format!("expected a string or a SecureString object, found an object of type {other:?}"),
+                    )),
+                }
+            }
+            Some(other) => Err(self.err(
+                key,
+                format!("expected a string or SecureString, found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// A nested object's properties.
+    pub fn object(&self, key: &str) -> Result<Option<Props<'a>>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => Props::of(format!("{}.{key}", self.path), v).map(Some),
+        }
+    }
+
+    pub fn array(&self, key: &str) -> Result<Option<&'a Vec<Value>>, ModelError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(other) => Err(self.err(key, format!("expected an array, found {}", kind(other)))),
+        }
+    }
+
+    /// Properties present but never read: what Sluice does not implement.
+    pub fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        self.map
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .map(|k| format!("{}.{k}", self.path))
+            .collect()
+    }
+}
+
+/// The JSON kind of a value, for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(40).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
+}
