@@ -1,5 +1,12 @@
 //! ADF definitions: loading factory folders and files, and typed linked services, datasets and
 //! pipelines. Pure: nothing here connects anywhere.
 
+pub mod copy;
+pub mod dataset;
 pub mod error;
+pub mod linked_service;
+pub mod load;
+pub mod params;
+pub mod pipeline;
 pub mod props;
+pub mod timespan;

@@ -160,6 +160,11 @@ impl<'a> Props<'a> {
         }
     }
 
+    /// Every key of the object (marks nothing as used).
+    pub fn keys(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
     /// Properties present but never read: what Sluice does not implement.
     pub fn unused(&self) -> Vec<String> {
         let used = self.used.borrow();

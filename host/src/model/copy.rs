@@ -1,0 +1,374 @@
+//! The Copy activity: its source, sink and column mapping, resolved into a [`CopyPlan`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::dataset::{self, Dataset};
+use super::error::ModelError;
+use super::load::Factory;
+use super::params::{substitute, Scope};
+use super::props::Props;
+use super::timespan::parse_timespan;
+use crate::connectors::csv::CsvDataset;
+use crate::connectors::postgres::endpoint::PgEndpoint;
+use crate::connectors::postgres::ident::TableName;
+
+/// Source type names for PostgreSQL, all treated alike.
+pub const POSTGRES_SOURCES: [&str; 3] = [
+    "AzurePostgreSqlSource",
+    "PostgreSqlSource",
+    "PostgreSqlV2Source",
+];
+/// Sink type names for PostgreSQL (ADF's docs spell the first both ways).
+pub const POSTGRES_SINKS: [&str; 3] = [
+    "AzurePostgreSqlSink",
+    "AzurePostgreSQLSink",
+    "PostgreSqlV2Sink",
+];
+
+/// Rows per batch when the sink does not say (`writeBatchSize`'s default in the connector doc).
+pub const DEFAULT_BATCH_ROWS: usize = 10_000;
+
+/// What a PostgreSQL source reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceQuery {
+    Query(String),
+    Table(TableName),
+}
+
+/// How the PostgreSQL sink writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteMethod {
+    /// Binary `COPY ... FROM STDIN`, one COPY per batch.
+    CopyCommand,
+    /// Multi-row `INSERT`, as many rows per statement as fit in 65,535 bind parameters.
+    BulkInsert,
+    /// Staging table and `INSERT ... ON CONFLICT (keys) DO UPDATE`; keys default to the
+    /// primary key.
+    Upsert { keys: Option<Vec<String>> },
+}
+
+/// PostgreSQL sink settings.
+#[derive(Debug, Clone)]
+pub struct PgSinkSettings {
+    pub table: TableName,
+    pub pre_copy_script: Option<String>,
+    pub write_batch_size: usize,
+    pub write_batch_timeout: Duration,
+    pub write_method: WriteMethod,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourcePlan {
+    Postgres {
+        dataset: String,
+        endpoint: PgEndpoint,
+        query: SourceQuery,
+        query_timeout: Duration,
+    },
+    Csv {
+        dataset: String,
+        csv: CsvDataset,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkPlan {
+    Postgres {
+        dataset: String,
+        endpoint: PgEndpoint,
+        settings: PgSinkSettings,
+    },
+    Csv {
+        dataset: String,
+        csv: CsvDataset,
+    },
+}
+
+/// One explicit column mapping of a `TabularTranslator`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub source: String,
+    pub sink: String,
+}
+
+/// A fully resolved Copy activity.
+#[derive(Debug, Clone)]
+pub struct CopyPlan {
+    pub source: SourcePlan,
+    pub sink: SinkPlan,
+    /// Explicit mappings; `None` maps by column name.
+    pub mappings: Option<Vec<Mapping>>,
+    /// Rows per batch through the whole pipeline.
+    pub batch_rows: usize,
+}
+
+impl SourcePlan {
+    pub fn type_label(&self) -> &'static str {
+        match self {
+            SourcePlan::Postgres { .. } => "AzurePostgreSql",
+            SourcePlan::Csv { .. } => "DelimitedText",
+        }
+    }
+}
+
+impl SinkPlan {
+    pub fn type_label(&self) -> &'static str {
+        match self {
+            SinkPlan::Postgres { .. } => "AzurePostgreSql",
+            SinkPlan::Csv { .. } => "DelimitedText",
+        }
+    }
+}
+
+/// Resolves a Copy activity's JSON (`activity` is the whole activity object).
+pub fn resolve(
+    factory: &Factory,
+    activity: &Value,
+    at: &str,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<CopyPlan, ModelError> {
+    let act = Props::of(at.to_string(), activity)?;
+    let input = single_reference(&act, "inputs")?;
+    let output = single_reference(&act, "outputs")?;
+    let tp_value = substitute(act.get("typeProperties").unwrap_or(&Value::Null), scope, at)?;
+    let tp = Props::of(format!("{at} typeProperties"), &tp_value)?;
+    let source_ds = dataset::resolve(factory, input, &format!("{at} inputs"), scope, warnings)?;
+    let sink_ds = dataset::resolve(factory, output, &format!("{at} outputs"), scope, warnings)?;
+
+    let source_p = tp
+        .object("source")?
+        .ok_or_else(|| tp.err("source", "is required"))?;
+    let sink_p = tp
+        .object("sink")?
+        .ok_or_else(|| tp.err("sink", "is required"))?;
+    let source = source_plan(source_ds, &source_p)?;
+    let sink = sink_plan(sink_ds, &sink_p)?;
+    let mappings = match tp.object("translator")? {
+        Some(t) => translator(&t)?,
+        None => None,
+    };
+    let batch_rows = match &sink {
+        SinkPlan::Postgres { settings, .. } => settings.write_batch_size,
+        SinkPlan::Csv { .. } => DEFAULT_BATCH_ROWS,
+    };
+    if let Some(v) = tp.bool("enableSkipIncompatibleRow")? {
+        if v {
+            warnings.push(format!("{at} typeProperties.enableSkipIncompatibleRow: not implemented yet; a bad row fails the activity"));
+        }
+    }
+    warnings.extend(source_p.unused());
+    warnings.extend(sink_p.unused());
+    warnings.extend(tp.unused());
+    Ok(CopyPlan {
+        source,
+        sink,
+        mappings,
+        batch_rows,
+    })
+}
+
+fn single_reference<'a>(act: &Props<'a>, key: &str) -> Result<&'a Value, ModelError> {
+    match act.array(key)?.map(Vec::as_slice) {
+        Some([one]) => Ok(one),
+        Some([]) | None => Err(act.err(
+            key,
+            "a Copy activity needs exactly one dataset reference here",
+        )),
+        Some(_) => Err(act.err(
+            key,
+            "a Copy activity takes exactly one dataset reference here",
+        )),
+    }
+}
+
+fn timespan(p: &Props<'_>, key: &str, default: Duration) -> Result<Duration, ModelError> {
+    match p.str(key)? {
+        Some(s) => parse_timespan(s).map_err(|e| p.err(key, e)),
+        None => Ok(default),
+    }
+}
+
+fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, ModelError> {
+    let ty = p.req_str("type")?;
+    match ds {
+        Dataset::PgTable {
+            name,
+            endpoint,
+            table,
+        } => {
+            if !POSTGRES_SOURCES.contains(&ty) {
+                return Err(p.err(
+                    "type",
+                    format!(
+                        "{ty:?} cannot read dataset '{name}' (a PostgreSQL table); use {}",
+                        POSTGRES_SOURCES[0]
+                    ),
+                ));
+            }
+            let query_timeout = timespan(p, "queryTimeout", Duration::from_secs(2 * 3600))?;
+            let query = match (p.str("query")?, table) {
+                (Some(q), _) if !q.trim().is_empty() => SourceQuery::Query(q.to_string()),
+                (_, Some(t)) => SourceQuery::Table(t),
+                _ => {
+                    return Err(p.err(
+                        "query",
+                        format!("is required when dataset '{name}' names no table"),
+                    ))
+                }
+            };
+            // partitionOption/partitionSettings are left unread: a warning lists them and the
+            // table is read in one stream, which copies the same rows.
+            Ok(SourcePlan::Postgres {
+                dataset: name,
+                endpoint,
+                query,
+                query_timeout,
+            })
+        }
+        Dataset::Csv { name, csv } => {
+            if ty != "DelimitedTextSource" {
+                return Err(p.err("type", format!("{ty:?} cannot read dataset '{name}' (DelimitedText); use DelimitedTextSource")));
+            }
+            for k in ["storeSettings", "formatSettings"] {
+                p.accept(k);
+            }
+            Ok(SourcePlan::Csv { dataset: name, csv })
+        }
+    }
+}
+
+fn sink_plan(ds: Dataset, p: &Props<'_>) -> Result<SinkPlan, ModelError> {
+    let ty = p.req_str("type")?;
+    match ds {
+        Dataset::PgTable {
+            name,
+            endpoint,
+            table,
+        } => {
+            if !POSTGRES_SINKS.contains(&ty) {
+                return Err(p.err(
+                    "type",
+                    format!(
+                        "{ty:?} cannot write dataset '{name}' (a PostgreSQL table); use {}",
+                        POSTGRES_SINKS[0]
+                    ),
+                ));
+            }
+            let table = table.ok_or_else(|| {
+                p.err(
+                    "type",
+                    format!("dataset '{name}' names no table to write to (set schema and table)"),
+                )
+            })?;
+            let write_batch_size = p
+                .int_in("writeBatchSize", 1, 100_000_000)?
+                .map_or(DEFAULT_BATCH_ROWS, |v| v as usize);
+            let write_batch_timeout = timespan(p, "writeBatchTimeout", Duration::from_secs(30))?;
+            if write_batch_timeout.is_zero() {
+                return Err(p.err("writeBatchTimeout", "must be longer than zero"));
+            }
+            let write_method = match p.str("writeMethod")? {
+                None | Some("CopyCommand") => WriteMethod::CopyCommand,
+                Some("BulkInsert") => WriteMethod::BulkInsert,
+                Some("Upsert") => {
+                    let keys = match p.object("upsertSettings")? {
+                        Some(us) => {
+                            us.accept("useTempDB");
+                            us.accept("interimSchemaName");
+                            match us.array("keys")? {
+                                Some(keys) => Some(
+                                    keys.iter()
+                                        .map(|k| {
+                                            k.as_str().map(str::to_string).ok_or_else(|| {
+                                                us.err("keys", "must be an array of column names")
+                                            })
+                                        })
+                                        .collect::<Result<Vec<_>, _>>()?,
+                                ),
+                                None => None,
+                            }
+                        }
+                        None => None,
+                    };
+                    if keys.as_ref().is_some_and(Vec::is_empty) {
+                        return Err(p.err("upsertSettings", "keys must name at least one column (or be omitted to use the primary key)"));
+                    }
+                    WriteMethod::Upsert { keys }
+                }
+                Some(other) => {
+                    return Err(p.err(
+                        "writeMethod",
+                        format!(
+                        "{other:?} is not a write method; use CopyCommand, BulkInsert or Upsert"
+                    ),
+                    ))
+                }
+            };
+            let pre_copy_script = p
+                .str("preCopyScript")?
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string);
+            let settings = PgSinkSettings {
+                table,
+                pre_copy_script,
+                write_batch_size,
+                write_batch_timeout,
+                write_method,
+            };
+            Ok(SinkPlan::Postgres {
+                dataset: name,
+                endpoint,
+                settings,
+            })
+        }
+        Dataset::Csv { name, csv } => {
+            if ty != "DelimitedTextSink" {
+                return Err(p.err("type", format!("{ty:?} cannot write dataset '{name}' (DelimitedText); use DelimitedTextSink")));
+            }
+            for k in ["storeSettings", "formatSettings"] {
+                p.accept(k);
+            }
+            Ok(SinkPlan::Csv { dataset: name, csv })
+        }
+    }
+}
+
+fn translator(t: &Props<'_>) -> Result<Option<Vec<Mapping>>, ModelError> {
+    let ty = t.req_str("type")?;
+    if ty != "TabularTranslator" {
+        return Err(t.err(
+            "type",
+            format!("{ty:?} is not supported; use TabularTranslator"),
+        ));
+    }
+    t.accept("typeConversion");
+    t.accept("typeConversionSettings");
+    let Some(items) = t.array("mappings")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let m = Props::of(format!("{}.mappings[{i}]", t.path), item)?;
+        let name_of = |key: &str| -> Result<String, ModelError> {
+            let side = m.object(key)?.ok_or_else(|| m.err(key, "is required"))?;
+            side.accept("type");
+            side.accept("physicalType");
+            let name = side
+                .str("name")?
+                .or(side.str("path")?)
+                .ok_or_else(|| side.err("name", "is required"))?;
+            Ok(name
+                .trim_start_matches("$['")
+                .trim_end_matches("']")
+                .to_string())
+        };
+        out.push(Mapping {
+            source: name_of("source")?,
+            sink: name_of("sink")?,
+        });
+    }
+    Ok(Some(out))
+}

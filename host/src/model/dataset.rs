@@ -1,0 +1,184 @@
+//! Datasets: a table on a PostgreSQL linked service, or delimited text on a local folder.
+
+use serde_json::{Map, Value};
+
+use super::error::ModelError;
+use super::linked_service::{self, LinkedService};
+use super::load::{Factory, Kind};
+use super::params::{substitute, Scope};
+use super::props::Props;
+use crate::connectors::csv::CsvDataset;
+use crate::connectors::postgres::endpoint::PgEndpoint;
+use crate::connectors::postgres::ident::TableName;
+
+/// Dataset types that name a PostgreSQL table.
+pub const POSTGRES_TABLE_TYPES: [&str; 3] = [
+    "AzurePostgreSqlTable",
+    "PostgreSqlV2Table",
+    "PostgreSqlTable",
+];
+
+/// A dataset with its linked service resolved.
+#[derive(Debug, Clone)]
+pub enum Dataset {
+    PgTable {
+        name: String,
+        endpoint: PgEndpoint,
+        table: Option<TableName>,
+    },
+    Csv {
+        name: String,
+        csv: CsvDataset,
+    },
+}
+
+impl Dataset {
+    pub fn name(&self) -> &str {
+        match self {
+            Dataset::PgTable { name, .. } | Dataset::Csv { name, .. } => name,
+        }
+    }
+
+    pub fn type_label(&self) -> &'static str {
+        match self {
+            Dataset::PgTable { .. } => "AzurePostgreSqlTable",
+            Dataset::Csv { .. } => "DelimitedText",
+        }
+    }
+}
+
+/// Resolves a `DatasetReference` (`{"referenceName": ..., "parameters": {...}}`) from `from`.
+pub fn resolve(
+    factory: &Factory,
+    reference: &Value,
+    from: &str,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<Dataset, ModelError> {
+    let reference = substitute(reference, scope, from)?;
+    let refp = Props::of(from.to_string(), &reference)?;
+    let name = refp.req_str("referenceName")?;
+    refp.accept("type");
+    let def = factory.get(Kind::Dataset, name, from)?;
+    let at = format!("dataset '{name}' ({})", def.file.display());
+
+    // Dataset parameters: declared defaults, overridden by the reference's values.
+    let declared = Props::of(at.clone(), &def.properties)?;
+    let mut values = Map::new();
+    if let Some(params) = declared.object("parameters")? {
+        for (k, v) in params_defaults(&params)? {
+            values.insert(k, v);
+        }
+    }
+    if let Some(Value::Object(given)) = refp.get("parameters") {
+        for (k, v) in given {
+            values.insert(k.clone(), v.clone());
+        }
+    }
+    let ds_scope = Scope {
+        pipeline: scope.pipeline.clone(),
+        dataset: values,
+        lenient: scope.lenient,
+    };
+    let properties = substitute(&def.properties, &ds_scope, &at)?;
+    let props = Props::of(at.clone(), &properties)?;
+    for k in [
+        "description",
+        "annotations",
+        "parameters",
+        "schema",
+        "structure",
+        "folder",
+    ] {
+        props.accept(k);
+    }
+    let ty = props.req_str("type")?;
+    let ls_ref = props
+        .object("linkedServiceName")?
+        .ok_or_else(|| props.err("linkedServiceName", "is required"))?;
+    let ls_name = ls_ref.req_str("referenceName")?;
+    ls_ref.accept("type");
+    ls_ref.accept("parameters");
+    let ls_def = factory.get(Kind::LinkedService, ls_name, &at)?;
+    let linked = match factory.pg_overrides.get(ls_name) {
+        Some(endpoint) => LinkedService::Postgres(endpoint.clone()),
+        None => {
+            let ls_scope = Scope { lenient: scope.lenient, ..Scope::default() };
+            let ls_props = substitute(&ls_def.properties, &ls_scope, &at)?;
+            linked_service::parse(ls_def, &ls_props, warnings)?
+        }
+    };
+    let empty = Value::Object(Map::new());
+    let tp = Props::of(
+        format!("{at} typeProperties"),
+        props.get("typeProperties").unwrap_or(&empty),
+    )?;
+
+    let ds = if POSTGRES_TABLE_TYPES.contains(&ty) {
+        let LinkedService::Postgres(endpoint) = linked else {
+            return Err(props.err(
+                "linkedServiceName",
+                format!(
+                    "a {ty} dataset needs a PostgreSQL linked service, and '{ls_name}' is not one"
+                ),
+            ));
+        };
+        let schema = tp.str("schema")?;
+        let table = tp.str("table")?;
+        let table = match (schema, table, tp.str("tableName")?) {
+            (_, Some(t), _) => Some(TableName {
+                schema: schema.map(str::to_string),
+                table: t.to_string(),
+            }),
+            (None, None, Some(qualified)) => {
+                Some(TableName::parse(qualified).map_err(|e| tp.err("tableName", e))?)
+            }
+            (Some(s), None, Some(t)) => Some(TableName {
+                schema: Some(s.to_string()),
+                table: t.to_string(),
+            }),
+            (Some(_), None, None) => return Err(tp.err("table", "schema is given without a table")),
+            (None, None, None) => None,
+        };
+        Dataset::PgTable {
+            name: name.to_string(),
+            endpoint,
+            table,
+        }
+    } else if ty == "DelimitedText" {
+        let LinkedService::Files { root } = linked else {
+            return Err(props.err("linkedServiceName", format!("a DelimitedText dataset needs a FileServer linked service, and '{ls_name}' is not one")));
+        };
+        Dataset::Csv {
+            name: name.to_string(),
+            csv: CsvDataset::from_props(&tp, &root)?,
+        }
+    } else {
+        return Err(props.err(
+            "type",
+            format!(
+                "dataset type {ty:?} is not supported (supported: {}, DelimitedText)",
+                POSTGRES_TABLE_TYPES.join(", ")
+            ),
+        ));
+    };
+    warnings.extend(refp.unused());
+    warnings.extend(props.unused());
+    warnings.extend(tp.unused());
+    Ok(ds)
+}
+
+/// `{"p": {"type": "String", "defaultValue": ...}}` to the defaults that are given.
+pub fn params_defaults(params: &Props<'_>) -> Result<Vec<(String, Value)>, ModelError> {
+    let mut out = Vec::new();
+    for key in params.keys() {
+        let p = params
+            .object(&key)?
+            .ok_or_else(|| params.err(&key, "a parameter needs an object"))?;
+        p.accept("type");
+        if let Some(v) = p.get("defaultValue") {
+            out.push((key.clone(), v.clone()));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,66 @@
+//! Linked services: where a store lives and how to log in.
+
+use std::path::PathBuf;
+
+use super::error::ModelError;
+use super::load::Definition;
+use super::props::Props;
+use crate::connectors::postgres::endpoint::PgEndpoint;
+
+/// The linked service types Sluice accepts for PostgreSQL.
+pub const POSTGRES_TYPES: [&str; 3] = ["AzurePostgreSql", "PostgreSql", "PostgreSqlV2"];
+
+/// A resolved linked service.
+#[derive(Debug, Clone)]
+pub enum LinkedService {
+    Postgres(PgEndpoint),
+    /// `FileServer` on a local path: `host` is the root folder (relative paths are taken from
+    /// the current directory).
+    Files {
+        root: PathBuf,
+    },
+}
+
+/// Parses a linked service definition (after parameter substitution of `properties`).
+pub fn parse(
+    def: &Definition,
+    properties: &serde_json::Value,
+    warnings: &mut Vec<String>,
+) -> Result<LinkedService, ModelError> {
+    let at = format!("linked service '{}' ({})", def.name, def.file.display());
+    let props = Props::of(at.clone(), properties)?;
+    let ty = props.req_str("type")?;
+    let version = props.str("version")?;
+    for k in ["description", "annotations", "parameters"] {
+        props.accept(k);
+    }
+    if props.get("connectVia").is_some() {
+        warnings.push(format!(
+            "{at}: connectVia is ignored; Sluice connects directly"
+        ));
+    }
+    let type_props = props
+        .object("typeProperties")?
+        .ok_or_else(|| props.err("typeProperties", "is required"))?;
+    let ls = if POSTGRES_TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
+        LinkedService::Postgres(PgEndpoint::from_linked_service(&type_props, ty, version)?)
+    } else if ty == "FileServer" {
+        let host = type_props.req_str("host")?;
+        type_props.accept("userId");
+        type_props.accept("password");
+        LinkedService::Files {
+            root: PathBuf::from(host),
+        }
+    } else {
+        return Err(props.err(
+            "type",
+            format!(
+                "linked service type {ty:?} is not supported (supported: {}, FileServer)",
+                POSTGRES_TYPES.join(", ")
+            ),
+        ));
+    };
+    warnings.extend(props.unused());
+    warnings.extend(type_props.unused());
+    Ok(ls)
+}

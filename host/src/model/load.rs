@@ -1,0 +1,272 @@
+//! Reading a factory from disk: a folder laid out as ADF's git integration writes it
+//! (`linkedService/`, `dataset/`, `pipeline/`, one JSON file per object) or a single JSON file
+//! holding one object or an array of objects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::error::ModelError;
+
+/// The three kinds of definitions Sluice reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    LinkedService,
+    Dataset,
+    Pipeline,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::LinkedService => "linked service",
+            Kind::Dataset => "dataset",
+            Kind::Pipeline => "pipeline",
+        }
+    }
+}
+
+/// One named definition and where it came from.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub name: String,
+    pub file: PathBuf,
+    /// The object's `properties`.
+    pub properties: Value,
+}
+
+/// Every definition of a factory, by kind and name.
+#[derive(Debug, Default, Clone)]
+pub struct Factory {
+    /// The folder holding the factory (the file's folder for a single file).
+    pub root: PathBuf,
+    pub linked_services: BTreeMap<String, Definition>,
+    pub datasets: BTreeMap<String, Definition>,
+    pub pipelines: BTreeMap<String, Definition>,
+    /// Notices about files that were passed over (triggers, integration runtimes, ...).
+    pub notices: Vec<String>,
+    /// PostgreSQL linked services replaced by a server given on the command line
+    /// (`--connection NAME=URL`, and `sluice demo`), so one factory runs anywhere.
+    pub pg_overrides: BTreeMap<String, crate::connectors::postgres::endpoint::PgEndpoint>,
+}
+
+impl Factory {
+    pub fn map(&self, kind: Kind) -> &BTreeMap<String, Definition> {
+        match kind {
+            Kind::LinkedService => &self.linked_services,
+            Kind::Dataset => &self.datasets,
+            Kind::Pipeline => &self.pipelines,
+        }
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut BTreeMap<String, Definition> {
+        match kind {
+            Kind::LinkedService => &mut self.linked_services,
+            Kind::Dataset => &mut self.datasets,
+            Kind::Pipeline => &mut self.pipelines,
+        }
+    }
+
+    /// Looks a definition up; a dangling reference names both objects.
+    pub fn get(&self, kind: Kind, name: &str, from: &str) -> Result<&Definition, ModelError> {
+        self.map(kind)
+            .get(name)
+            .ok_or_else(|| ModelError::Dangling {
+                from: from.to_string(),
+                kind: kind.label(),
+                name: name.to_string(),
+                known: self.map(kind).keys().cloned().collect(),
+            })
+    }
+
+    /// Loads a factory folder or a single JSON file.
+    pub fn load(path: &Path) -> Result<Factory, ModelError> {
+        let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut factory = Factory::default();
+        if meta.is_dir() {
+            factory.root = path.to_path_buf();
+            factory.load_folder(path)?;
+        } else {
+            factory.root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            factory.load_file(path, None)?;
+        }
+        Ok(factory)
+    }
+
+    fn load_folder(&mut self, dir: &Path) -> Result<(), ModelError> {
+        for (folder, kind) in [
+            ("linkedService", Kind::LinkedService),
+            ("dataset", Kind::Dataset),
+            ("pipeline", Kind::Pipeline),
+        ] {
+            let sub = dir.join(folder);
+            if sub.is_dir() {
+                for file in json_files(&sub)? {
+                    self.load_file(&file, Some(kind))?;
+                }
+            }
+        }
+        for file in json_files(dir)? {
+            self.load_file(&file, None)?;
+        }
+        if self.linked_services.is_empty() && self.datasets.is_empty() && self.pipelines.is_empty()
+        {
+            return Err(ModelError::Other(format!(
+                "{}: no definitions found (expected linkedService/, dataset/ and pipeline/ folders of JSON files, or JSON files here)",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn load_file(&mut self, file: &Path, kind: Option<Kind>) -> Result<(), ModelError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+            path: file.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            reason: strip_position(&e.to_string()),
+        })?;
+        let objects = match value {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for (i, obj) in objects.into_iter().enumerate() {
+            let at = if i == 0 {
+                file.display().to_string()
+            } else {
+                format!("{} (object {})", file.display(), i + 1)
+            };
+            let name = obj
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ModelError::invalid(&at, "name", "every definition needs a string `name`")
+                })?
+                .to_string();
+            let properties = obj.get("properties").cloned().ok_or_else(|| {
+                ModelError::invalid(&format!("{at} '{name}'"), "properties", "is required")
+            })?;
+            let kind = match kind.or_else(|| classify(&obj, &properties)) {
+                Some(k) => k,
+                None => {
+                    self.notices.push(format!(
+                        "{at}: '{name}' is not a linked service, dataset or pipeline; passed over"
+                    ));
+                    continue;
+                }
+            };
+            let def = Definition {
+                name: name.clone(),
+                file: file.to_path_buf(),
+                properties,
+            };
+            if let Some(prev) = self.map_mut(kind).insert(name.clone(), def) {
+                return Err(ModelError::Other(format!(
+                    "{}: {} '{name}' is defined twice (also in {})",
+                    file.display(),
+                    kind.label(),
+                    prev.file.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tells a definition's kind from its shape (single files mix kinds) or its ARM resource type.
+fn classify(obj: &Value, props: &Value) -> Option<Kind> {
+    if let Some(t) = obj.get("type").and_then(Value::as_str) {
+        let t = t.to_ascii_lowercase();
+        if t.ends_with("/linkedservices") {
+            return Some(Kind::LinkedService);
+        } else if t.ends_with("/datasets") {
+            return Some(Kind::Dataset);
+        } else if t.ends_with("/pipelines") {
+            return Some(Kind::Pipeline);
+        }
+    }
+    if props.get("activities").is_some() {
+        Some(Kind::Pipeline)
+    } else if props.get("linkedServiceName").is_some() {
+        Some(Kind::Dataset)
+    } else if props.get("typeProperties").is_some() || props.get("type").is_some() {
+        Some(Kind::LinkedService)
+    } else {
+        None
+    }
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// serde_json appends " at line L column C"; the error already carries both.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_json_names_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipeline")).unwrap();
+        std::fs::write(
+            dir.path().join("pipeline/p.json"),
+            "{\n  \"name\": \"p\",\n  \"properties\": { \"activities\": [ }\n}",
+        )
+        .unwrap();
+        let err = Factory::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("p.json:3:"), "{err}");
+        assert!(err.contains("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn single_file_with_an_array_is_classified() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("all.json");
+        std::fs::write(
+            &f,
+            r#"[{"name":"ls","properties":{"type":"AzurePostgreSql","typeProperties":{}}},
+                {"name":"ds","properties":{"type":"AzurePostgreSqlTable","linkedServiceName":{"referenceName":"ls"}}},
+                {"name":"p","properties":{"activities":[]}}]"#,
+        )
+        .unwrap();
+        let fac = Factory::load(&f).unwrap();
+        assert!(fac.linked_services.contains_key("ls"));
+        assert!(fac.datasets.contains_key("ds"));
+        assert!(fac.pipelines.contains_key("p"));
+        let err = fac
+            .get(Kind::Dataset, "nope", "pipeline 'p' activity 'a'")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "pipeline 'p' activity 'a' references dataset 'nope', which is not defined (defined: ds)");
+    }
+}

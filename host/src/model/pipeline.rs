@@ -1,0 +1,349 @@
+//! Pipelines: parameters, activities, `dependsOn` and `policy`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::dataset::params_defaults;
+use super::error::ModelError;
+use super::load::{Definition, Factory, Kind};
+use super::props::Props;
+use super::timespan::parse_timespan;
+
+/// A `dependsOn` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Succeeded,
+    Failed,
+    Skipped,
+    Completed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub activity: String,
+    pub conditions: Vec<Condition>,
+}
+
+/// An activity's `policy`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub timeout: Duration,
+    pub retry: u32,
+    pub retry_interval: Duration,
+    pub secure_output: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: Duration::from_secs(7 * 86_400),
+            retry: 0,
+            retry_interval: Duration::from_secs(30),
+            secure_output: false,
+        }
+    }
+}
+
+/// Activity types Sluice runs.
+pub const SUPPORTED_ACTIVITIES: [&str; 1] = ["Copy"];
+
+/// One activity; its `typeProperties` are resolved when it runs (they may use parameters).
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub name: String,
+    pub activity_type: String,
+    pub depends_on: Vec<Dependency>,
+    pub policy: Policy,
+    /// The activity's JSON, for the activity's own resolver.
+    pub raw: Value,
+    /// `pipeline 'P' activity 'A' (file)`, for messages.
+    pub at: String,
+}
+
+/// A declared pipeline parameter.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub ty: String,
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub parameters: Vec<Parameter>,
+    pub activities: Vec<Activity>,
+}
+
+impl Pipeline {
+    /// Parses and checks a pipeline: names unique, `dependsOn` targets exist, no cycles.
+    pub fn parse(def: &Definition, warnings: &mut Vec<String>) -> Result<Pipeline, ModelError> {
+        let at = format!("pipeline '{}' ({})", def.name, def.file.display());
+        let props = Props::of(at.clone(), &def.properties)?;
+        for k in [
+            "description",
+            "annotations",
+            "folder",
+            "variables",
+            "concurrency",
+            "policy",
+        ] {
+            props.accept(k);
+        }
+        let mut parameters = Vec::new();
+        if let Some(params) = props.object("parameters")? {
+            let defaults: BTreeMap<String, Value> = params_defaults(&params)?.into_iter().collect();
+            for name in params.keys() {
+                let ty = def.properties["parameters"][&name]["type"]
+                    .as_str()
+                    .unwrap_or("String")
+                    .to_string();
+                parameters.push(Parameter {
+                    default: defaults.get(&name).cloned(),
+                    name,
+                    ty,
+                });
+            }
+        }
+        let items = props
+            .array("activities")?
+            .ok_or_else(|| props.err("activities", "is required"))?;
+        let mut activities = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            activities.push(parse_activity(&def.name, &at, i, item, warnings)?);
+        }
+        let names: BTreeSet<&str> = activities.iter().map(|a| a.name.as_str()).collect();
+        if names.len() != activities.len() {
+            return Err(props.err("activities", "activity names must be unique"));
+        }
+        for a in &activities {
+            for d in &a.depends_on {
+                if !names.contains(d.activity.as_str()) {
+                    return Err(ModelError::Dangling {
+                        from: format!("{} dependsOn", a.at),
+                        kind: "activity",
+                        name: d.activity.clone(),
+                        known: names.iter().map(|s| s.to_string()).collect(),
+                    });
+                }
+            }
+        }
+        check_acyclic(&at, &activities)?;
+        warnings.extend(props.unused());
+        Ok(Pipeline {
+            name: def.name.clone(),
+            parameters,
+            activities,
+        })
+    }
+
+    /// Parameter values: declared defaults overridden by `--param NAME=VALUE`, typed by the
+    /// declared type. A parameter without a value is an error unless `lenient`.
+    pub fn parameter_values(
+        &self,
+        given: &[(String, String)],
+        lenient: bool,
+    ) -> Result<Map<String, Value>, ModelError> {
+        let at = format!("pipeline '{}'", self.name);
+        let mut out = Map::new();
+        for (name, text) in given {
+            let p = self
+                .parameters
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        self.parameters.iter().map(|p| p.name.as_str()).collect();
+                    ModelError::invalid(
+                        &at,
+                        "parameters",
+                        format!(
+                            "--param {name}: no such parameter (declared: {})",
+                            known.join(", ")
+                        ),
+                    )
+                })?;
+            out.insert(
+                name.clone(),
+                typed_value(&p.ty, text)
+                    .map_err(|e| ModelError::invalid(&at, &format!("parameters.{name}"), e))?,
+            );
+        }
+        for p in &self.parameters {
+            if !out.contains_key(&p.name) {
+                match &p.default {
+                    Some(v) => {
+                        out.insert(p.name.clone(), v.clone());
+                    }
+                    None if lenient => {}
+                    None => {
+                        return Err(ModelError::invalid(
+                            &at,
+                            &format!("parameters.{}", p.name),
+                            "has no default; give it with --param NAME=VALUE",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn typed_value(ty: &str, text: &str) -> Result<Value, String> {
+    match ty.to_ascii_lowercase().as_str() {
+        "string" | "securestring" => Ok(Value::String(text.to_string())),
+        "int" => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{text:?} is not an Int")),
+        "float" => text
+            .trim()
+            .parse::<f64>()
+            .map(Value::from)
+            .map_err(|_| format!("{text:?} is not a Float")),
+        "bool" => match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("{text:?} is not a Bool (true or false)")),
+        },
+        "array" | "object" => {
+            serde_json::from_str(text).map_err(|e| format!("{text:?} is not JSON: {e}"))
+        }
+        other => Err(format!("unknown parameter type {other:?}")),
+    }
+}
+
+fn parse_activity(
+    pipeline: &str,
+    pat: &str,
+    i: usize,
+    item: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<Activity, ModelError> {
+    let p = Props::of(format!("{pat} activities[{i}]"), item)?;
+    let name = p.req_str("name")?.to_string();
+    let at = format!("pipeline '{pipeline}' activity '{name}'");
+    let p = Props::of(at.clone(), item)?;
+    p.accept("name");
+    let activity_type = p.req_str("type")?.to_string();
+    if !SUPPORTED_ACTIVITIES.contains(&activity_type.as_str()) {
+        return Err(p.err(
+            "type",
+            format!(
+                "activity type {activity_type:?} is not supported yet (supported: {})",
+                SUPPORTED_ACTIVITIES.join(", ")
+            ),
+        ));
+    }
+    for k in [
+        "description",
+        "userProperties",
+        "typeProperties",
+        "inputs",
+        "outputs",
+        "state",
+        "onInactiveMarkAs",
+        "linkedServiceName",
+    ] {
+        p.accept(k);
+    }
+    let mut depends_on = Vec::new();
+    for (j, d) in p.array("dependsOn")?.into_iter().flatten().enumerate() {
+        let dp = Props::of(format!("{at} dependsOn[{j}]"), d)?;
+        let activity = dp.req_str("activity")?.to_string();
+        let mut conditions = Vec::new();
+        for c in dp.array("dependencyConditions")?.into_iter().flatten() {
+            conditions.push(match c.as_str() {
+                Some("Succeeded") => Condition::Succeeded,
+                Some("Failed") => Condition::Failed,
+                Some("Skipped") => Condition::Skipped,
+                Some("Completed") => Condition::Completed,
+                _ => {
+                    return Err(dp.err(
+                        "dependencyConditions",
+                        format!("{c} is not one of Succeeded, Failed, Skipped, Completed"),
+                    ))
+                }
+            });
+        }
+        if conditions.is_empty() {
+            conditions.push(Condition::Succeeded);
+        }
+        warnings.extend(dp.unused());
+        depends_on.push(Dependency {
+            activity,
+            conditions,
+        });
+    }
+    let mut policy = Policy::default();
+    if let Some(pp) = p.object("policy")? {
+        if let Some(t) = pp.str("timeout")? {
+            policy.timeout = parse_timespan(t).map_err(|e| pp.err("timeout", e))?;
+        }
+        policy.retry = pp.int_in("retry", 0, 1000)?.unwrap_or(0) as u32;
+        policy.retry_interval = Duration::from_secs(
+            pp.int_in("retryIntervalInSeconds", 0, 86_400)?
+                .unwrap_or(30) as u64,
+        );
+        policy.secure_output = pp.bool("secureOutput")?.unwrap_or(false);
+        pp.accept("secureInput");
+        warnings.extend(pp.unused());
+    }
+    warnings.extend(p.unused());
+    Ok(Activity {
+        name,
+        activity_type,
+        depends_on,
+        policy,
+        raw: item.clone(),
+        at,
+    })
+}
+
+fn check_acyclic(at: &str, activities: &[Activity]) -> Result<(), ModelError> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    while done.len() < activities.len() {
+        let before = done.len();
+        for a in activities {
+            if !done.contains(a.name.as_str())
+                && a.depends_on
+                    .iter()
+                    .all(|d| done.contains(d.activity.as_str()))
+            {
+                done.insert(&a.name);
+            }
+        }
+        if done.len() == before {
+            let cycle: Vec<&str> = activities
+                .iter()
+                .map(|a| a.name.as_str())
+                .filter(|n| !done.contains(n))
+                .collect();
+            return Err(ModelError::invalid(
+                at,
+                "dependsOn",
+                format!(
+                    "activities depend on each other in a cycle: {}",
+                    cycle.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Loads and checks a pipeline by name.
+pub fn load(
+    factory: &Factory,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Pipeline, ModelError> {
+    Pipeline::parse(
+        factory.get(Kind::Pipeline, name, "the command line")?,
+        warnings,
+    )
+}
