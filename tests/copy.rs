@@ -21,8 +21,15 @@ fn pg_factory(db: &TestDb) -> TestFactory {
 #[tokio::test]
 async fn every_type_round_trips_losslessly_with_each_write_method() {
     let db = all_types_db("types").await;
-    for (method, table) in [("CopyCommand", "dst_copy"), ("BulkInsert", "dst_bulk"), ("Upsert", "dst_upsert")] {
-        db.exec(&format!("CREATE TABLE {{s}}.{table} (LIKE {{s}}.types_src INCLUDING ALL)")).await;
+    for (method, table) in [
+        ("CopyCommand", "dst_copy"),
+        ("BulkInsert", "dst_bulk"),
+        ("Upsert", "dst_upsert"),
+    ] {
+        db.exec(&format!(
+            "CREATE TABLE {{s}}.{table} (LIKE {{s}}.types_src INCLUDING ALL)"
+        ))
+        .await;
         let f = pg_factory(&db);
         f.table("Dst", "Pg", &db.schema, table).copy_pipeline(
             "P",
@@ -38,22 +45,45 @@ async fn every_type_round_trips_losslessly_with_each_write_method() {
         assert_eq!(o["rowsRead"], 4, "{method}: {o}");
         assert_eq!(o["rowsCopied"], 4, "{method}: {o}");
         assert_eq!(o["rowsSkipped"], 0);
-        assert!(o["dataRead"].as_u64().unwrap() > 10_000, "{method}: dataRead {o}");
+        assert!(
+            o["dataRead"].as_u64().unwrap() > 10_000,
+            "{method}: dataRead {o}"
+        );
         assert!(o["dataWritten"].as_u64().unwrap() > 0);
-        for field in ["copyDuration", "throughput", "sourcePeakConnections", "sinkPeakConnections", "usedParallelCopies", "errors", "executionDetails"] {
-            assert!(o.get(field).is_some(), "{method}: output lacks {field}: {o}");
+        for field in [
+            "copyDuration",
+            "throughput",
+            "sourcePeakConnections",
+            "sinkPeakConnections",
+            "usedParallelCopies",
+            "errors",
+            "executionDetails",
+        ] {
+            assert!(
+                o.get(field).is_some(),
+                "{method}: output lacks {field}: {o}"
+            );
         }
-        assert_eq!(db.difference("types_src", table, ALL_TYPES_COMPARE).await, 0, "{method}: copied rows differ");
+        assert_eq!(
+            db.difference("types_src", table, ALL_TYPES_COMPARE).await,
+            0,
+            "{method}: copied rows differ"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_type_survives_a_trip_through_csv() {
     let db = all_types_db("csvtypes").await;
-    db.exec("CREATE TABLE {s}.back (LIKE {s}.types_src INCLUDING ALL)").await;
+    db.exec("CREATE TABLE {s}.back (LIKE {s}.types_src INCLUDING ALL)")
+        .await;
     let f = pg_factory(&db);
     let files = tempfile::tempdir().unwrap();
-    f.put("linkedService", "Files", json!({"type": "FileServer", "typeProperties": {"host": files.path()}}));
+    f.put(
+        "linkedService",
+        "Files",
+        json!({"type": "FileServer", "typeProperties": {"host": files.path()}}),
+    );
     f.put(
         "dataset",
         "Csv",
@@ -79,9 +109,20 @@ async fn every_type_survives_a_trip_through_csv() {
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     let csv = std::fs::read_to_string(files.path().join("out/types.csv")).unwrap();
-    assert!(csv.starts_with("id,i2,i4,"), "header: {}", &csv[..80.min(csv.len())]);
-    assert!(csv.contains("NaN") && csv.contains("-infinity") && csv.contains("0044-03-15 BC"), "text forms");
-    assert_eq!(db.difference("types_src", "back", ALL_TYPES_COMPARE).await, 0, "rows changed through CSV:\n{csv}");
+    assert!(
+        csv.starts_with("id,i2,i4,"),
+        "header: {}",
+        &csv[..80.min(csv.len())]
+    );
+    assert!(
+        csv.contains("NaN") && csv.contains("-infinity") && csv.contains("0044-03-15 BC"),
+        "text forms"
+    );
+    assert_eq!(
+        db.difference("types_src", "back", ALL_TYPES_COMPARE).await,
+        0,
+        "rows changed through CSV:\n{csv}"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +144,11 @@ async fn pre_copy_script_runs_once_so_reruns_are_clean() {
         assert_eq!(activity_output(&run.json())["rowsCopied"], 2500);
     }
     assert_eq!(db.count("dst").await, 2500, "re-run duplicated rows");
-    assert_eq!(db.count("log").await, 2, "preCopyScript must run exactly once per run");
+    assert_eq!(
+        db.count("log").await,
+        2,
+        "preCopyScript must run exactly once per run"
+    );
 }
 
 #[tokio::test]
@@ -123,8 +168,15 @@ async fn committed_batches_stay_when_a_later_batch_fails() {
     let out = run.json();
     assert_eq!(out["status"], "Failed");
     let msg = out["activities"][0]["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("batch 3 (rows 201-300)") && msg.contains("check constraint"), "{msg}");
-    assert_eq!(db.count("dst").await, 200, "the two batches before the failure stay committed, the failed one is rolled back");
+    assert!(
+        msg.contains("batch 3 (rows 201-300)") && msg.contains("check constraint"),
+        "{msg}"
+    );
+    assert_eq!(
+        db.count("dst").await,
+        200,
+        "the two batches before the failure stay committed, the failed one is rolled back"
+    );
 }
 
 #[tokio::test]
@@ -137,19 +189,28 @@ async fn write_batch_timeout_fails_a_slow_batch_with_that_message() {
     )
     .await;
     let f = TestFactory::new();
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
-        json!({"type": "AzurePostgreSqlSource"}),
-        json!({"type": "AzurePostgreSqlSink", "writeBatchTimeout": "00:00:01"}),
-    );
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst")
+        .copy_pipeline(
+            "P",
+            "Src",
+            "Dst",
+            json!({"type": "AzurePostgreSqlSource"}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchTimeout": "00:00:01"}),
+        );
     let t = std::time::Instant::now();
     let run = run_factory(&f, &[]);
     assert_ne!(run.code, 0);
-    let msg = run.json()["activities"][0]["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.json()["activities"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("writeBatchTimeout 00:00:01 exceeded"), "{msg}");
-    assert!(t.elapsed().as_secs() < 5, "the timeout must cut the 5 s batch short");
+    assert!(
+        t.elapsed().as_secs() < 5,
+        "the timeout must cut the 5 s batch short"
+    );
     assert_eq!(db.count("dst").await, 0);
 }
 
@@ -167,7 +228,10 @@ async fn query_timeout_is_enforced_by_the_server() {
     );
     let run = run_factory(&f, &[]);
     assert_ne!(run.code, 0);
-    let msg = run.json()["activities"][0]["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.json()["activities"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("queryTimeout 00:00:01 exceeded"), "{msg}");
 }
 
@@ -208,21 +272,36 @@ async fn upsert_updates_and_inserts_by_primary_key_or_given_keys() {
     .await;
     let f = TestFactory::new();
     let query = format!("SELECT id, code, v FROM \"{}\".src ORDER BY seq", db.schema);
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
-        json!({"type": "AzurePostgreSqlSource", "query": query}),
-        json!({"type": "AzurePostgreSqlSink", "writeMethod": "Upsert"}),
-    );
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst")
+        .copy_pipeline(
+            "P",
+            "Src",
+            "Dst",
+            json!({"type": "AzurePostgreSqlSource", "query": query}),
+            json!({"type": "AzurePostgreSqlSink", "writeMethod": "Upsert"}),
+        );
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
-    let rows = db.client.query(format!("SELECT id, v FROM \"{}\".dst ORDER BY id", db.schema).as_str(), &[]).await.unwrap();
+    let rows = db
+        .client
+        .query(
+            format!("SELECT id, v FROM \"{}\".dst ORDER BY id", db.schema).as_str(),
+            &[],
+        )
+        .await
+        .unwrap();
     let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(got, vec![(1, "old".into()), (2, "second".into()), (3, "new".into())], "last duplicate wins, new key inserted");
+    assert_eq!(
+        got,
+        vec![(1, "old".into()), (2, "second".into()), (3, "new".into())],
+        "last duplicate wins, new key inserted"
+    );
 
     // Explicit keys on a unique column other than the primary key.
-    db.exec("INSERT INTO {s}.src VALUES (9, 'c', 'by code', 4)").await;
+    db.exec("INSERT INTO {s}.src VALUES (9, 'c', 'by code', 4)")
+        .await;
     f.copy_pipeline(
         "P",
         "Src",
@@ -232,7 +311,11 @@ async fn upsert_updates_and_inserts_by_primary_key_or_given_keys() {
     );
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(db.query_i64("SELECT id::bigint FROM {s}.dst WHERE code = 'c'").await, 9);
+    assert_eq!(
+        db.query_i64("SELECT id::bigint FROM {s}.dst WHERE code = 'c'")
+            .await,
+        9
+    );
     assert_eq!(db.count("dst").await, 3);
 }
 
@@ -246,32 +329,49 @@ async fn translator_maps_renamed_columns_and_by_name_mapping_ignores_order() {
     )
     .await;
     let f = TestFactory::new();
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
-        json!({"type": "AzurePostgreSqlSource"}),
-        json!({"type": "AzurePostgreSqlSink"}),
-    );
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst")
+        .copy_pipeline(
+            "P",
+            "Src",
+            "Dst",
+            json!({"type": "AzurePostgreSqlSource"}),
+            json!({"type": "AzurePostgreSqlSink"}),
+        );
     // The pipeline gets a translator.
     let p = f.path().join("pipeline/P.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     v["properties"]["activities"][0]["typeProperties"]["translator"] = json!({"type": "TabularTranslator", "mappings": [
         {"source": {"name": "id"}, "sink": {"name": "key"}}, {"source": {"name": "name"}, "sink": {"name": "full_name"}}]});
     std::fs::write(&p, v.to_string()).unwrap();
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(db.query_i64("SELECT count(*) FROM {s}.dst WHERE full_name = 'n' || key AND extra = 'dflt'").await, 10);
+    assert_eq!(
+        db.query_i64(
+            "SELECT count(*) FROM {s}.dst WHERE full_name = 'n' || key AND extra = 'dflt'"
+        )
+        .await,
+        10
+    );
 
     let f2 = TestFactory::new();
-    f2.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst2", "Pg", &db.schema, "dst2").copy_pipeline(
-        "P",
-        "Src",
-        "Dst2",
-        json!({"type": "AzurePostgreSqlSource"}),
-        json!({"type": "AzurePostgreSqlSink"}),
-    );
+    f2.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst2", "Pg", &db.schema, "dst2")
+        .copy_pipeline(
+            "P",
+            "Src",
+            "Dst2",
+            json!({"type": "AzurePostgreSqlSource"}),
+            json!({"type": "AzurePostgreSqlSink"}),
+        );
     let run = run_factory(&f2, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(db.query_i64("SELECT count(*) FROM {s}.dst2 WHERE name = 'n' || id").await, 10);
+    assert_eq!(
+        db.query_i64("SELECT count(*) FROM {s}.dst2 WHERE name = 'n' || id")
+            .await,
+        10
+    );
 }

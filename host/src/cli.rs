@@ -15,7 +15,11 @@ use crate::model::params::Scope;
 use crate::model::pipeline::{self, Pipeline};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Runs Azure Data Factory copy pipelines into and out of PostgreSQL")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Runs Azure Data Factory copy pipelines into and out of PostgreSQL"
+)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -62,14 +66,19 @@ pub enum OutputFormat {
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected NAME=VALUE, found {s:?}"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected NAME=VALUE, found {s:?}"))
 }
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -91,7 +100,8 @@ fn init_logging(verbose: u8) {
         1 => "sluice=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| crate::secrets::RedactingWriter)
@@ -104,7 +114,11 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run(args) => {
             let run = run(&args).await?;
             print_run(&run, args.output)?;
-            Ok(if run.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if run.status == Status::Succeeded {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Validate { path } => validate(&path),
         Command::Demo(args) => crate::demo::run(args).await,
@@ -124,17 +138,30 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
     let pipeline = pipeline::load(&factory, &name, &mut warnings)?;
     let params = pipeline.parameter_values(&args.params, false)?;
     // Resolve every activity once up front so a bad definition fails before anything runs.
-    check_activities(&factory, &pipeline, &Scope { pipeline: params.clone(), ..Scope::default() }, &mut warnings)?;
+    check_activities(
+        &factory,
+        &pipeline,
+        &Scope {
+            pipeline: params.clone(),
+            ..Scope::default()
+        },
+        &mut warnings,
+    )?;
     for w in &warnings {
         tracing::warn!("not implemented, ignored: {w}");
     }
-    let settings = RunSettings { progress: args.output == OutputFormat::Text };
+    let settings = RunSettings {
+        progress: args.output == OutputFormat::Text,
+    };
     Ok(run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await)
 }
 
 fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String> {
     match wanted {
-        Some(name) => Ok(factory.get(Kind::Pipeline, name, "--pipeline")?.name.clone()),
+        Some(name) => Ok(factory
+            .get(Kind::Pipeline, name, "--pipeline")?
+            .name
+            .clone()),
         None => {
             let names: Vec<&String> = factory.pipelines.keys().collect();
             match names.as_slice() {
@@ -143,14 +170,22 @@ fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String> {
                 many => bail!(
                     "{}: several pipelines ({}); choose one with --pipeline NAME",
                     factory.root.display(),
-                    many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
     }
 }
 
-fn check_activities(factory: &Factory, pipeline: &Pipeline, scope: &Scope, warnings: &mut Vec<String>) -> Result<()> {
+fn check_activities(
+    factory: &Factory,
+    pipeline: &Pipeline,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     for a in &pipeline.activities {
         if a.activity_type == "Copy" {
             crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings)?;
@@ -188,7 +223,10 @@ pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
 pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let lenient = Scope { lenient: true, ..Scope::default() };
+    let lenient = Scope {
+        lenient: true,
+        ..Scope::default()
+    };
     for def in factory.linked_services.values() {
         if let Err(e) = crate::model::linked_service::parse(def, &def.properties, &mut warnings) {
             errors.push(e.to_string());
@@ -196,7 +234,13 @@ pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
     }
     for name in factory.datasets.keys() {
         let reference = serde_json::json!({"referenceName": name, "type": "DatasetReference"});
-        if let Err(e) = crate::model::dataset::resolve(factory, &reference, &format!("dataset '{name}'"), &lenient, &mut Vec::new()) {
+        if let Err(e) = crate::model::dataset::resolve(
+            factory,
+            &reference,
+            &format!("dataset '{name}'"),
+            &lenient,
+            &mut Vec::new(),
+        ) {
             errors.push(e.to_string());
         }
     }
@@ -204,10 +248,20 @@ pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
         match pipeline::load(factory, name, &mut warnings) {
             Ok(p) => match p.parameter_values(&[], true) {
                 Ok(params) => {
-                    let scope = Scope { pipeline: params, lenient: true, ..Scope::default() };
+                    let scope = Scope {
+                        pipeline: params,
+                        lenient: true,
+                        ..Scope::default()
+                    };
                     for a in &p.activities {
                         if a.activity_type == "Copy" {
-                            if let Err(e) = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings) {
+                            if let Err(e) = crate::model::copy::resolve(
+                                factory,
+                                &a.raw,
+                                &a.at,
+                                &scope,
+                                &mut warnings,
+                            ) {
                                 errors.push(e.to_string());
                             }
                         }
@@ -230,11 +284,26 @@ pub fn print_run(run: &PipelineRun, format: OutputFormat) -> Result<()> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&run.to_json())?),
         OutputFormat::Text => {
             let json = run.to_json();
-            println!("pipeline {} {:?} in {:.2}s (run {})", run.pipeline_name, run.status, run.duration_in_ms as f64 / 1000.0, run.run_id);
-            for (a, j) in run.activities.iter().zip(json["activities"].as_array().into_iter().flatten()) {
-                let mut line = format!("  {} ({}): {:?}", a.activity_name, a.activity_type, a.status);
+            println!(
+                "pipeline {} {:?} in {:.2}s (run {})",
+                run.pipeline_name,
+                run.status,
+                run.duration_in_ms as f64 / 1000.0,
+                run.run_id
+            );
+            for (a, j) in run
+                .activities
+                .iter()
+                .zip(json["activities"].as_array().into_iter().flatten())
+            {
+                let mut line = format!(
+                    "  {} ({}): {:?}",
+                    a.activity_name, a.activity_type, a.status
+                );
                 let out = &j["output"];
-                if let (Some(rows), Some(secs)) = (out["rowsCopied"].as_u64(), out["copyDuration"].as_f64()) {
+                if let (Some(rows), Some(secs)) =
+                    (out["rowsCopied"].as_u64(), out["copyDuration"].as_f64())
+                {
                     let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
                     line.push_str(&format!(
                         ", {rows} rows, {:.1} MB read in {secs:.2}s ({rate:.0} rows/s)",

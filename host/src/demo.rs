@@ -26,6 +26,9 @@ pub struct DemoArgs {
     /// The demo factory folder.
     #[arg(long, default_value = "examples/demo")]
     pub factory: PathBuf,
+    /// Folder for the CSV file (the `DemoFiles` linked service's root).
+    #[arg(long, env = "SLUICE_DEMO_OUT", default_value = "sluice-out")]
+    pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -63,8 +66,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             PgEndpoint::from_url(&url).context("SLUICE_PG_URL")?
         }
         _ => {
-            tracing::info!("no server configured (SLUICE_PG_URL): starting a throw-away PostgreSQL cluster");
-            let c = TempCluster::start(ClusterOptions { fast: true, ..ClusterOptions::default() }).await?;
+            tracing::info!(
+                "no server configured (SLUICE_PG_URL): starting a throw-away PostgreSQL cluster"
+            );
+            let c = TempCluster::start(ClusterOptions {
+                fast: true,
+                ..ClusterOptions::default()
+            })
+            .await?;
             let ep = PgEndpoint::from_url(&c.url())?;
             cluster = Some(c);
             ep
@@ -81,27 +90,54 @@ fn locate_factory(given: &std::path::Path) -> Result<PathBuf> {
     if given.is_dir() {
         return Ok(given.to_path_buf());
     }
-    let beside_source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(given);
+    let beside_source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(given);
     if beside_source.is_dir() {
         return Ok(beside_source);
     }
-    bail!("demo factory {} not found; run from the repository root or pass --factory", given.display())
+    bail!(
+        "demo factory {} not found; run from the repository root or pass --factory",
+        given.display()
+    )
 }
 
-async fn demo(args: &DemoArgs, factory_dir: &std::path::Path, endpoint: &PgEndpoint) -> Result<ExitCode> {
+async fn demo(
+    args: &DemoArgs,
+    factory_dir: &std::path::Path,
+    endpoint: &PgEndpoint,
+) -> Result<ExitCode> {
     let client = connect(endpoint, "sluice demo").await?;
-    client.batch_execute(SETUP_SQL).await.context("creating the demo tables")?;
+    client
+        .batch_execute(SETUP_SQL)
+        .await
+        .context("creating the demo tables")?;
     let t = std::time::Instant::now();
-    client.execute(FILL_SQL, &[&args.rows]).await.context("generating the demo rows")?;
+    client
+        .execute(FILL_SQL, &[&args.rows])
+        .await
+        .context("generating the demo rows")?;
     client.batch_execute("ANALYZE sluice_demo.events").await?;
-    tracing::info!("generated {} rows in {:.1}s", args.rows, t.elapsed().as_secs_f64());
+    tracing::info!(
+        "generated {} rows in {:.1}s",
+        args.rows,
+        t.elapsed().as_secs_f64()
+    );
 
     let mut factory = Factory::load(factory_dir)?;
-    factory.pg_overrides.insert("DemoPostgres".into(), endpoint.clone());
+    factory
+        .pg_overrides
+        .insert("DemoPostgres".into(), endpoint.clone());
+    if let Some(files) = factory.linked_services.get_mut("DemoFiles") {
+        files.properties["typeProperties"]["host"] =
+            serde_json::Value::String(args.out.display().to_string());
+    }
     let mut warnings = factory.notices.clone();
     let pipeline = pipeline::load(&factory, "DemoCopy", &mut warnings)?;
     let params = pipeline.parameter_values(&[], false)?;
-    let settings = RunSettings { progress: args.output == OutputFormat::Text };
+    let settings = RunSettings {
+        progress: args.output == OutputFormat::Text,
+    };
     let run = run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await;
     print_run(&run, args.output)?;
     if run.status != Status::Succeeded {
@@ -117,7 +153,10 @@ async fn demo(args: &DemoArgs, factory_dir: &std::path::Path, endpoint: &PgEndpo
             eprintln!("demo check failed: sluice_demo.{table} differs from sluice_demo.events in {differing} rows");
             return Ok(ExitCode::FAILURE);
         }
-        eprintln!("check: sluice_demo.{table} holds exactly the {} rows of sluice_demo.events", args.rows);
+        eprintln!(
+            "check: sluice_demo.{table} holds exactly the {} rows of sluice_demo.events",
+            args.rows
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,11 @@ pub fn pg_url() -> String {
 /// Connects to the local test server, failing loudly with how to start it.
 pub async fn connect_local() -> Client {
     let url = pg_url();
-    let attempt = tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(&url, NoTls)).await;
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(&url, NoTls),
+    )
+    .await;
     match attempt {
         Ok(Ok((client, conn))) => {
             tokio::spawn(async move {
@@ -52,8 +56,14 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(prefix: &str) -> TestDb {
         let client = connect_local().await;
-        let schema = format!("t_{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        client.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+        let schema = format!(
+            "t_{prefix}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .unwrap();
         TestDb { client, schema }
     }
 
@@ -68,12 +78,20 @@ impl TestDb {
 
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM \"{}\".\"{table}\"", self.schema);
-        self.client.query_one(sql.as_str(), &[]).await.unwrap().get(0)
+        self.client
+            .query_one(sql.as_str(), &[])
+            .await
+            .unwrap()
+            .get(0)
     }
 
     pub async fn query_i64(&self, sql: &str) -> i64 {
         let sql = sql.replace("{s}", &format!("\"{}\"", self.schema));
-        self.client.query_one(sql.as_str(), &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get(0)
+        self.client
+            .query_one(sql.as_str(), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+            .get(0)
     }
 
     /// Rows in `a` not in `b` plus rows in `b` not in `a` (EXCEPT ALL both ways), comparing
@@ -92,7 +110,12 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let url = pg_url();
         let _ = Command::new("psql")
-            .args([&url, "-q", "-c", &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema)])
+            .args([
+                &url,
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema),
+            ])
             .output();
     }
 }
@@ -104,7 +127,9 @@ pub struct TestFactory {
 
 impl TestFactory {
     pub fn new() -> TestFactory {
-        TestFactory { dir: tempfile::tempdir().unwrap() }
+        TestFactory {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -117,7 +142,11 @@ impl TestFactory {
         let folder = self.dir.path().join(kind);
         std::fs::create_dir_all(&folder).unwrap();
         let body = json!({"name": name, "properties": properties});
-        std::fs::write(folder.join(format!("{name}.json")), serde_json::to_string_pretty(&body).unwrap()).unwrap();
+        std::fs::write(
+            folder.join(format!("{name}.json")),
+            serde_json::to_string_pretty(&body).unwrap(),
+        )
+        .unwrap();
         self
     }
 
@@ -143,7 +172,14 @@ impl TestFactory {
     }
 
     /// A pipeline with one Copy activity named `Copy`.
-    pub fn copy_pipeline(&self, name: &str, input: &str, output: &str, source: Value, sink: Value) -> &Self {
+    pub fn copy_pipeline(
+        &self,
+        name: &str,
+        input: &str,
+        output: &str,
+        source: Value,
+        sink: Value,
+    ) -> &Self {
         self.put(
             "pipeline",
             name,
@@ -165,7 +201,9 @@ impl Default for TestFactory {
 /// The ODBC-style connection string of the local server (from `SLUICE_TEST_PG_URL`'s parts).
 pub fn local_connection_string() -> String {
     let url = pg_url();
-    let rest = url.trim_start_matches("postgres://").trim_start_matches("postgresql://");
+    let rest = url
+        .trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://");
     let (user, rest) = rest.split_once('@').unwrap_or(("postgres", rest));
     let (hostport, db) = rest.split_once('/').unwrap_or((rest, "test"));
     let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
@@ -181,7 +219,11 @@ pub fn sluice_bin() -> PathBuf {
         let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
-            .args(if profile_dir.ends_with("release") { vec!["--release"] } else { vec![] })
+            .args(if profile_dir.ends_with("release") {
+                vec!["--release"]
+            } else {
+                vec![]
+            })
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("cannot run cargo to build the sluice binary");
@@ -201,7 +243,12 @@ pub struct Run {
 impl Run {
     /// The `--output json` result.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Everything printed, for searching.
@@ -217,7 +264,8 @@ pub fn sluice(args: &[&str]) -> Run {
 
 pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(sluice_bin());
-    cmd.args(args).current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd.args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -231,7 +279,11 @@ pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     use std::process::Stdio;
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cannot start sluice");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start sluice");
     let id = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -40,21 +40,33 @@ pub struct CopyOutput {
 
 async fn open_source(plan: &SourcePlan) -> Result<Box<dyn Source>, StoreError> {
     Ok(match plan {
-        SourcePlan::Postgres { dataset, endpoint, query, query_timeout } => {
-            Box::new(PgSource::open(endpoint, query, *query_timeout, dataset).await?)
-        }
-        SourcePlan::Csv { dataset, csv } => {
-            Box::new(CsvSource::open(csv).map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?)
-        }
+        SourcePlan::Postgres {
+            dataset,
+            endpoint,
+            query,
+            query_timeout,
+        } => Box::new(PgSource::open(endpoint, query, *query_timeout, dataset).await?),
+        SourcePlan::Csv { dataset, csv } => Box::new(
+            CsvSource::open(csv)
+                .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
+        ),
     })
 }
 
-async fn open_sink(plan: &SinkPlan, schema: &crate::engine::schema::SchemaRef) -> Result<Box<dyn Sink>, StoreError> {
+async fn open_sink(
+    plan: &SinkPlan,
+    schema: &crate::engine::schema::SchemaRef,
+) -> Result<Box<dyn Sink>, StoreError> {
     Ok(match plan {
-        SinkPlan::Postgres { dataset, endpoint, settings } => Box::new(PgSink::open(endpoint, settings, schema, dataset).await?),
-        SinkPlan::Csv { dataset, csv } => {
-            Box::new(CsvSink::open(csv, schema.clone()).map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?)
-        }
+        SinkPlan::Postgres {
+            dataset,
+            endpoint,
+            settings,
+        } => Box::new(PgSink::open(endpoint, settings, schema, dataset).await?),
+        SinkPlan::Csv { dataset, csv } => Box::new(
+            CsvSink::open(csv, schema.clone())
+                .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
+        ),
     })
 }
 
@@ -63,7 +75,8 @@ pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput
     let started = chrono::Utc::now();
     let t0 = Instant::now();
     let source = open_source(&plan.source).await?;
-    let projection = Projection::build(&source.schema(), plan.mappings.as_deref()).map_err(StoreError::new)?;
+    let projection =
+        Projection::build(&source.schema(), plan.mappings.as_deref()).map_err(StoreError::new)?;
     let sink = open_sink(&plan.sink, &projection.output).await?;
 
     let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
@@ -106,7 +119,11 @@ pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput
         )));
     }
     let secs = t0.elapsed().as_secs_f64();
-    let throughput = if secs > 0.0 { (src.bytes_read as f64 / 1024.0) / secs } else { 0.0 };
+    let throughput = if secs > 0.0 {
+        (src.bytes_read as f64 / 1024.0) / secs
+    } else {
+        0.0
+    };
     let details = json!({
         "source": {"type": plan.source.type_label()},
         "sink": {"type": plan.sink.type_label()},
@@ -147,5 +164,9 @@ fn round3(v: f64) -> f64 {
 }
 
 async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {
-    handle.await.map_err(|e| StoreError::new(format!("internal error: a copy stage stopped unexpectedly: {e}")))
+    handle.await.map_err(|e| {
+        StoreError::new(format!(
+            "internal error: a copy stage stopped unexpectedly: {e}"
+        ))
+    })
 }

@@ -28,7 +28,13 @@ pub struct RunSettings {
 }
 
 /// Runs a pipeline to the end and returns its run record (never panics on activity failure).
-pub async fn run_pipeline(factory: Arc<Factory>, pipeline: &Pipeline, parameters: Map<String, Value>, settings: &RunSettings, mut warnings: Vec<String>) -> PipelineRun {
+pub async fn run_pipeline(
+    factory: Arc<Factory>,
+    pipeline: &Pipeline,
+    parameters: Map<String, Value>,
+    settings: &RunSettings,
+    mut warnings: Vec<String>,
+) -> PipelineRun {
     let run_id = uuid::Uuid::new_v4().to_string();
     let start = chrono::Utc::now();
     let t0 = Instant::now();
@@ -38,20 +44,36 @@ pub async fn run_pipeline(factory: Arc<Factory>, pipeline: &Pipeline, parameters
     let mut records: BTreeMap<String, ActivityRun> = BTreeMap::new();
     let mut running: JoinSet<(ActivityRun, Vec<String>)> = JoinSet::new();
     let mut started: std::collections::BTreeSet<String> = Default::default();
-    let scope = Scope { pipeline: parameters.clone(), ..Scope::default() };
+    let scope = Scope {
+        pipeline: parameters.clone(),
+        ..Scope::default()
+    };
 
     loop {
         for a in &pipeline.activities {
             if started.contains(&a.name) {
                 continue;
             }
-            let deps: Option<Vec<(Status, &[Condition])>> =
-                a.depends_on.iter().map(|d| status.get(&d.activity).map(|s| (*s, d.conditions.as_slice()))).collect();
+            let deps: Option<Vec<(Status, &[Condition])>> = a
+                .depends_on
+                .iter()
+                .map(|d| {
+                    status
+                        .get(&d.activity)
+                        .map(|s| (*s, d.conditions.as_slice()))
+                })
+                .collect();
             let Some(deps) = deps else { continue };
             started.insert(a.name.clone());
-            if deps.iter().all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c))) {
-                let (factory, activity, scope, progress) = (factory.clone(), a.clone(), scope.clone(), settings.progress);
-                running.spawn(async move { run_activity(&factory, &activity, &scope, progress).await });
+            if deps
+                .iter()
+                .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
+            {
+                let (factory, activity, scope, progress) =
+                    (factory.clone(), a.clone(), scope.clone(), settings.progress);
+                running.spawn(
+                    async move { run_activity(&factory, &activity, &scope, progress).await },
+                );
             } else {
                 tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
                 status.insert(a.name.clone(), Status::Skipped);
@@ -88,7 +110,11 @@ pub async fn run_pipeline(factory: Arc<Factory>, pipeline: &Pipeline, parameters
     let end = chrono::Utc::now();
     warnings.sort();
     warnings.dedup();
-    let activities = pipeline.activities.iter().filter_map(|a| records.remove(&a.name)).collect();
+    let activities = pipeline
+        .activities
+        .iter()
+        .filter_map(|a| records.remove(&a.name))
+        .collect();
     let run = PipelineRun {
         pipeline_name: pipeline.name.clone(),
         run_id,
@@ -128,8 +154,17 @@ fn skipped(a: &Activity) -> ActivityRun {
 }
 
 fn pipeline_status(pipeline: &Pipeline, status: &BTreeMap<String, Status>) -> Status {
-    let is_parent = |name: &str| pipeline.activities.iter().any(|a| a.depends_on.iter().any(|d| d.activity == name));
-    let mut evaluate: Vec<&Activity> = pipeline.activities.iter().filter(|a| !is_parent(&a.name)).collect();
+    let is_parent = |name: &str| {
+        pipeline
+            .activities
+            .iter()
+            .any(|a| a.depends_on.iter().any(|d| d.activity == name))
+    };
+    let mut evaluate: Vec<&Activity> = pipeline
+        .activities
+        .iter()
+        .filter(|a| !is_parent(&a.name))
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     while let Some(a) = evaluate.pop() {
         if !seen.insert(a.name.clone()) {
@@ -152,7 +187,12 @@ fn pipeline_status(pipeline: &Pipeline, status: &BTreeMap<String, Status>) -> St
 }
 
 /// Runs one activity with its policy: each attempt within `timeout`, up to `retry` retries.
-async fn run_activity(factory: &Factory, a: &Activity, scope: &Scope, progress: bool) -> (ActivityRun, Vec<String>) {
+async fn run_activity(
+    factory: &Factory,
+    a: &Activity,
+    scope: &Scope,
+    progress: bool,
+) -> (ActivityRun, Vec<String>) {
     let start = chrono::Utc::now();
     let t0 = Instant::now();
     let mut warnings = Vec::new();
@@ -160,12 +200,20 @@ async fn run_activity(factory: &Factory, a: &Activity, scope: &Scope, progress: 
     let result = loop {
         attempts += 1;
         tracing::info!(activity = %a.name, attempt = attempts, "activity started");
-        let attempt = tokio::time::timeout(a.policy.timeout, execute(factory, a, scope, progress, &mut warnings)).await;
+        let attempt = tokio::time::timeout(
+            a.policy.timeout,
+            execute(factory, a, scope, progress, &mut warnings),
+        )
+        .await;
         let result = match attempt {
             Ok(r) => r,
             Err(_) => Err((
                 "ActivityTimeout".to_string(),
-                format!("activity '{}' timed out after {}", a.name, crate::model::timespan::format_timespan(a.policy.timeout)),
+                format!(
+                    "activity '{}' timed out after {}",
+                    a.name,
+                    crate::model::timespan::format_timespan(a.policy.timeout)
+                ),
             )),
         };
         match result {
@@ -181,7 +229,11 @@ async fn run_activity(factory: &Factory, a: &Activity, scope: &Scope, progress: 
         Err((code, message)) => {
             let message = crate::secrets::redact(&message);
             tracing::error!(activity = %a.name, "failed: {message}");
-            let error = ActivityError { error_code: code, message, failure_type: "UserError".into() };
+            let error = ActivityError {
+                error_code: code,
+                message,
+                failure_type: "UserError".into(),
+            };
             (Status::Failed, Some(error), Value::Object(Map::new()))
         }
     };
@@ -203,16 +255,30 @@ async fn run_activity(factory: &Factory, a: &Activity, scope: &Scope, progress: 
 
 type ActivityResult = Result<Value, (String, String)>;
 
-async fn execute(factory: &Factory, a: &Activity, scope: &Scope, progress: bool, warnings: &mut Vec<String>) -> ActivityResult {
+async fn execute(
+    factory: &Factory,
+    a: &Activity,
+    scope: &Scope,
+    progress: bool,
+    warnings: &mut Vec<String>,
+) -> ActivityResult {
     match a.activity_type.as_str() {
         "Copy" => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings)
                 .map_err(|e| ("BadDefinition".to_string(), e.to_string()))?;
             let bar = Progress::new(&a.name, progress);
-            let out = run_copy(&plan, &bar).await.map_err(|e| ("CopyFailed".to_string(), format!("activity '{}': {e}", a.name)))?;
+            let out = run_copy(&plan, &bar).await.map_err(|e| {
+                (
+                    "CopyFailed".to_string(),
+                    format!("activity '{}': {e}", a.name),
+                )
+            })?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
             serde_json::to_value(out).map_err(|e| ("Internal".to_string(), e.to_string()))
         }
-        other => Err(("BadDefinition".to_string(), format!("activity type {other:?} is not supported yet"))),
+        other => Err((
+            "BadDefinition".to_string(),
+            format!("activity type {other:?} is not supported yet"),
+        )),
     }
 }

@@ -19,12 +19,8 @@
 
 use std::fmt::Write;
 
-use chrono::{Datelike, NaiveDate};
-
 use super::value::{ArrayValue, RangeValue, Value};
 
-/// Days from 0001-01-01 (CE day 1) to 2000-01-01.
-const PG_EPOCH_CE_DAYS: i64 = 730_120;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 impl Value {
@@ -136,16 +132,6 @@ fn write_float(
     }
 }
 
-/// Calendar date for PostgreSQL day number `days` (days since 2000-01-01).
-pub fn pg_date_to_naive(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(i32::try_from(i64::from(days) + PG_EPOCH_CE_DAYS).ok()?)
-}
-
-/// PostgreSQL day number of a calendar date.
-pub fn naive_to_pg_date(date: NaiveDate) -> i32 {
-    (i64::from(date.num_days_from_ce()) - PG_EPOCH_CE_DAYS) as i32
-}
-
 fn write_date(out: &mut String, days: i32) {
     match days {
         i32::MAX => out.push_str("infinity"),
@@ -154,20 +140,35 @@ fn write_date(out: &mut String, days: i32) {
     }
 }
 
-/// Writes `YYYY-MM-DD` and returns whether the year is BC (so the caller appends ` BC`).
+/// Writes `YYYY-MM-DD` (with ` BC` for years before 1). Exact over PostgreSQL's whole range
+/// (4713 BC to 5874897 AD), which is wider than chrono's.
 fn write_ymd(out: &mut String, days: i32) -> Option<()> {
-    let date = pg_date_to_naive(days)?;
-    let year = date.year();
+    let (year, month, day) = civil_from_pg_days(i64::from(days));
     let (y, bc) = if year <= 0 {
         (1 - year, true)
     } else {
         (year, false)
     };
-    let _ = write!(out, "{y:04}-{:02}-{:02}", date.month(), date.day());
+    let _ = write!(out, "{y:04}-{month:02}-{day:02}");
     if bc {
         out.push_str(" BC");
     }
     Some(())
+}
+
+/// Proleptic Gregorian (year, month, day) of a PostgreSQL day number; year 0 is 1 BC.
+/// Howard Hinnant's `civil_from_days`, shifted from the Unix epoch to 2000-01-01.
+fn civil_from_pg_days(pg_days: i64) -> (i64, u32, u32) {
+    let z = pg_days + 10_957 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 fn write_time_of_day(out: &mut String, micros: i64) {
@@ -381,6 +382,13 @@ mod tests {
         assert_eq!(t(Value::Timestamp(1_500_000)), "2000-01-01 00:00:01.5");
         assert_eq!(t(Value::TimestampTz(-1)), "1999-12-31 23:59:59.999999+00");
         assert_eq!(t(Value::TimestampTz(i64::MIN)), "-infinity");
+        // PostgreSQL's extremes, beyond chrono's range.
+        assert_eq!(t(Value::Date(2_145_031_948)), "5874897-12-31");
+        assert_eq!(t(Value::Date(-2_451_545)), "4714-11-24 BC");
+        assert_eq!(
+            t(Value::Timestamp(9_223_371_331_199_999_000)),
+            "294276-12-31 23:59:59.999"
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct PgSinkSettings {
     pub write_method: WriteMethod,
 }
 
+/// Built once per activity run, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourcePlan {
     Postgres {
@@ -73,6 +75,7 @@ pub enum SourcePlan {
     },
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SinkPlan {
     Postgres {

@@ -103,7 +103,10 @@ pub fn resolve(
     let linked = match factory.pg_overrides.get(ls_name) {
         Some(endpoint) => LinkedService::Postgres(endpoint.clone()),
         None => {
-            let ls_scope = Scope { lenient: scope.lenient, ..Scope::default() };
+            let ls_scope = Scope {
+                lenient: scope.lenient,
+                ..Scope::default()
+            };
             let ls_props = substitute(&ls_def.properties, &ls_scope, &at)?;
             linked_service::parse(ls_def, &ls_props, warnings)?
         }

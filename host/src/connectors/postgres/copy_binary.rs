@@ -440,8 +440,7 @@ mod tests {
                 decode_in_chunks(&data, size).map_err(|e| e.to_string()),
                 Ok(rows.clone()),
                 "chunk size {size}"
-            );: {e}"),
-            }
+            );
         }
     }
 

@@ -61,12 +61,26 @@ pub struct PgSink {
 }
 
 impl PgSink {
-    /// Connects, checks the table and columns, prepares staging for Upsert, then runs the
-    /// `preCopyScript`: all before any row is written.
-    pub async fn open(endpoint: &PgEndpoint, settings: &PgSinkSettings, input: &SchemaRef, dataset: &str) -> Result<PgSink, StoreError> {
+    /// Connects, runs the `preCopyScript`, checks the table and columns and prepares staging
+    /// for Upsert: all before any row is written.
+    pub async fn open(
+        endpoint: &PgEndpoint,
+        settings: &PgSinkSettings,
+        input: &SchemaRef,
+        dataset: &str,
+    ) -> Result<PgSink, StoreError> {
         let client = connect(endpoint, "sluice sink").await?;
         let table = &settings.table;
-        let err = |what: &str, e: tokio_postgres::Error| StoreError::new(format!("dataset '{dataset}': {what}: {}", describe(&e)));
+        let err = |what: &str, e: tokio_postgres::Error| {
+            StoreError::new(format!("dataset '{dataset}': {what}: {}", describe(&e)))
+        };
+        // The script runs first: it may create or clear the table this sink then checks.
+        if let Some(script) = &settings.pre_copy_script {
+            client
+                .batch_execute(script)
+                .await
+                .map_err(|e| err("preCopyScript failed", e))?;
+        }
         let rows = client
             .query(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '' \
@@ -81,7 +95,10 @@ impl PgSink {
                 endpoint.database
             )));
         }
-        let table_cols: Vec<(String, String, bool)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+        let table_cols: Vec<(String, String, bool)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
         let mut names = Vec::new();
         for col in &input.columns {
             let found = table_cols
@@ -107,29 +124,61 @@ impl PgSink {
             }
             names.push((found.0.clone(), found.1.clone()));
         }
-        let select = format!("SELECT {} FROM {} LIMIT 0", names.iter().map(|(n, _)| quote_ident(n)).collect::<Vec<_>>().join(", "), table.quoted());
-        let stmt = client.prepare(&select).await.map_err(|e| err("cannot prepare the sink columns", e))?;
+        let select = format!(
+            "SELECT {} FROM {} LIMIT 0",
+            names
+                .iter()
+                .map(|(n, _)| quote_ident(n))
+                .collect::<Vec<_>>()
+                .join(", "),
+            table.quoted()
+        );
+        let stmt = client
+            .prepare(&select)
+            .await
+            .map_err(|e| err("cannot prepare the sink columns", e))?;
         let mut targets = Vec::new();
-        for ((name, sql_type), (col, pg)) in names.into_iter().zip(input.columns.iter().zip(stmt.columns())) {
+        for ((name, sql_type), (col, pg)) in names
+            .into_iter()
+            .zip(input.columns.iter().zip(stmt.columns()))
+        {
             let as_text = !can_encode(&col.data_type, pg.type_());
-            targets.push(Target { name, ty: pg.type_().clone(), sql_type, as_text });
+            targets.push(Target {
+                name,
+                ty: pg.type_().clone(),
+                sql_type,
+                as_text,
+            });
         }
         let text_copy = targets.iter().any(|t| t.as_text);
 
         let upsert = match &settings.write_method {
-            WriteMethod::Upsert { keys } => Some(prepare_upsert(&client, table, keys.as_deref(), &targets, dataset).await?),
+            WriteMethod::Upsert { keys } => {
+                Some(prepare_upsert(&client, table, keys.as_deref(), &targets, dataset).await?)
+            }
             _ => None,
         };
         let ms = settings.write_batch_timeout.as_millis().to_string();
-        client.query("SELECT set_config('statement_timeout', $1, false)", &[&ms]).await.map_err(|e| err("cannot set the batch timeout", e))?;
-        if let Some(script) = &settings.pre_copy_script {
-            client.batch_execute(script).await.map_err(|e| err("preCopyScript failed", e))?;
-        }
-        Ok(PgSink { client, settings: settings.clone(), dataset: dataset.to_string(), targets, text_copy, upsert })
+        client
+            .query("SELECT set_config('statement_timeout', $1, false)", &[&ms])
+            .await
+            .map_err(|e| err("cannot set the batch timeout", e))?;
+        Ok(PgSink {
+            client,
+            settings: settings.clone(),
+            dataset: dataset.to_string(),
+            targets,
+            text_copy,
+            upsert,
+        })
     }
 
     fn column_list(&self) -> String {
-        self.targets.iter().map(|t| quote_ident(&t.name)).collect::<Vec<_>>().join(", ")
+        self.targets
+            .iter()
+            .map(|t| quote_ident(&t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     async fn write_batch(&self, batch: &Batch) -> Result<u64, WriteError> {
@@ -142,7 +191,11 @@ impl PgSink {
 
     /// One COPY of the whole batch into `target` (the table or the staging table).
     async fn copy_into(&self, target: &str, batch: &Batch) -> Result<u64, WriteError> {
-        let format = if self.text_copy { "" } else { " (FORMAT binary)" };
+        let format = if self.text_copy {
+            ""
+        } else {
+            " (FORMAT binary)"
+        };
         let sql = format!("COPY {target} ({}) FROM STDIN{format}", self.column_list());
         let sink = self.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await?;
         futures_util::pin_mut!(sink);
@@ -192,7 +245,8 @@ impl PgSink {
                 let stmt = if chunk.len() == per_stmt {
                     match &full_stmt {
                         Some(s) => s,
-                        None => full_stmt.insert(self.client.prepare(&self.insert_sql(chunk.len())).await?),
+                        None => full_stmt
+                            .insert(self.client.prepare(&self.insert_sql(chunk.len())).await?),
                     }
                     .clone()
                 } else {
@@ -200,7 +254,8 @@ impl PgSink {
                 };
                 let cells: Vec<Cell<'_>> = chunk.iter().flat_map(|r| r.iter().map(Cell)).collect();
                 bytes += cells.iter().map(|c| c.0.byte_size() as u64).sum::<u64>();
-                let params: Vec<&(dyn ToSql + Sync)> = cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
                 self.client.execute(&stmt, &params).await?;
             }
             Ok::<u64, WriteError>(bytes)
@@ -211,7 +266,11 @@ impl PgSink {
 
     fn insert_sql(&self, rows: usize) -> String {
         let width = self.targets.len();
-        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.settings.table.quoted(), self.column_list());
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.settings.table.quoted(),
+            self.column_list()
+        );
         for r in 0..rows {
             sql.push_str(if r == 0 { "(" } else { ",(" });
             for (c, t) in self.targets.iter().enumerate() {
@@ -242,7 +301,9 @@ impl PgSink {
 
     /// COPY into the staging table, then merge into the target; one transaction.
     async fn upsert(&self, batch: &Batch) -> Result<u64, WriteError> {
-        let Some((keys, staging)) = &self.upsert else { return Ok(0) };
+        let Some((keys, staging)) = &self.upsert else {
+            return Ok(0);
+        };
         self.client.batch_execute("BEGIN").await?;
         let result = async {
             let bytes = self.copy_into(&quote_ident(staging), batch).await?;
@@ -296,7 +357,13 @@ impl From<tokio_postgres::Error> for WriteError {
 }
 
 /// Upsert keys (given or the primary key) and a session-private staging table.
-async fn prepare_upsert(client: &Client, table: &TableName, keys: Option<&[String]>, targets: &[Target], dataset: &str) -> Result<(Vec<String>, String), StoreError> {
+async fn prepare_upsert(
+    client: &Client,
+    table: &TableName,
+    keys: Option<&[String]>,
+    targets: &[Target],
+    dataset: &str,
+) -> Result<(Vec<String>, String), StoreError> {
     let keys = match keys {
         Some(k) => k.to_vec(),
         None => {
@@ -328,10 +395,12 @@ async fn prepare_upsert(client: &Client, table: &TableName, keys: Option<&[Strin
         table.quoted(),
         quote_ident(SEQ_COLUMN)
     );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| StoreError::new(format!("dataset '{dataset}': cannot create the upsert staging table: {}", describe(&e))))?;
+    client.batch_execute(&sql).await.map_err(|e| {
+        StoreError::new(format!(
+            "dataset '{dataset}': cannot create the upsert staging table: {}",
+            describe(&e)
+        ))
+    })?;
     Ok((keys, staging))
 }
 
@@ -340,7 +409,11 @@ async fn prepare_upsert(client: &Client, table: &TableName, keys: Option<&[Strin
 struct Cell<'a>(&'a Value);
 
 impl ToSql for Cell<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self.0 {
             Value::Null => Ok(IsNull::Yes),
             v => {
@@ -360,7 +433,10 @@ impl ToSql for Cell<'_> {
 #[async_trait]
 impl Sink for PgSink {
     async fn write(self: Box<Self>, mut input: BatchRx) -> Result<SinkStats, StoreError> {
-        let mut stats = SinkStats { peak_connections: 1, ..SinkStats::default() };
+        let mut stats = SinkStats {
+            peak_connections: 1,
+            ..SinkStats::default()
+        };
         let mut number = 0u64;
         let timeout: Duration = self.settings.write_batch_timeout;
         let table = &self.settings.table;
@@ -368,16 +444,30 @@ impl Sink for PgSink {
             number += 1;
             let first = stats.rows_written + 1;
             let last = stats.rows_written + batch.num_rows() as u64;
-            let at = format!("dataset '{}': batch {number} (rows {first}-{last}) into {table}", self.dataset);
+            let at = format!(
+                "dataset '{}': batch {number} (rows {first}-{last}) into {table}",
+                self.dataset
+            );
             match tokio::time::timeout(timeout, self.write_batch(&batch)).await {
                 Err(_) => {
-                    return Err(StoreError::new(format!("{at}: writeBatchTimeout {} exceeded", format_timespan(timeout))));
+                    return Err(StoreError::new(format!(
+                        "{at}: writeBatchTimeout {} exceeded",
+                        format_timespan(timeout)
+                    )));
                 }
                 Ok(Err(WriteError::Db(e))) if is_timeout(&e) => {
-                    return Err(StoreError::new(format!("{at}: writeBatchTimeout {} exceeded ({})", format_timespan(timeout), describe(&e))));
+                    return Err(StoreError::new(format!(
+                        "{at}: writeBatchTimeout {} exceeded ({})",
+                        format_timespan(timeout),
+                        describe(&e)
+                    )));
                 }
-                Ok(Err(WriteError::Db(e))) => return Err(StoreError::new(format!("{at} failed: {}", describe(&e)))),
-                Ok(Err(WriteError::Encode(e))) => return Err(StoreError::new(format!("{at} failed: {e}"))),
+                Ok(Err(WriteError::Db(e))) => {
+                    return Err(StoreError::new(format!("{at} failed: {}", describe(&e))))
+                }
+                Ok(Err(WriteError::Encode(e))) => {
+                    return Err(StoreError::new(format!("{at} failed: {e}")))
+                }
                 Ok(Ok(bytes)) => {
                     stats.bytes_written += bytes;
                     stats.rows_written = last;
