@@ -16,7 +16,11 @@ use crate::connectors::{Sink, SinkStats, Source, SourceStats, StoreError};
 use crate::model::copy::{CopyPlan, SinkPlan, SourcePlan};
 
 /// Batches in flight per queue: enough to keep both ends busy, few enough to bound memory.
-const QUEUE_BATCHES: usize = 4;
+const QUEUE_BATCHES: usize = 2;
+/// Rows per batch between stages. Independent of the sink's `writeBatchSize` (its commit
+/// unit, which the sink assembles itself) so that memory stays small and flat whatever the
+/// table size and batch settings.
+pub const CHUNK_ROWS: usize = 4096;
 
 /// The Copy activity's output, with ADF's property names.
 #[derive(Debug, Clone, Serialize)]
@@ -81,10 +85,9 @@ pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput
 
     let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
     let (sink_tx, sink_rx) = mpsc::channel(QUEUE_BATCHES);
-    let batch_rows = plan.batch_rows;
     let reader = tokio::spawn(async move {
         let t = Instant::now();
-        (source.read(src_tx, batch_rows).await, t.elapsed())
+        (source.read(src_tx, CHUNK_ROWS).await, t.elapsed())
     });
     let writer = tokio::spawn(async move {
         let t = Instant::now();

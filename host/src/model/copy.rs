@@ -103,8 +103,6 @@ pub struct CopyPlan {
     pub sink: SinkPlan,
     /// Explicit mappings; `None` maps by column name.
     pub mappings: Option<Vec<Mapping>>,
-    /// Rows per batch through the whole pipeline.
-    pub batch_rows: usize,
 }
 
 impl SourcePlan {
@@ -153,10 +151,6 @@ pub fn resolve(
         Some(t) => translator(&t)?,
         None => None,
     };
-    let batch_rows = match &sink {
-        SinkPlan::Postgres { settings, .. } => settings.write_batch_size,
-        SinkPlan::Csv { .. } => DEFAULT_BATCH_ROWS,
-    };
     if let Some(v) = tp.bool("enableSkipIncompatibleRow")? {
         if v {
             warnings.push(format!("{at} typeProperties.enableSkipIncompatibleRow: not implemented yet; a bad row fails the activity"));
@@ -169,7 +163,6 @@ pub fn resolve(
         source,
         sink,
         mappings,
-        batch_rows,
     })
 }
 

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Client;
@@ -54,6 +54,8 @@ pub struct PgSink {
     settings: PgSinkSettings,
     dataset: String,
     targets: Vec<Target>,
+    /// The target column types, in input order.
+    types: Vec<Type>,
     /// Some column can only be sent as text: COPY uses text format.
     text_copy: bool,
     /// Upsert: conflict keys and the staging table.
@@ -167,6 +169,7 @@ impl PgSink {
             client,
             settings: settings.clone(),
             dataset: dataset.to_string(),
+            types: targets.iter().map(|t| t.ty.clone()).collect(),
             targets,
             text_copy,
             upsert,
@@ -181,62 +184,76 @@ impl PgSink {
             .join(", ")
     }
 
-    async fn write_batch(&self, batch: &Batch) -> Result<u64, WriteError> {
-        match &self.settings.write_method {
-            WriteMethod::CopyCommand => self.copy_into(&self.settings.table.quoted(), batch).await,
-            WriteMethod::BulkInsert => self.bulk_insert(batch).await,
-            WriteMethod::Upsert { .. } => self.upsert(batch).await,
+    /// An empty write batch of the kind this sink's write method gathers.
+    fn new_pending(&self) -> Pending {
+        match self.settings.write_method {
+            WriteMethod::BulkInsert => Pending::Rows(Vec::new()),
+            _ => Pending::Copy {
+                buf: BytesMut::new(),
+                rows: 0,
+            },
         }
     }
 
-    /// One COPY of the whole batch into `target` (the table or the staging table).
-    async fn copy_into(&self, target: &str, batch: &Batch) -> Result<u64, WriteError> {
+    /// Adds one row to the write batch, encoding it for COPY right away.
+    fn append(&self, pending: &mut Pending, row: &[Value]) -> Result<(), String> {
+        match pending {
+            Pending::Copy { buf, rows } => {
+                if *rows == 0 && !self.text_copy {
+                    write_header(buf);
+                }
+                if self.text_copy {
+                    write_text_row(row, buf);
+                } else {
+                    write_row(row, &self.types, buf).map_err(|e| e.to_string())?;
+                }
+                *rows += 1;
+            }
+            Pending::Rows(rows) => rows.push(self.to_text_where_needed(row)),
+        }
+        Ok(())
+    }
+
+    /// Writes and commits one write batch.
+    async fn flush(&self, pending: Pending) -> Result<u64, tokio_postgres::Error> {
+        match pending {
+            Pending::Rows(rows) => self.bulk_insert(&rows).await,
+            Pending::Copy { mut buf, .. } => {
+                if !self.text_copy {
+                    write_trailer(&mut buf);
+                }
+                let data = buf.freeze();
+                match &self.upsert {
+                    None => self.copy_into(&self.settings.table.quoted(), data).await,
+                    Some((keys, staging)) => self.upsert(keys, staging, data).await,
+                }
+            }
+        }
+    }
+
+    /// One COPY of encoded data into `target` (the table or the staging table).
+    async fn copy_into(&self, target: &str, mut data: Bytes) -> Result<u64, tokio_postgres::Error> {
         let format = if self.text_copy {
             ""
         } else {
             " (FORMAT binary)"
         };
         let sql = format!("COPY {target} ({}) FROM STDIN{format}", self.column_list());
-        let sink = self.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await?;
+        let sink = self.client.copy_in::<_, Bytes>(sql.as_str()).await?;
         futures_util::pin_mut!(sink);
-        let types: Vec<Type> = self.targets.iter().map(|t| t.ty.clone()).collect();
-        let mut buf = BytesMut::with_capacity(COPY_CHUNK * 2);
-        let mut total = 0u64;
-        if !self.text_copy {
-            write_header(&mut buf);
+        let total = data.len() as u64;
+        while !data.is_empty() {
+            let piece = data.split_to(COPY_CHUNK.min(data.len()));
+            sink.send(piece).await?;
         }
-        for row in batch.rows() {
-            if self.text_copy {
-                write_text_row(row, &mut buf);
-            } else if let Err(e) = write_row(row, &types, &mut buf) {
-                // Dropping the unfinished COPY aborts it: nothing of this batch is committed.
-                return Err(WriteError::Encode(e.to_string()));
-            }
-            if buf.len() >= COPY_CHUNK {
-                total += buf.len() as u64;
-                sink.send(buf.split().freeze()).await?;
-            }
-        }
-        if !self.text_copy {
-            write_trailer(&mut buf);
-        }
-        total += buf.len() as u64;
-        sink.send(buf.freeze()).await?;
         sink.finish().await?;
         Ok(total)
     }
 
     /// Multi-row INSERTs in one transaction, each under the bind-parameter limit.
-    async fn bulk_insert(&self, batch: &Batch) -> Result<u64, WriteError> {
+    async fn bulk_insert(&self, rows: &[Vec<Value>]) -> Result<u64, tokio_postgres::Error> {
         let width = self.targets.len();
         let per_stmt = (MAX_BIND_PARAMS / width.max(1)).clamp(1, 1000);
-        let text_rows: Vec<Vec<Value>>;
-        let rows: Vec<&[Value]> = if self.targets.iter().any(|t| t.as_text) {
-            text_rows = batch.rows().map(|r| self.to_text_where_needed(r)).collect();
-            text_rows.iter().map(Vec::as_slice).collect()
-        } else {
-            batch.rows().collect()
-        };
         self.client.batch_execute("BEGIN").await?;
         let result = async {
             let mut bytes = 0u64;
@@ -258,7 +275,7 @@ impl PgSink {
                     cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
                 self.client.execute(&stmt, &params).await?;
             }
-            Ok::<u64, WriteError>(bytes)
+            Ok::<u64, tokio_postgres::Error>(bytes)
         }
         .await;
         self.finish_transaction(result).await
@@ -300,19 +317,21 @@ impl PgSink {
     }
 
     /// COPY into the staging table, then merge into the target; one transaction.
-    async fn upsert(&self, batch: &Batch) -> Result<u64, WriteError> {
-        let Some((keys, staging)) = &self.upsert else {
-            return Ok(0);
-        };
+    async fn upsert(
+        &self,
+        keys: &[String],
+        staging: &str,
+        data: Bytes,
+    ) -> Result<u64, tokio_postgres::Error> {
         self.client.batch_execute("BEGIN").await?;
         let result = async {
-            let bytes = self.copy_into(&quote_ident(staging), batch).await?;
+            let bytes = self.copy_into(&quote_ident(staging), data).await?;
             let cols = self.column_list();
             let key_list = keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ");
             let updates: Vec<String> = self
                 .targets
                 .iter()
-                .filter(|t| !keys.contains(&t.name))
+                .filter(|t| !keys.iter().any(|k| k == &t.name))
                 .map(|t| format!("{0} = EXCLUDED.{0}", quote_ident(&t.name)))
                 .collect();
             let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
@@ -329,7 +348,10 @@ impl PgSink {
         self.finish_transaction(result).await
     }
 
-    async fn finish_transaction(&self, result: Result<u64, WriteError>) -> Result<u64, WriteError> {
+    async fn finish_transaction(
+        &self,
+        result: Result<u64, tokio_postgres::Error>,
+    ) -> Result<u64, tokio_postgres::Error> {
         match result {
             Ok(bytes) => {
                 self.client.batch_execute("COMMIT").await?;
@@ -343,16 +365,21 @@ impl PgSink {
     }
 }
 
-/// Why a batch was not written.
-enum WriteError {
-    Db(tokio_postgres::Error),
-    /// A value could not be encoded for its column (nothing of the batch was committed).
-    Encode(String),
+/// Rows gathered for the next write batch (`writeBatchSize` rows, one transaction).
+enum Pending {
+    /// CopyCommand and Upsert: the COPY data, encoded as rows arrive. Compact (about the size
+    /// of the table's data), and an unencodable value is found before anything is sent.
+    Copy { buf: BytesMut, rows: usize },
+    /// BulkInsert: rows for the statements' bind parameters.
+    Rows(Vec<Vec<Value>>),
 }
 
-impl From<tokio_postgres::Error> for WriteError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        WriteError::Db(e)
+impl Pending {
+    fn rows(&self) -> usize {
+        match self {
+            Pending::Copy { rows, .. } => *rows,
+            Pending::Rows(r) => r.len(),
+        }
     }
 }
 
@@ -438,42 +465,68 @@ impl Sink for PgSink {
             ..SinkStats::default()
         };
         let mut number = 0u64;
-        let timeout: Duration = self.settings.write_batch_timeout;
-        let table = &self.settings.table;
-        while let Some(batch) = input.recv().await {
-            number += 1;
-            let first = stats.rows_written + 1;
-            let last = stats.rows_written + batch.num_rows() as u64;
-            let at = format!(
-                "dataset '{}': batch {number} (rows {first}-{last}) into {table}",
-                self.dataset
-            );
-            match tokio::time::timeout(timeout, self.write_batch(&batch)).await {
-                Err(_) => {
-                    return Err(StoreError::new(format!(
-                        "{at}: writeBatchTimeout {} exceeded",
-                        format_timespan(timeout)
-                    )));
-                }
-                Ok(Err(WriteError::Db(e))) if is_timeout(&e) => {
-                    return Err(StoreError::new(format!(
-                        "{at}: writeBatchTimeout {} exceeded ({})",
-                        format_timespan(timeout),
-                        describe(&e)
-                    )));
-                }
-                Ok(Err(WriteError::Db(e))) => {
-                    return Err(StoreError::new(format!("{at} failed: {}", describe(&e))))
-                }
-                Ok(Err(WriteError::Encode(e))) => {
-                    return Err(StoreError::new(format!("{at} failed: {e}")))
-                }
-                Ok(Ok(bytes)) => {
-                    stats.bytes_written += bytes;
-                    stats.rows_written = last;
+        let mut pending = self.new_pending();
+        let size = self.settings.write_batch_size;
+        loop {
+            let chunk = input.recv().await;
+            let done = chunk.is_none();
+            for row in chunk.iter().flat_map(Batch::rows) {
+                self.append(&mut pending, row).map_err(|e| {
+                    StoreError::new(format!(
+                        "dataset '{}': row {} cannot be written to {}: {e}",
+                        self.dataset,
+                        stats.rows_written + pending.rows() as u64 + 1,
+                        self.settings.table
+                    ))
+                })?;
+                if pending.rows() >= size {
+                    number += 1;
+                    let full = std::mem::replace(&mut pending, self.new_pending());
+                    self.write_timed(full, number, &mut stats).await?;
                 }
             }
+            if done {
+                break;
+            }
+        }
+        if pending.rows() > 0 {
+            self.write_timed(pending, number + 1, &mut stats).await?;
         }
         Ok(stats)
+    }
+}
+
+impl PgSink {
+    /// Writes one batch within `writeBatchTimeout`, naming the batch and its rows on failure.
+    async fn write_timed(
+        &self,
+        batch: Pending,
+        number: u64,
+        stats: &mut SinkStats,
+    ) -> Result<(), StoreError> {
+        let timeout: Duration = self.settings.write_batch_timeout;
+        let first = stats.rows_written + 1;
+        let last = stats.rows_written + batch.rows() as u64;
+        let at = format!(
+            "dataset '{}': batch {number} (rows {first}-{last}) into {}",
+            self.dataset, self.settings.table
+        );
+        match tokio::time::timeout(timeout, self.flush(batch)).await {
+            Err(_) => Err(StoreError::new(format!(
+                "{at}: writeBatchTimeout {} exceeded",
+                format_timespan(timeout)
+            ))),
+            Ok(Err(e)) if is_timeout(&e) => Err(StoreError::new(format!(
+                "{at}: writeBatchTimeout {} exceeded ({})",
+                format_timespan(timeout),
+                describe(&e)
+            ))),
+            Ok(Err(e)) => Err(StoreError::new(format!("{at} failed: {}", describe(&e)))),
+            Ok(Ok(bytes)) => {
+                stats.bytes_written += bytes;
+                stats.rows_written = last;
+                Ok(())
+            }
+        }
     }
 }
