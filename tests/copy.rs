@@ -375,3 +375,51 @@ async fn translator_maps_renamed_columns_and_by_name_mapping_ignores_order() {
         10
     );
 }
+
+#[tokio::test]
+async fn v2_linked_service_and_quoted_table_names_work() {
+    let db = TestDb::new("v2").await;
+    db.exec("CREATE TABLE {s}.\"Mixed Case\" AS SELECT g AS id FROM generate_series(1, 42) g; CREATE TABLE {s}.dst (id int)").await;
+    let (host, port) = {
+        let cs = local_connection_string();
+        let get = |k: &str| {
+            cs.split(';')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap()
+                .to_string()
+        };
+        (get("Server"), get("Port"))
+    };
+    let f = TestFactory::new();
+    f.put(
+        "linkedService",
+        "V2",
+        json!({"type": "PostgreSqlV2", "version": "2.0", "typeProperties": {
+            "server": host, "port": port, "database": "test", "username": "postgres",
+            "password": {"type": "SecureString", "value": "unused-with-trust"}, "sslMode": 2,
+            "commandTimeout": 60, "timezone": "UTC"}}),
+    );
+    f.put(
+        "dataset",
+        "Src",
+        json!({"type": "PostgreSqlV2Table", "linkedServiceName": {"referenceName": "V2", "type": "LinkedServiceReference"},
+               "typeProperties": {"tableName": format!("\"{}\".\"Mixed Case\"", db.schema)}}),
+    );
+    f.put(
+        "dataset",
+        "Dst",
+        json!({"type": "PostgreSqlTable", "linkedServiceName": {"referenceName": "V2", "type": "LinkedServiceReference"},
+               "typeProperties": {"tableName": format!("{}.dst", db.schema)}}),
+    );
+    f.copy_pipeline(
+        "P",
+        "Src",
+        "Dst",
+        json!({"type": "PostgreSqlV2Source"}),
+        json!({"type": "PostgreSqlV2Sink"}),
+    );
+    let run = run_factory(&f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(activity_output(&run.json())["rowsCopied"], 42);
+    assert_eq!(db.difference("Mixed Case", "dst", "*").await, 0);
+}
