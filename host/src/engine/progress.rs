@@ -1,7 +1,7 @@
 //! Terminal progress: rows, rows/s and bytes on stderr. indicatif hides the bar by itself when
 //! stderr is not a terminal, so logs and piped runs stay clean.
 
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Progress of one copy.
 #[derive(Clone)]
@@ -18,9 +18,9 @@ impl Progress {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(None, target);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} {prefix}: {human_pos} rows ({per_sec}) {msg} [{elapsed}]",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} rows {msg} [{elapsed}]")
+        {
             bar.set_style(style);
         }
         bar.set_prefix(label.to_string());
@@ -37,7 +37,17 @@ impl Progress {
             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
             + bytes;
         self.bar.inc(rows);
-        self.bar.set_message(HumanBytes(total).to_string());
+        let secs = self.bar.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.bar.position() as f64 / secs
+        } else {
+            0.0
+        };
+        self.bar.set_message(format!(
+            "({} rows/s, {})",
+            HumanCount(rate as u64),
+            HumanBytes(total)
+        ));
     }
 
     pub fn finish(&self) {

@@ -103,6 +103,60 @@ pub struct CopyPlan {
     pub sink: SinkPlan,
     /// Explicit mappings; `None` maps by column name.
     pub mappings: Option<Vec<Mapping>>,
+    /// Sluice extension: wasm plugins run in order right after the source (`source.transforms`).
+    pub transforms: Vec<PluginUse>,
+    /// Sluice extension: a wasm plugin that runs last and produces the sink's columns
+    /// (`sink.rowMapper`).
+    pub row_mapper: Option<PluginUse>,
+    /// `enableSkipIncompatibleRow`: rows a plugin rejects are skipped and counted instead of
+    /// failing the activity.
+    pub skip_incompatible_rows: bool,
+}
+
+/// A plugin attached to a Copy activity: `{"plugin": "name[@version]", "config": {...}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginUse {
+    /// The reference as written (`mask-pii`, `orders-to-v2@1.2.0`, with an optional pin).
+    pub reference: String,
+    /// The plugin's configuration, handed to it as JSON.
+    pub config: Value,
+    /// Where it was declared, for messages.
+    pub at: String,
+}
+
+fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
+    let reference = p.req_str("plugin")?.trim();
+    if reference.is_empty() {
+        return Err(p.err(
+            "plugin",
+            "must name a plugin, e.g. \"mask-pii\" or \"orders-to-v2@1.2.0\"",
+        ));
+    }
+    let config = match p.get("config") {
+        None => Value::Object(serde_json::Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(other) => {
+            return Err(p.err(
+                "config",
+                format!("must be a JSON object, found {}", super::props::kind(other)),
+            ))
+        }
+    };
+    let unused = p.unused();
+    if !unused.is_empty() {
+        return Err(p.err(
+            "",
+            format!(
+                "unknown properties {} (a plugin takes only plugin and config)",
+                unused.join(", ")
+            ),
+        ));
+    }
+    Ok(PluginUse {
+        reference: reference.to_string(),
+        config,
+        at: p.path.clone(),
+    })
 }
 
 impl SourcePlan {
@@ -151,17 +205,37 @@ pub fn resolve(
         Some(t) => translator(&t)?,
         None => None,
     };
-    if let Some(v) = tp.bool("enableSkipIncompatibleRow")? {
-        if v {
-            warnings.push(format!("{at} typeProperties.enableSkipIncompatibleRow: not implemented yet; a bad row fails the activity"));
-        }
+    let skip_incompatible_rows = tp.bool("enableSkipIncompatibleRow")?.unwrap_or(false);
+    if skip_incompatible_rows {
+        warnings.push(format!(
+            "{at} typeProperties.enableSkipIncompatibleRow: applies to rows plugins reject; rows the sink refuses still fail the activity"
+        ));
     }
+    let mut transforms = Vec::new();
+    for (i, t) in source_p
+        .array("transforms")?
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        transforms.push(plugin_use(&Props::of(
+            format!("{}.transforms[{i}]", source_p.path),
+            t,
+        )?)?);
+    }
+    let row_mapper = match sink_p.object("rowMapper")? {
+        Some(m) => Some(plugin_use(&m)?),
+        None => None,
+    };
     warnings.extend(source_p.unused());
     warnings.extend(sink_p.unused());
     warnings.extend(tp.unused());
     Ok(CopyPlan {
         source,
         sink,
+        transforms,
+        row_mapper,
+        skip_incompatible_rows,
         mappings,
     })
 }
