@@ -34,7 +34,9 @@ pub struct DemoArgs {
 }
 
 /// The demo's tables; every built-in type a typical events table has.
-const SETUP_SQL: &str = "
+/// The standard bench table `sluice_demo.events` (and two empty copies): eleven columns of the
+/// common types, shared by the demo and the benchmarks.
+pub const SETUP_SQL: &str = "
 DROP SCHEMA IF EXISTS sluice_demo CASCADE;
 CREATE SCHEMA sluice_demo;
 CREATE TABLE sluice_demo.events (
@@ -44,7 +46,8 @@ CREATE TABLE sluice_demo.events_copy (LIKE sluice_demo.events INCLUDING ALL);
 CREATE TABLE sluice_demo.events_from_csv (LIKE sluice_demo.events INCLUDING ALL);
 ";
 
-const FILL_SQL: &str = "
+/// Fills `sluice_demo.events` with `$1` generated rows.
+pub const FILL_SQL: &str = "
 INSERT INTO sluice_demo.events
 SELECT g, (g % 9973)::int, round((g % 100000) / 7.0, 2), g / 3.0,
        'event ' || g || ' for customer ' || (g % 9973),
@@ -137,6 +140,7 @@ async fn demo(
     let params = pipeline.parameter_values(&[], false)?;
     let settings = RunSettings {
         progress: args.output == OutputFormat::Text,
+        plugins: None,
     };
     let run = run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await;
     print_run(&run, args.output)?;

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod pgcluster;
+pub mod plugins;
 pub mod secrets;
 
 pub use model::error::ModelError;

@@ -357,3 +357,27 @@ INSERT INTO {s}.types_src VALUES
 /// (json, xml, point) are compared on their text form.
 pub const ALL_TYPES_COMPARE: &str = "id, i2, i4, i8, num, num_s, r, d, m, t, vc, c, b, bo, dt, tm, ttz, ts, tstz, iv, u, j::text, jb, x::text, \
      ip, cid, mac, ai, atx, an, a2, amood, r4, rn, rts, rd, mo, pi, pt::text, tsv, bits";
+
+/// The plugins of `guest-plugins/` (examples and hostile test plugins), built for wasm32-wasip2
+/// and installed as `name@version.wasm` into `target/sluice-test-plugins`, once per test
+/// process (cargo makes later builds no-ops). Fails loudly when the wasm target is missing.
+pub fn plugins_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = root.join("target").join("sluice-test-plugins");
+        let built = sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &out)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "building guest-plugins/ failed (run `rustup target add wasm32-wasip2`): {e:#}"
+                )
+            });
+        assert!(
+            built.len() >= 7,
+            "expected the example plugins in {}",
+            out.display()
+        );
+        out
+    })
+    .clone()
+}

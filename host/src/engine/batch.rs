@@ -85,4 +85,22 @@ impl Batch {
     pub fn values(&self) -> &[Value] {
         &self.values
     }
+
+    /// Consumes the batch, yielding its schema and its values in row-major order: the plugin
+    /// runtime moves strings and byte strings into columnar lists without cloning them or
+    /// allocating per row.
+    pub fn into_values(self) -> (SchemaRef, Vec<Value>) {
+        (self.schema, self.values)
+    }
+
+    /// Builds a batch from row-major values; `values.len()` must be a multiple of the schema's
+    /// width (the caller guarantees it, as with [`Batch::push_row`]).
+    pub fn from_values(schema: SchemaRef, values: Vec<Value>) -> Self {
+        debug_assert!(schema.is_empty() || values.len() % schema.len() == 0);
+        Batch {
+            schema,
+            values,
+            bytes: 0,
+        }
+    }
 }

@@ -1,5 +1,7 @@
-//! The copy runner: `Source --queue--> relay (count, map columns) --queue--> Sink`, each stage
-//! its own task so reading and writing overlap, every queue bounded so memory stays flat.
+//! The copy runner: `Source --queue--> relay --queue--> Sink`, each end its own task so reading
+//! and writing overlap, every queue bounded so memory stays flat. The relay counts rows and runs
+//! the row stages in order: `source.transforms` plugins, the translator's column mapping, then
+//! the `sink.rowMapper` plugin.
 
 use std::time::Instant;
 
@@ -9,10 +11,13 @@ use tokio::sync::mpsc;
 
 use super::mapping::Projection;
 use super::progress::Progress;
+use super::transform::{PluginChain, PluginHost};
 use crate::connectors::csv::{CsvSink, CsvSource};
 use crate::connectors::postgres::sink::PgSink;
 use crate::connectors::postgres::source::PgSource;
 use crate::connectors::{Sink, SinkStats, Source, SourceStats, StoreError};
+use crate::engine::batch::Batch;
+use crate::engine::schema::SchemaRef;
 use crate::model::copy::{CopyPlan, SinkPlan, SourcePlan};
 
 /// Batches in flight per queue: enough to keep both ends busy, few enough to bound memory.
@@ -74,14 +79,108 @@ async fn open_sink(
     })
 }
 
+/// The row stages between source and sink.
+struct Stages {
+    transforms: PluginChain,
+    projection: Projection,
+    mapper: PluginChain,
+}
+
+impl Stages {
+    async fn build(
+        plan: &CopyPlan,
+        plugins: Option<&PluginHost>,
+        source: SchemaRef,
+    ) -> Result<(Stages, SchemaRef), StoreError> {
+        let uses: Vec<_> = plan.transforms.iter().chain(&plan.row_mapper).collect();
+        let host = match (plugins, uses.first()) {
+            (Some(h), _) => Some(h),
+            (None, None) => None,
+            (None, Some(u)) => {
+                return Err(StoreError::new(format!(
+                    "{}: this host runs no plugins (no plugin directory configured)",
+                    u.property
+                )))
+            }
+        };
+        let skip = plan.skip_incompatible_rows;
+        let (transforms, schema) = match host {
+            Some(h) => PluginChain::build(h, &plan.transforms, source, skip).await?,
+            None => (PluginChain::empty(skip), source),
+        };
+        let projection =
+            Projection::build(&schema, plan.mappings.as_deref()).map_err(StoreError::new)?;
+        let (mapper, schema) = match (host, &plan.row_mapper) {
+            (Some(h), Some(m)) => {
+                PluginChain::build(h, std::slice::from_ref(m), projection.output.clone(), skip)
+                    .await?
+            }
+            _ => (PluginChain::empty(skip), projection.output.clone()),
+        };
+        Ok((
+            Stages {
+                transforms,
+                projection,
+                mapper,
+            },
+            schema,
+        ))
+    }
+
+    async fn apply(&mut self, batch: Batch) -> Result<Batch, StoreError> {
+        let batch = self.transforms.process(batch).await?;
+        let batch = self.projection.apply(batch);
+        self.mapper.process(batch).await
+    }
+
+    /// Rows the stateful plugins held back, after the last input batch.
+    async fn finish(&mut self) -> Result<Vec<Batch>, StoreError> {
+        let mut out = Vec::new();
+        for batch in self.transforms.finish().await? {
+            let batch = self.projection.apply(batch);
+            out.push(self.mapper.process(batch).await?);
+        }
+        out.extend(self.mapper.finish().await?);
+        Ok(out)
+    }
+
+    fn rows_skipped(&self) -> u64 {
+        self.transforms.rows_skipped + self.mapper.rows_skipped
+    }
+
+    fn rejections(&self) -> Vec<serde_json::Value> {
+        self.transforms
+            .quoted
+            .iter()
+            .chain(&self.mapper.quoted)
+            .cloned()
+            .collect()
+    }
+}
+
 /// Runs one copy to completion. On failure, batches the sink already committed stay written.
-pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput, StoreError> {
+/// `plugins` serves the copy's `transforms` and `rowMapper`; a plan that uses plugins fails
+/// without it.
+pub async fn run_copy(
+    plan: &CopyPlan,
+    plugins: Option<&PluginHost>,
+    progress: &Progress,
+) -> Result<CopyOutput, StoreError> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
     let source = open_source(&plan.source).await?;
-    let projection =
-        Projection::build(&source.schema(), plan.mappings.as_deref()).map_err(StoreError::new)?;
-    let sink = open_sink(&plan.sink, &projection.output).await?;
+    let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema()).await?;
+    let sink = open_sink(&plan.sink, &sink_schema)
+        .await
+        .map_err(|e| match &plan.row_mapper {
+            Some(m) => StoreError::new(format!(
+                "{e} (the columns come from {} {}: {})",
+                m.property,
+                m.reference,
+                sink_schema.names().collect::<Vec<_>>().join(", ")
+            )),
+            None => e,
+        })?;
 
     let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
     let (sink_tx, sink_rx) = mpsc::channel(QUEUE_BATCHES);
@@ -94,31 +193,65 @@ pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput
         (sink.write(sink_rx).await, t.elapsed())
     });
     // The relay runs here and keeps `sink_tx` open until the reader's result is known: the
-    // sink must only see the end of its input after a complete read. On a failed read the
-    // writer is aborted, so a file sink never publishes a partial file.
+    // sink must only see the end of its input after a complete read. On a failed read or
+    // plugin the writer is aborted, so a file sink never publishes a partial file.
+    let mut rows_sent = 0u64;
+    let mut stage_error = None;
     while let Some(batch) = src_rx.recv().await {
         progress.add(batch.num_rows() as u64, batch.bytes);
-        if sink_tx.send(projection.apply(batch)).await.is_err() {
+        let batch = match stages.apply(batch).await {
+            Ok(b) => b,
+            Err(e) => {
+                stage_error = Some(e);
+                break;
+            }
+        };
+        if batch.num_rows() == 0 {
+            continue; // a filter dropped every row of this batch
+        }
+        rows_sent += batch.num_rows() as u64;
+        if sink_tx.send(batch).await.is_err() {
             break; // the sink failed; its error is reported below
         }
     }
     drop(src_rx); // unblocks a reader still sending after the sink failed
     let (read_result, read_time) = join(reader).await?;
-    if let Err(e) = read_result {
+    let failed = match (stage_error, read_result.as_ref().err()) {
+        (Some(e), _) => Some(e),
+        (None, Some(e)) => Some(StoreError::new(e.to_string())),
+        (None, None) => None,
+    };
+    if let Some(e) = failed {
         writer.abort();
         let _ = writer.await;
         progress.finish();
         return Err(e);
+    }
+    match stages.finish().await {
+        Ok(rest) => {
+            for batch in rest {
+                rows_sent += batch.num_rows() as u64;
+                if sink_tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+        }
+        Err(e) => {
+            writer.abort();
+            let _ = writer.await;
+            progress.finish();
+            return Err(e);
+        }
     }
     drop(sink_tx);
     let (write_result, write_time) = join(writer).await?;
     progress.finish();
     let src: SourceStats = read_result?;
     let sink: SinkStats = write_result?;
-    if src.rows_read != sink.rows_written {
+    if rows_sent != sink.rows_written {
         return Err(StoreError::new(format!(
-            "read {} rows but wrote {}: the copy did not complete",
-            src.rows_read, sink.rows_written
+            "sent {rows_sent} rows to the sink but it wrote {}: the copy did not complete",
+            sink.rows_written
         )));
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -151,13 +284,13 @@ pub async fn run_copy(plan: &CopyPlan, progress: &Progress) -> Result<CopyOutput
         data_written: sink.bytes_written,
         rows_read: src.rows_read,
         rows_copied: sink.rows_written,
-        rows_skipped: 0,
+        rows_skipped: stages.rows_skipped(),
         copy_duration: round3(secs),
         throughput: round3(throughput),
         source_peak_connections: src.peak_connections,
         sink_peak_connections: sink.peak_connections,
         used_parallel_copies: 1,
-        errors: Vec::new(),
+        errors: stages.rejections(),
         execution_details: vec![details],
     })
 }

@@ -8,4 +8,5 @@ pub mod progress;
 pub mod run;
 pub mod schema;
 pub mod text_form;
+pub mod transform;
 pub mod value;

@@ -15,16 +15,19 @@ use tokio::task::JoinSet;
 use super::copy::run_copy;
 use super::progress::Progress;
 use super::run::{ActivityError, ActivityRun, PipelineRun, Status};
+use super::transform::PluginHost;
 use crate::model::load::Factory;
 use crate::model::params::Scope;
 use crate::model::pipeline::{Activity, Condition, Pipeline};
 use crate::secrets::MASK;
 
 /// How a run presents itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunSettings {
     /// Draw progress bars (only shown when stderr is a terminal).
     pub progress: bool,
+    /// Serves Copy activities' `transforms` and `rowMapper`; `None` runs no plugins.
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 /// Runs a pipeline to the end and returns its run record (never panics on activity failure).
@@ -69,10 +72,10 @@ pub async fn run_pipeline(
                 .iter()
                 .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
             {
-                let (factory, activity, scope, progress) =
-                    (factory.clone(), a.clone(), scope.clone(), settings.progress);
+                let (factory, activity, scope, settings) =
+                    (factory.clone(), a.clone(), scope.clone(), settings.clone());
                 running.spawn(
-                    async move { run_activity(&factory, &activity, &scope, progress).await },
+                    async move { run_activity(&factory, &activity, &scope, &settings).await },
                 );
             } else {
                 tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
@@ -191,7 +194,7 @@ async fn run_activity(
     factory: &Factory,
     a: &Activity,
     scope: &Scope,
-    progress: bool,
+    settings: &RunSettings,
 ) -> (ActivityRun, Vec<String>) {
     let start = chrono::Utc::now();
     let t0 = Instant::now();
@@ -202,7 +205,7 @@ async fn run_activity(
         tracing::info!(activity = %a.name, attempt = attempts, "activity started");
         let attempt = tokio::time::timeout(
             a.policy.timeout,
-            execute(factory, a, scope, progress, &mut warnings),
+            execute(factory, a, scope, settings, &mut warnings),
         )
         .await;
         let result = match attempt {
@@ -259,20 +262,22 @@ async fn execute(
     factory: &Factory,
     a: &Activity,
     scope: &Scope,
-    progress: bool,
+    settings: &RunSettings,
     warnings: &mut Vec<String>,
 ) -> ActivityResult {
     match a.activity_type.as_str() {
         "Copy" => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings)
                 .map_err(|e| ("BadDefinition".to_string(), e.to_string()))?;
-            let bar = Progress::new(&a.name, progress);
-            let out = run_copy(&plan, &bar).await.map_err(|e| {
-                (
-                    "CopyFailed".to_string(),
-                    format!("activity '{}': {e}", a.name),
-                )
-            })?;
+            let bar = Progress::new(&a.name, settings.progress);
+            let out = run_copy(&plan, settings.plugins.as_deref(), &bar)
+                .await
+                .map_err(|e| {
+                    (
+                        "CopyFailed".to_string(),
+                        format!("activity '{}': {e}", a.name),
+                    )
+                })?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
             serde_json::to_value(out).map_err(|e| ("Internal".to_string(), e.to_string()))
         }

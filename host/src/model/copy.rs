@@ -120,8 +120,12 @@ pub struct PluginUse {
     pub reference: String,
     /// The plugin's configuration, handed to it as JSON.
     pub config: Value,
-    /// Where it was declared, for messages.
+    /// Where it was declared, in full (`pipeline 'P' activity 'Copy' typeProperties.source
+    /// .transforms[0]`), for definition errors.
     pub at: String,
+    /// The property within the activity (`source.transforms[0]`), for run-time errors, which
+    /// already name the activity.
+    pub property: String,
 }
 
 fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
@@ -152,10 +156,16 @@ fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
             ),
         ));
     }
+    let property = p
+        .path
+        .rsplit_once("typeProperties.")
+        .map_or(p.path.as_str(), |(_, rest)| rest)
+        .to_string();
     Ok(PluginUse {
         reference: reference.to_string(),
         config,
         at: p.path.clone(),
+        property,
     })
 }
 

@@ -1,4 +1,6 @@
-//! The `sluice` command line: `run`, `validate` and `demo`.
+//! The `sluice` command line: `run`, `validate`, `demo` and `plugin`.
+
+pub mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,9 @@ pub enum Command {
     },
     /// Fill a table with generated rows and copy it to a table and to CSV (see examples/demo).
     Demo(crate::demo::DemoArgs),
+    /// Build, create, inspect and list WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(clap::Args)]
@@ -57,6 +62,8 @@ pub struct RunArgs {
     /// How to print the run result on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub plugins: plugin::PluginArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -122,6 +129,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Validate { path } => validate(&path),
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
     }
 }
 
@@ -152,6 +160,7 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
     }
     let settings = RunSettings {
         progress: args.output == OutputFormat::Text,
+        plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
     };
     Ok(run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await)
 }

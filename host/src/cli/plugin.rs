@@ -1,0 +1,303 @@
+//! `sluice plugin ...` and the plugin options of `sluice run`: where plugins are found, the
+//! tenant's limits, the compiled-code cache.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+
+use super::OutputFormat;
+use crate::engine::transform::PluginHost;
+use crate::plugins::{PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
+
+/// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,
+/// so a long-lived deployment sets its limits once.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PluginArgs {
+    /// Directory of plugins (`name@version.wasm` or `name.plugin.json`); repeatable, searched
+    /// before the factory's own `plugins/` folder.
+    #[arg(
+        long = "plugins",
+        value_name = "DIR",
+        env = "SLUICE_PLUGINS",
+        value_delimiter = ':'
+    )]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Tenant the plugins run for (names it in errors and logs).
+    #[arg(long, env = "SLUICE_TENANT", default_value = "default")]
+    pub tenant: String,
+    /// Memory cap of one plugin instance, in MiB.
+    #[arg(long, env = "SLUICE_PLUGIN_MEMORY_MB", default_value_t = 256)]
+    pub plugin_memory_mb: u64,
+    /// Time cap of one plugin call, in seconds.
+    #[arg(long, env = "SLUICE_PLUGIN_TIMEOUT", default_value_t = 5.0)]
+    pub plugin_timeout: f64,
+    /// Cap on the data crossing the plugin boundary in one call, each way, in MiB.
+    #[arg(long, env = "SLUICE_PLUGIN_MAX_CALL_MB", default_value_t = 64)]
+    pub plugin_max_call_mb: u64,
+    /// Directory of compiled plugin code (default: $XDG_CACHE_HOME/sluice/plugins).
+    #[arg(long, env = "SLUICE_PLUGIN_CACHE", value_name = "DIR")]
+    pub plugin_cache: Option<PathBuf>,
+    /// Compile plugins on every run instead of caching compiled code on disk.
+    #[arg(long)]
+    pub no_plugin_cache: bool,
+}
+
+impl PluginArgs {
+    /// The tenant these options describe, with its limits checked.
+    pub fn tenant(&self) -> Result<Tenant> {
+        if !(self.plugin_timeout.is_finite() && self.plugin_timeout > 0.0) {
+            bail!(
+                "--plugin-timeout: must be a positive number of seconds, found {}",
+                self.plugin_timeout
+            );
+        }
+        if self.plugin_memory_mb == 0 || self.plugin_max_call_mb == 0 {
+            bail!("--plugin-memory-mb and --plugin-max-call-mb must be at least 1");
+        }
+        let limits = TenantLimits {
+            memory_bytes: self.plugin_memory_mb.saturating_mul(1 << 20),
+            call_timeout: Duration::from_secs_f64(self.plugin_timeout),
+            max_boundary_bytes: self.plugin_max_call_mb.saturating_mul(1 << 20),
+            ..TenantLimits::default()
+        };
+        Ok(Tenant::with_limits(self.tenant.clone(), limits))
+    }
+
+    /// The directories searched, in order: the options' then `<factory>/plugins`.
+    pub fn dirs(&self, factory_root: Option<&Path>) -> Vec<PathBuf> {
+        let mut dirs = self.plugin_dirs.clone();
+        if let Some(root) = factory_root {
+            dirs.push(root.join("plugins"));
+        }
+        dirs
+    }
+
+    /// A plugin host for one run of the factory at `factory_root`.
+    pub fn host(&self, factory_root: Option<&Path>) -> Result<PluginHost> {
+        let config = RuntimeConfig {
+            cache_dir: self.plugin_cache.clone(),
+            disk_cache: !self.no_plugin_cache,
+            ..RuntimeConfig::default()
+        };
+        Ok(PluginHost::new(
+            self.dirs(factory_root),
+            self.tenant()?,
+            config,
+        ))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Print a plugin component's world, name, version, imports and exports.
+    Inspect {
+        /// A `.wasm` component.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Build a plugin crate (or a workspace of them) for wasm32-wasip2 and install each
+    /// component as `name@version.wasm`.
+    Build {
+        /// The crate's directory (holding Cargo.toml).
+        dir: PathBuf,
+        /// Where to put the components (a factory's `plugins/` folder, say).
+        #[arg(long, default_value = "plugins")]
+        out: PathBuf,
+    },
+    /// Create a new plugin crate from a template: a row transform ready to build.
+    New {
+        /// The plugin's name (lower-case letters, digits and dashes).
+        name: String,
+        /// Directory to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// List the plugins visible in the given directories.
+    List {
+        /// A factory folder whose `plugins/` folder is searched too.
+        #[arg(long)]
+        factory: Option<PathBuf>,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+}
+
+pub fn dispatch(command: PluginCommand) -> Result<ExitCode> {
+    match command {
+        PluginCommand::Inspect { file, output } => {
+            let d = crate::plugins::inspect(&file)?;
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+                OutputFormat::Text => {
+                    println!("file:        {}", d.path.display());
+                    println!("sha256:      {}", d.sha256);
+                    println!("plugin:      {}@{}", d.name, d.version);
+                    println!("description: {}", d.description);
+                    println!("world:       {}", d.world);
+                    println!("exports:     {}", d.exports.join(", "));
+                    println!("imports:     {}", d.imports.join(", "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Build { dir, out } => {
+            for file in crate::plugins::build_guest_plugins(&dir, &out)? {
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::New { name, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            scaffold(&name, &dir)?;
+            println!(
+                "created {}; build it with: sluice plugin build {} --out <factory>/plugins",
+                dir.display(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::List { factory, plugins } => {
+            let registry = PluginRegistry::new(plugins.dirs(factory.as_deref()));
+            let all = registry.available();
+            if all.is_empty() {
+                eprintln!(
+                    "no plugins in {}",
+                    registry
+                        .dirs()
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            for e in all {
+                println!("{}\t{}", e.id(), e.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Where the SDK lives: next to the host's sources in this repository.
+fn sdk_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("guest-plugins")
+        .join("sdk")
+}
+
+/// Writes a new plugin crate: Cargo.toml (its own workspace, release profile for small fast
+/// components) and a `lib.rs` that upper-cases chosen text columns.
+fn scaffold(name: &str, dir: &Path) -> Result<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.starts_with(|c: char| c.is_ascii_lowercase());
+    if !valid {
+        bail!("plugin name {name:?}: use lower-case letters, digits and dashes, starting with a letter");
+    }
+    if dir.exists() {
+        bail!("{} already exists", dir.display());
+    }
+    let sdk = sdk_path();
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "the plugin SDK is not at {} (run sluice from its source tree)",
+            sdk.display()
+        )
+    })?;
+    let lib = name.replace('-', "_");
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+sluice-plugin-sdk = {{ path = {sdk:?} }}
+serde_json = "1"
+
+# A plugin is its own workspace, wherever it is created.
+[workspace]
+
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+panic = "abort"
+"#,
+        sdk = sdk.display().to_string()
+    );
+    let src = TEMPLATE
+        .replace("{{name}}", name)
+        .replace("{{type}}", &type_name(&lib));
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("Cargo.toml"), cargo)?;
+    std::fs::write(dir.join("src").join("lib.rs"), src)?;
+    Ok(())
+}
+
+fn type_name(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+const TEMPLATE: &str = r#"//! `{{name}}`: upper-cases the text columns named in the config.
+//!
+//! Config: `{"columns": ["name"]}`
+
+use sluice_plugin_sdk::{config, Column, Emit, Info, Row, RowPlugin, Value};
+
+pub struct {{type}} {
+    columns: Vec<String>,
+}
+
+impl RowPlugin for {{type}} {
+    fn info() -> Info {
+        Info {
+            name: "{{name}}",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "Upper-cases chosen text columns",
+        }
+    }
+
+    fn create(cfg: &serde_json::Value, input: &[Column]) -> Result<Self, String> {
+        config::check_keys(cfg, &["columns"])?;
+        let columns = config::str_list(cfg, "columns")?;
+        for c in &columns {
+            config::column_index(input, c, "columns")?; // fails create on an unknown column
+        }
+        Ok({{type}} { columns })
+    }
+
+    fn process(&mut self, mut row: Row, out: &mut Emit) -> Result<(), String> {
+        for c in &self.columns {
+            if let Some(Value::Text(s)) = row.get_mut(c) {
+                *s = s.to_uppercase();
+            }
+        }
+        out.row(row);
+        Ok(())
+    }
+}
+
+sluice_plugin_sdk::export_row_plugin!({{type}});
+"#;

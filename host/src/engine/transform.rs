@@ -1,0 +1,219 @@
+//! Plugin stages of a copy: `source.transforms` (in order, right after the source) and
+//! `sink.rowMapper` (last, producing the sink's columns), each a sandboxed wasm instance.
+//!
+//! A [`PluginHost`] is what a run shares: the registry that finds plugin files, the runtime
+//! that compiles and caches them, and the tenant whose limits every instance runs under. A
+//! [`PluginChain`] is one copy's instances, created for the schema each stage receives.
+
+use std::path::PathBuf;
+
+use tokio::sync::OnceCell;
+
+use super::batch::Batch;
+use super::schema::SchemaRef;
+use crate::connectors::StoreError;
+use crate::model::copy::PluginUse;
+use crate::plugins::{
+    PluginInstance, PluginRef, PluginRegistry, PluginRuntime, Rejection, RuntimeConfig, Tenant,
+};
+
+/// Rejections quoted in the activity output when rows are skipped.
+const QUOTED_REJECTIONS: usize = 10;
+
+/// The plugin side of a host: where plugins are found, how they are compiled and cached, and
+/// whose limits apply. The runtime (a wasmtime engine and its epoch thread) is created on the
+/// first copy that uses a plugin, so pipelines without plugins never pay for it.
+pub struct PluginHost {
+    registry: PluginRegistry,
+    tenant: Tenant,
+    config: RuntimeConfig,
+    runtime: OnceCell<PluginRuntime>,
+}
+
+impl PluginHost {
+    /// A host searching `dirs` in order (first match wins for equal versions).
+    pub fn new(dirs: Vec<PathBuf>, tenant: Tenant, config: RuntimeConfig) -> Self {
+        PluginHost {
+            registry: PluginRegistry::new(dirs),
+            tenant,
+            config,
+            runtime: OnceCell::new(),
+        }
+    }
+
+    /// A host sharing an existing runtime (a long-lived service serving many tenants).
+    pub fn with_runtime(dirs: Vec<PathBuf>, tenant: Tenant, runtime: PluginRuntime) -> Self {
+        PluginHost {
+            registry: PluginRegistry::new(dirs),
+            tenant,
+            config: RuntimeConfig::default(),
+            runtime: OnceCell::new_with(Some(runtime)),
+        }
+    }
+
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    async fn runtime(&self) -> Result<&PluginRuntime, StoreError> {
+        self.runtime
+            .get_or_try_init(|| async { PluginRuntime::new(self.config.clone()) })
+            .await
+            .map_err(|e| StoreError::new(format!("cannot start the plugin runtime: {e:#}")))
+    }
+
+    /// Resolves, loads (from the compiled-code cache when possible) and instantiates one plugin
+    /// for a stream of batches of `input`.
+    async fn instance(
+        &self,
+        plugin: &PluginUse,
+        input: &SchemaRef,
+    ) -> Result<PluginInstance, StoreError> {
+        let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("{}: {e}", plugin.property));
+        let runtime = self.runtime().await?.clone();
+        let reference = PluginRef::parse(&plugin.reference).map_err(|e| fail(&e))?;
+        let registry = self.registry.clone();
+        // Compiling is CPU-bound (hundreds of ms on a cache miss): keep it off the async workers.
+        let loaded = tokio::task::spawn_blocking(move || runtime.load(&registry, &reference)).await;
+        let loaded = match loaded {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return Err(fail(&e)),
+            Err(e) => return Err(fail(&format!("plugin loading stopped unexpectedly: {e}"))),
+        };
+        tracing::debug!(plugin = %loaded.id(), source = ?loaded.load.source, ms = loaded.load.total.as_secs_f64() * 1e3, "plugin loaded");
+        let config = plugin.config.to_string();
+        self.runtime()
+            .await?
+            .instantiate(&self.tenant, &loaded, &config, input)
+            .await
+            .map_err(|e| fail(&e))
+    }
+}
+
+/// One stage: an instance and where it was declared.
+struct Stage {
+    instance: PluginInstance,
+    at: String,
+    batches: u64,
+}
+
+/// Plugins of one copy, in the order rows pass through them.
+pub struct PluginChain {
+    stages: Vec<Stage>,
+    skip_rejected: bool,
+    /// Rows rejected and skipped so far.
+    pub rows_skipped: u64,
+    /// The first rejections, for the activity output.
+    pub quoted: Vec<serde_json::Value>,
+}
+
+impl PluginChain {
+    /// Instantiates `uses` in order, each for the output schema of the one before; returns the
+    /// chain and the schema it produces.
+    pub async fn build(
+        host: &PluginHost,
+        uses: &[PluginUse],
+        input: SchemaRef,
+        skip_rejected: bool,
+    ) -> Result<(PluginChain, SchemaRef), StoreError> {
+        let mut stages = Vec::with_capacity(uses.len());
+        let mut schema = input;
+        for u in uses {
+            let instance = host.instance(u, &schema).await?;
+            schema = instance.output_schema();
+            stages.push(Stage {
+                instance,
+                at: u.property.clone(),
+                batches: 0,
+            });
+        }
+        let mut chain = PluginChain::empty(skip_rejected);
+        chain.stages = stages;
+        Ok((chain, schema))
+    }
+
+    /// A chain without stages: batches pass through unchanged.
+    pub fn empty(skip_rejected: bool) -> PluginChain {
+        PluginChain {
+            stages: Vec::new(),
+            skip_rejected,
+            rows_skipped: 0,
+            quoted: Vec::new(),
+        }
+    }
+
+    /// Passes a batch through every stage.
+    pub async fn process(&mut self, batch: Batch) -> Result<Batch, StoreError> {
+        self.run_from(0, batch).await
+    }
+
+    /// Flushes every stage in order; rows a stage releases go through the stages after it.
+    pub async fn finish(&mut self) -> Result<Vec<Batch>, StoreError> {
+        let mut out = Vec::new();
+        for i in 0..self.stages.len() {
+            let stage = &mut self.stages[i];
+            let (flushed, rejected) = stage
+                .instance
+                .flush()
+                .await
+                .map_err(|e| StoreError::new(format!("{}: {e}", stage.at)))?;
+            let label = format!("{} flush", stage.at);
+            self.rejected(&label, rejected)?;
+            if flushed.num_rows() > 0 {
+                out.push(self.run_from(i + 1, flushed).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_from(&mut self, first: usize, mut batch: Batch) -> Result<Batch, StoreError> {
+        for i in first..self.stages.len() {
+            let stage = &mut self.stages[i];
+            stage.batches += 1;
+            let number = stage.batches;
+            let (out, rejected) = stage
+                .instance
+                .process(batch, number)
+                .await
+                .map_err(|e| StoreError::new(format!("{}: {e}", stage.at)))?;
+            let label = format!("{} batch {number}", stage.at);
+            self.rejected(&label, rejected)?;
+            batch = out;
+        }
+        Ok(batch)
+    }
+
+    /// Counts rejections as skipped rows, or fails with the first one's message.
+    fn rejected(&mut self, label: &str, rejected: Vec<Rejection>) -> Result<(), StoreError> {
+        let Some(first) = rejected.first() else {
+            return Ok(());
+        };
+        if !self.skip_rejected {
+            return Err(StoreError::new(format!(
+                "{label}: the plugin rejected row {} ({}){}; set enableSkipIncompatibleRow to skip rejected rows",
+                first.row,
+                first.message,
+                if rejected.len() > 1 {
+                    format!(" and {} more rows of that batch", rejected.len() - 1)
+                } else {
+                    String::new()
+                }
+            )));
+        }
+        self.rows_skipped += rejected.len() as u64;
+        for r in rejected
+            .iter()
+            .take(QUOTED_REJECTIONS.saturating_sub(self.quoted.len()))
+        {
+            self.quoted.push(serde_json::json!({
+                "Code": "RowRejectedByPlugin",
+                "Message": crate::secrets::redact(&format!("{label}, row {}: {}", r.row, r.message)),
+            }));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,542 @@
+//! Plugins inside Copy activities, end to end: real components built from `guest-plugins/`, the
+//! real `sluice` binary, the local PostgreSQL server. Each example plugin's behaviour is checked
+//! against the same computation done in SQL; chains, the row mapper, rejections with and without
+//! skipping, hostile plugins failing the activity with a clear error, and two tenants sharing
+//! one host while one of them runs a hostile plugin.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use sluice_e2e::*;
+
+/// A factory copying `{s}.src` to `{s}.dst` with the given source extras and sink extras.
+fn factory(db: &TestDb, source: Value, sink: Value) -> TestFactory {
+    let f = TestFactory::new();
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst")
+        .copy_pipeline("P", "Src", "Dst", source, sink);
+    f
+}
+
+fn pg_source(transforms: Value) -> Value {
+    json!({"type": "AzurePostgreSqlSource", "transforms": transforms})
+}
+
+fn pg_sink() -> Value {
+    json!({"type": "AzurePostgreSqlSink"})
+}
+
+fn run_with_plugins(f: &TestFactory, extra: &[&str]) -> Run {
+    let dir = plugins_dir();
+    let mut args = vec!["--plugins", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_factory(f, &args)
+}
+
+fn succeeded(run: &Run) -> Value {
+    let out = run.json();
+    assert_eq!(
+        out["status"], "Succeeded",
+        "run failed: {}\n{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(run.code, 0);
+    out
+}
+
+fn failed_message(run: &Run) -> String {
+    let out = run.json();
+    assert_eq!(
+        out["status"], "Failed",
+        "expected a failure: {}",
+        run.stdout
+    );
+    assert_ne!(run.code, 0);
+    out["activities"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+const PEOPLE: &str = "CREATE TABLE {s}.src AS
+    SELECT g AS id, CASE WHEN g % 10 = 0 THEN NULL ELSE 'user' || g || '@example.com' END AS email,
+           'name ' || g AS name, (g % 250)::numeric(12,2) AS amount
+    FROM generate_series(1, 10000) g;";
+
+#[tokio::test]
+async fn mask_pii_hashes_chosen_columns_with_the_salt() {
+    let db = TestDb::new("plug_mask").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
+        .await;
+    let f = factory(
+        &db,
+        pg_source(
+            json!([{"plugin": "mask-pii", "config": {"columns": ["email"], "salt": "pepper"}}]),
+        ),
+        pg_sink(),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    let o = activity_output(&out);
+    assert_eq!(o["rowsRead"], 10000);
+    assert_eq!(o["rowsCopied"], 10000);
+    assert_eq!(o["rowsSkipped"], 0);
+    // Every email equals sha256(salt || email) as PostgreSQL computes it; NULL stays NULL;
+    // the other columns are untouched.
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.src s JOIN {s}.dst d USING (id)
+             WHERE d.email IS DISTINCT FROM encode(sha256(convert_to('pepper' || s.email, 'UTF8')), 'hex')
+                OR d.name <> s.name OR d.amount <> s.amount",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+    assert_eq!(
+        db.query_i64("SELECT count(*) FROM {s}.dst WHERE email IS NULL")
+            .await,
+        1000
+    );
+}
+
+#[tokio::test]
+async fn a_chain_of_transforms_runs_in_order() {
+    let db = TestDb::new("plug_chain").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, mail text, amount numeric(12,2), label text)")
+        .await;
+    // filter keeps amount > 200; project drops name, renames email, derives an upper-case
+    // label; dedupe keeps the first row per amount. Order matters: the label is derived from
+    // the name that project then drops.
+    let f = factory(
+        &db,
+        pg_source(json!([
+            {"plugin": "filter", "config": {"column": "amount", "op": "gt", "value": 200}},
+            {"plugin": "project", "config": {"drop": ["name"], "rename": {"email": "mail"},
+                                             "derive": [{"name": "label", "upper": "name"}]}},
+            {"plugin": "dedupe@1.0.0", "config": {"keys": ["amount"]}}
+        ])),
+        json!({"type": "AzurePostgreSqlSink"}),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    let o = activity_output(&out);
+    assert_eq!(o["rowsRead"], 10000);
+    let expected = db
+        .query_i64("SELECT count(DISTINCT amount) FROM {s}.src WHERE amount > 200")
+        .await;
+    assert_eq!(expected, 49);
+    assert_eq!(o["rowsCopied"], expected);
+    assert_eq!(db.count("dst").await, expected);
+    // The first row per amount in source order (ids ascend) is the lowest id.
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.dst d JOIN
+               (SELECT DISTINCT ON (amount) * FROM {s}.src WHERE amount > 200 ORDER BY amount, id) s
+               ON s.amount = d.amount
+             WHERE d.id <> s.id OR d.mail IS DISTINCT FROM s.email OR d.label <> upper(s.name)",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+}
+
+#[tokio::test]
+async fn stateful_dedupe_keeps_the_last_row_per_key_across_batches() {
+    let db = TestDb::new("plug_dedupe").await;
+    // 30,000 rows over 7 batches; key k repeats in every batch.
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, g % 1000 AS k FROM generate_series(1, 30000) g;
+         CREATE TABLE {s}.dst (id int, k int)",
+    )
+    .await;
+    let f = factory(
+        &db,
+        pg_source(json!([{"plugin": "dedupe", "config": {"keys": ["k"], "keep": "last"}}])),
+        pg_sink(),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    assert_eq!(activity_output(&out)["rowsCopied"], 1000);
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.dst d JOIN (SELECT k, max(id) AS id FROM {s}.src GROUP BY k) s
+             USING (k) WHERE d.id <> s.id",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+    assert_eq!(db.count("dst").await, 1000);
+}
+
+#[tokio::test]
+async fn flatten_json_extracts_typed_columns() {
+    let db = TestDb::new("plug_flatten").await;
+    db.exec(
+        r#"CREATE TABLE {s}.src AS SELECT g AS id,
+             jsonb_build_object('n', g, 'user', jsonb_build_object('name', 'u' || g),
+                                'tags', jsonb_build_array('t' || g), 'price', (g / 4.0)::numeric) AS payload
+           FROM generate_series(1, 5000) g;
+           CREATE TABLE {s}.dst (id int, n bigint, user_name text, first_tag text, price numeric)"#,
+    )
+    .await;
+    let f = factory(
+        &db,
+        pg_source(
+            json!([{"plugin": "flatten-json", "config": {"column": "payload", "fields": {
+            "n": "int64", "user.name": "text", "tags.0": {"type": "text", "as": "first_tag"},
+            "price": "numeric"}}}]),
+        ),
+        pg_sink(),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    assert_eq!(activity_output(&out)["rowsCopied"], 5000);
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.src s JOIN {s}.dst d USING (id)
+             WHERE d.n <> (s.payload->>'n')::bigint OR d.user_name <> s.payload->'user'->>'name'
+                OR d.first_tag <> s.payload->'tags'->>0 OR d.price <> (s.payload->>'price')::numeric",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+}
+
+const ORDERS: &str = "CREATE TABLE {s}.src AS
+    SELECT g AS id, g % 97 AS customer, (g * 1.255)::numeric(12,3) AS amount, 'note ' || g AS note,
+           timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute' AS created
+    FROM generate_series(1, 8000) g;
+    CREATE TABLE {s}.dst (order_id bigint, customer_id int, amount_cents bigint, note text,
+                          created_at timestamptz, source text);";
+
+#[tokio::test]
+async fn a_row_mapper_produces_the_sink_table_shape() {
+    let db = TestDb::new("plug_mapper").await;
+    db.exec(ORDERS).await;
+    let f = factory(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink", "writeMethod": "BulkInsert",
+               "rowMapper": {"plugin": "orders-to-v2@1.2.0", "config": {}}}),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    assert_eq!(activity_output(&out)["rowsCopied"], 8000);
+    // amount_cents rounds half away from zero, exactly, as round() does on numeric.
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.src s FULL JOIN {s}.dst d ON d.order_id = s.id
+             WHERE d.customer_id IS DISTINCT FROM s.customer
+                OR d.amount_cents IS DISTINCT FROM round(s.amount * 100)::bigint
+                OR d.note IS DISTINCT FROM s.note OR d.created_at IS DISTINCT FROM s.created
+                OR d.source IS DISTINCT FROM 'sluice'",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+}
+
+#[tokio::test]
+async fn a_row_mapper_whose_columns_do_not_fit_the_sink_fails_clearly() {
+    let db = TestDb::new("plug_mapper_bad").await;
+    db.exec(ORDERS).await;
+    db.exec("DROP TABLE {s}.dst; CREATE TABLE {s}.dst (order_id bigint, total int)")
+        .await;
+    let f = factory(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink", "rowMapper": {"plugin": "orders-to-v2"}}),
+    );
+    let msg = failed_message(&run_with_plugins(&f, &[]));
+    assert!(msg.contains("orders-to-v2"), "{msg}");
+    assert!(msg.contains("amount_cents"), "{msg}");
+    assert_eq!(db.count("dst").await, 0);
+}
+
+#[tokio::test]
+async fn rejected_rows_fail_the_copy_unless_skipping_is_enabled() {
+    let db = TestDb::new("plug_reject").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
+        .await;
+    let transforms = json!([{"plugin": "filter",
+        "config": {"column": "email", "op": "not_null", "reject": true}}]);
+
+    let f = factory(&db, pg_source(transforms.clone()), pg_sink());
+    let msg = failed_message(&run_with_plugins(&f, &[]));
+    assert!(msg.contains("source.transforms[0]"), "{msg}");
+    assert!(msg.contains("rejected row 9"), "{msg}");
+    assert!(msg.contains("enableSkipIncompatibleRow"), "{msg}");
+
+    db.exec("TRUNCATE {s}.dst").await;
+    let f = TestFactory::new();
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst");
+    f.put(
+        "pipeline",
+        "P",
+        json!({"activities": [{
+        "name": "Copy", "type": "Copy",
+        "inputs": [{"referenceName": "Src", "type": "DatasetReference"}],
+        "outputs": [{"referenceName": "Dst", "type": "DatasetReference"}],
+        "typeProperties": {"source": pg_source(transforms), "sink": pg_sink(),
+                           "enableSkipIncompatibleRow": true}}]}),
+    );
+    let out = succeeded(&run_with_plugins(&f, &[]));
+    let o = activity_output(&out);
+    assert_eq!(o["rowsRead"], 10000);
+    assert_eq!(o["rowsSkipped"], 1000);
+    assert_eq!(o["rowsCopied"], 9000);
+    assert!(o["errors"][0]["Message"]
+        .as_str()
+        .unwrap()
+        .contains("row 9"));
+    assert_eq!(
+        db.query_i64("SELECT count(*) FROM {s}.dst WHERE email IS NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn plugins_in_the_factory_folder_are_found_and_versions_resolve() {
+    let db = TestDb::new("plug_folder").await;
+    db.exec("CREATE TABLE {s}.src AS SELECT 1 AS id; CREATE TABLE {s}.dst (id int)")
+        .await;
+    let f = factory(&db, pg_source(json!([{"plugin": "identity"}])), pg_sink());
+    // Without --plugins, the factory's plugins/ folder is searched.
+    let folder = f.path().join("plugins");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        plugins_dir().join("identity@1.0.0.wasm"),
+        folder.join("identity@1.0.0.wasm"),
+    )
+    .unwrap();
+    let out = succeeded(&run_factory(&f, &[]));
+    assert_eq!(activity_output(&out)["rowsCopied"], 1);
+
+    // An unknown plugin names what is available; a wrong pin names both hashes.
+    let f2 = factory(&db, pg_source(json!([{"plugin": "nope"}])), pg_sink());
+    let msg = failed_message(&run_with_plugins(&f2, &[]));
+    assert!(msg.contains("plugin nope not found"), "{msg}");
+    assert!(msg.contains("mask-pii@1.0.0"), "{msg}");
+    let pin = format!("identity@1.0.0#sha256={}", "0".repeat(64));
+    let f3 = factory(&db, pg_source(json!([{"plugin": pin}])), pg_sink());
+    let msg = failed_message(&run_with_plugins(&f3, &[]));
+    assert!(msg.contains("sha256"), "{msg}");
+    assert!(msg.contains(&"0".repeat(64)), "{msg}");
+}
+
+#[tokio::test]
+async fn a_panicking_plugin_fails_the_activity_with_its_own_message() {
+    let db = TestDb::new("plug_panic").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
+        .await;
+    let f = factory(&db, pg_source(json!([{"plugin": "panic"}])), pg_sink());
+    let run = run_with_plugins(&f, &[]);
+    let msg = failed_message(&run);
+    assert!(msg.contains("panic@1.0.0"), "{msg}");
+    assert!(msg.contains("batch 1"), "{msg}");
+    assert!(msg.contains("panicked"), "the guest's panic message: {msg}");
+    assert_eq!(db.count("dst").await, 0);
+}
+
+#[tokio::test]
+async fn an_endless_plugin_is_stopped_at_the_tenant_time_limit() {
+    let db = TestDb::new("plug_loop").await;
+    db.exec("CREATE TABLE {s}.src AS SELECT 1 AS id; CREATE TABLE {s}.dst (id int)")
+        .await;
+    let f = factory(
+        &db,
+        pg_source(json!([{"plugin": "endless-loop"}])),
+        pg_sink(),
+    );
+    let t = std::time::Instant::now();
+    let msg = failed_message(&run_with_plugins(&f, &["--plugin-timeout", "0.5"]));
+    assert!(msg.contains("endless-loop@1.0.0 timed out"), "{msg}");
+    assert!(msg.contains("500ms"), "{msg}");
+    // Bounded, not a performance figure: a minute means the limit did not apply.
+    assert!(t.elapsed().as_secs() < 60);
+}
+
+#[tokio::test]
+async fn plugin_inspect_shows_world_version_and_exports() {
+    let file = plugins_dir().join("orders-to-v2@1.2.0.wasm");
+    let run = sluice(&[
+        "plugin",
+        "inspect",
+        file.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(d["name"], "orders-to-v2");
+    assert_eq!(d["version"], "1.2.0");
+    assert_eq!(d["world"], "sluice:plugin/plugin@0.1.0");
+    assert!(d["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "sluice:plugin/transform@0.1.0"));
+    assert_eq!(d["sha256"].as_str().unwrap().len(), 64);
+
+    let run = sluice(&["plugin", "inspect", "Cargo.toml"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("Cargo.toml"), "{}", run.stderr);
+}
+
+/// Two tenants on one host: tenant `bad` runs a memory bomb and an endless loop while tenant
+/// `good` masks 10,000 rows; both copies run at once on the same plugin runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
+    use sluice::engine::pipeline::{run_pipeline, RunSettings};
+    use sluice::engine::run::Status;
+    use sluice::engine::transform::PluginHost;
+    use sluice::model::load::Factory;
+    use sluice::plugins::{PluginRuntime, RuntimeConfig, Tenant, TenantLimits};
+
+    let db = TestDb::new("plug_tenants").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
+        .await;
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = PluginRuntime::new(RuntimeConfig::with_cache_dir(cache.path())).unwrap();
+    let dirs = vec![plugins_dir()];
+    let good = Arc::new(PluginHost::with_runtime(
+        dirs.clone(),
+        Tenant::new("good"),
+        runtime.clone(),
+    ));
+    let bad_limits = TenantLimits {
+        memory_bytes: 32 << 20,
+        call_timeout: std::time::Duration::from_secs(1),
+        ..TenantLimits::default()
+    };
+    let bad = Arc::new(PluginHost::with_runtime(
+        dirs,
+        Tenant::with_limits("bad", bad_limits),
+        runtime,
+    ));
+
+    let run = |host: Arc<PluginHost>, plugin: &'static str| {
+        let f = factory(
+            &db,
+            pg_source(
+                json!([{"plugin": plugin, "config": if plugin == "mask-pii" {
+                json!({"columns": ["email"], "salt": "s"}) } else { json!({}) }}]),
+            ),
+            pg_sink(),
+        );
+        async move {
+            let factory = Factory::load(f.path()).unwrap();
+            let mut warnings = Vec::new();
+            let p = sluice::model::pipeline::load(&factory, "P", &mut warnings).unwrap();
+            let settings = RunSettings {
+                progress: false,
+                plugins: Some(host),
+            };
+            let run = run_pipeline(
+                Arc::new(factory),
+                &p,
+                Default::default(),
+                &settings,
+                warnings,
+            )
+            .await;
+            drop(f);
+            run
+        }
+    };
+    let (good_run, bomb, endless) = tokio::join!(
+        tokio::spawn(run(good.clone(), "mask-pii")),
+        tokio::spawn(run(bad.clone(), "memory-bomb")),
+        tokio::spawn(run(bad.clone(), "endless-loop")),
+    );
+    let (good_run, bomb, endless) = (good_run.unwrap(), bomb.unwrap(), endless.unwrap());
+    assert_eq!(
+        good_run.status,
+        Status::Succeeded,
+        "{:?}",
+        good_run.to_json()
+    );
+    let msg = |r: &sluice::engine::run::PipelineRun| {
+        r.activities[0].error.as_ref().unwrap().message.clone()
+    };
+    assert_eq!(bomb.status, Status::Failed);
+    assert!(
+        msg(&bomb).contains("memory-bomb@1.0.0 exceeded its memory limit"),
+        "{}",
+        msg(&bomb)
+    );
+    assert_eq!(endless.status, Status::Failed);
+    assert!(
+        msg(&endless).contains("endless-loop@1.0.0 timed out"),
+        "{}",
+        msg(&endless)
+    );
+    // The good tenant's rows are all there and masked.
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.src s LEFT JOIN {s}.dst d USING (id)
+             WHERE d.id IS NULL OR d.email IS DISTINCT FROM encode(sha256(convert_to('s' || s.email, 'UTF8')), 'hex')",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+}
+
+/// README's "Write a plugin": scaffold a crate, build it, inspect it, run it in a copy.
+#[tokio::test]
+async fn a_new_plugin_goes_from_template_to_a_running_copy() {
+    let db = TestDb::new("plug_new").await;
+    db.exec(PEOPLE).await;
+    db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let krate = work.path().join("shout");
+    let f = factory(
+        &db,
+        pg_source(json!([{"plugin": "shout", "config": {"columns": ["name"]}}])),
+        pg_sink(),
+    );
+    let plugins = f.path().join("plugins");
+    // A shared target directory keeps re-runs of this test incremental.
+    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugin-template");
+    let env = [("CARGO_TARGET_DIR", target)];
+
+    let run = sluice_env(
+        &["plugin", "new", "shout", "--dir", krate.to_str().unwrap()],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = sluice_env(
+        &[
+            "plugin",
+            "build",
+            krate.to_str().unwrap(),
+            "--out",
+            plugins.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let wasm = plugins.join("shout@0.1.0.wasm");
+    assert!(run.stdout.contains("shout@0.1.0.wasm"), "{}", run.stdout);
+    let run = sluice(&["plugin", "inspect", wasm.to_str().unwrap()]);
+    assert!(run.stdout.contains("shout@0.1.0"), "{}", run.all());
+
+    let out = succeeded(&run_factory(&f, &[]));
+    assert_eq!(activity_output(&out)["rowsCopied"], 10000);
+    let wrong = db
+        .query_i64(
+            "SELECT count(*) FROM {s}.src s JOIN {s}.dst d USING (id)
+             WHERE d.name <> upper(s.name) OR d.email IS DISTINCT FROM s.email",
+        )
+        .await;
+    assert_eq!(wrong, 0);
+    // The template refuses a config naming an unknown column, before any row moves.
+    let bad = factory(
+        &db,
+        pg_source(json!([{"plugin": "shout", "config": {"columns": ["nope"]}}])),
+        pg_sink(),
+    );
+    std::fs::create_dir_all(bad.path().join("plugins")).unwrap();
+    std::fs::copy(&wasm, bad.path().join("plugins").join("shout@0.1.0.wasm")).unwrap();
+    let msg = failed_message(&run_factory(&bad, &[]));
+    assert!(msg.contains("nope"), "{msg}");
+}
