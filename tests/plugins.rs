@@ -53,10 +53,7 @@ fn failed_message(run: &Run) -> String {
         run.stdout
     );
     assert_ne!(run.code, 0);
-    out["activities"][0]["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    first_error(run)
 }
 
 const PEOPLE: &str = "CREATE TABLE {s}.src AS

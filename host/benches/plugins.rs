@@ -21,7 +21,6 @@ use sluice::engine::run::Status;
 use sluice::engine::schema::Schema;
 use sluice::engine::transform::PluginHost;
 use sluice::model::load::Factory;
-use sluice::pgcluster::{ClusterOptions, TempCluster};
 use sluice::plugins::{
     LoadSource, PluginRef, PluginRegistry, PluginRuntime, RuntimeConfig, Tenant,
 };
@@ -68,20 +67,7 @@ async fn bench() -> Result<()> {
     eprintln!("building guest-plugins/ ...");
     sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &plugins)?;
 
-    let mut cluster = None;
-    let endpoint = match std::env::var("SLUICE_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => PgEndpoint::from_url(&url)?,
-        _ => {
-            let c = TempCluster::start(ClusterOptions {
-                fast: true,
-                ..ClusterOptions::default()
-            })
-            .await?;
-            let ep = PgEndpoint::from_url(&c.url())?;
-            cluster = Some(c);
-            ep
-        }
-    };
+    let (endpoint, cluster) = sluice::demo::server().await?;
     let result = measure(&endpoint, &plugins, rows, runs).await;
     if let Some(mut c) = cluster {
         c.stop();

@@ -62,11 +62,21 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         bail!("--rows must be at least 1");
     }
     let factory_dir = locate_factory(&args.factory)?;
-    let mut cluster = None;
-    let endpoint = match std::env::var("SLUICE_PG_URL") {
+    let (endpoint, cluster) = server().await?;
+    let result = demo(&args, &factory_dir, &endpoint).await;
+    if let Some(mut c) = cluster {
+        c.stop();
+    }
+    result
+}
+
+/// The server in `SLUICE_PG_URL`, or else a throw-away cluster started with the installed
+/// `initdb`/`pg_ctl` (returned so the caller stops it when done).
+pub async fn server() -> Result<(PgEndpoint, Option<TempCluster>)> {
+    match std::env::var("SLUICE_PG_URL") {
         Ok(url) if !url.trim().is_empty() => {
             tracing::info!("using the server in SLUICE_PG_URL");
-            PgEndpoint::from_url(&url).context("SLUICE_PG_URL")?
+            Ok((PgEndpoint::from_url(&url).context("SLUICE_PG_URL")?, None))
         }
         _ => {
             tracing::info!(
@@ -77,16 +87,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                 ..ClusterOptions::default()
             })
             .await?;
-            let ep = PgEndpoint::from_url(&c.url())?;
-            cluster = Some(c);
-            ep
+            Ok((PgEndpoint::from_url(&c.url())?, Some(c)))
         }
-    };
-    let result = demo(&args, &factory_dir, &endpoint).await;
-    if let Some(mut c) = cluster {
-        c.stop();
     }
-    result
 }
 
 fn locate_factory(given: &std::path::Path) -> Result<PathBuf> {

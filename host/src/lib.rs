@@ -9,6 +9,7 @@ pub mod cli;
 pub mod connectors;
 pub mod demo;
 pub mod engine;
+pub mod expr;
 pub mod model;
 pub mod pgcluster;
 pub mod plugins;

@@ -381,3 +381,11 @@ pub fn plugins_dir() -> PathBuf {
     })
     .clone()
 }
+
+/// The first activity's error message of a `--output json` run (panics when it has none).
+pub fn first_error(run: &Run) -> String {
+    run.json()["activities"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the first activity has no error: {}", run.stdout))
+        .to_string()
+}

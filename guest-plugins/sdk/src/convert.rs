@@ -1,8 +1,11 @@
 //! Conversions between the WIT columnar batch and the SDK's rows of [`Value`]s.
 //!
-//! Both directions move strings and byte lists instead of copying them, pre-size every vector,
-//! and are lossless: every WIT case has exactly one `Value` variant and back. Two encodings
-//! are this crate's choice, because the WIT gives them no byte order of its own:
+//! Both directions pre-size every vector and are lossless: every WIT case has exactly one `Value`
+//! variant and back. Fixed-width values move between lists and rows; the values of a
+//! variable-length column (`numeric`, `text`, `json`, `bytes`) are copied out of, or appended
+//! to, its one `var-column` buffer (see [`crate::var_column`]), whose UTF-8 is checked once per
+//! column. Two encodings are this crate's choice, because the WIT gives them no byte order of
+//! its own:
 //! - `uuid` is `tuple<u64, u64>`: the first 8 bytes big-endian, then the last 8 big-endian;
 //! - `macaddr` is a `u64` holding the 6 bytes big-endian in its low 48 bits.
 //!
@@ -16,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bindings::sluice::plugin::types as wit;
 use crate::value::{ArrayValue, Column, DataType, RangeValue, ScalarType, Value};
+use crate::var_column::VarColumnBuilder;
 
 /// WIT scalar-type to the SDK's.
 pub fn scalar_type_from_wit(t: wit::ScalarType) -> ScalarType {
@@ -247,10 +251,12 @@ fn range_from_wit(r: wit::RangeValue) -> Result<Value, String> {
     })))
 }
 
-/// Turns a WIT batch into rows (one `Vec<Value>` per row, in schema order), moving values.
+/// Turns a WIT batch into rows (one `Vec<Value>` per row, in schema order): fixed-width values
+/// are moved, var-column values copied out of their buffer.
 ///
-/// Errors when the batch does not have `num_columns` columns or a column's lists do not have
-/// `num_rows` entries: that is a host bug, reported rather than trusted.
+/// Errors when the batch does not have `num_columns` columns, a column's lists do not have
+/// `num_rows` entries or a `var-column` is malformed: that is a host bug, reported rather than
+/// trusted.
 pub fn batch_to_rows(batch: wit::Batch, num_columns: usize) -> Result<Vec<Vec<Value>>, String> {
     let n = batch.num_rows as usize;
     if batch.columns.len() != num_columns {
@@ -301,12 +307,12 @@ fn fill_column(
         C::Int64(l) => fill!(l, |v| Value::Int64(v)),
         C::Float32(l) => fill!(l, |v| Value::Float32(v)),
         C::Float64(l) => fill!(l, |v| Value::Float64(v)),
-        C::Numeric(l) => fill!(l, |v| Value::Numeric(v)),
+        C::Numeric(l) => fill_text(rows, c, nulls, l, Value::Numeric)?,
         C::Money(l) => fill!(l, |v| Value::Money(v)),
-        C::Text(l) => fill!(l, |v| Value::Text(v)),
-        C::Bytes(l) => fill!(l, |v| Value::Bytes(v)),
+        C::Text(l) => fill_text(rows, c, nulls, l, Value::Text)?,
+        C::Bytes(l) => fill_bytes(rows, c, nulls, l)?,
         C::Uuid(l) => fill!(l, |v| Value::Uuid(uuid_from_wit(v))),
-        C::Json(l) => fill!(l, |v| Value::Json(v)),
+        C::Json(l) => fill_text(rows, c, nulls, l, Value::Json)?,
         C::Date(l) => fill!(l, |v| Value::Date(v)),
         C::Time(l) => fill!(l, |v| Value::Time(v)),
         C::Timetz(l) => fill!(l, |v| Value::TimeTz {
@@ -331,7 +337,64 @@ fn fill_column(
     Ok(())
 }
 
-/// Turns rows (each with one value per output column) into a WIT batch, moving values.
+/// Appends one text-like `var-column`'s values to each row: the buffer is checked as UTF-8 once
+/// and each value is a copied slice of it.
+fn fill_text(
+    rows: &mut [Vec<Value>],
+    c: usize,
+    nulls: &[bool],
+    col: wit::VarColumn,
+    f: fn(String) -> Value,
+) -> Result<(), String> {
+    col.check(rows.len())
+        .map_err(|e| format!("column {c}: {e}"))?;
+    let wit::VarColumn { data, offsets } = col;
+    let text = String::from_utf8(data).map_err(|e| {
+        format!(
+            "column {c}: var-column is not UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    for (i, (w, row)) in offsets.windows(2).zip(rows.iter_mut()).enumerate() {
+        if nulls.get(i).copied().unwrap_or(false) {
+            row.push(Value::Null);
+            continue;
+        }
+        let &[start, end] = w else { continue };
+        let s = text.get(start as usize..end as usize).ok_or_else(|| {
+            format!("column {c}, row {i}: value starts or ends inside a UTF-8 character")
+        })?;
+        row.push(f(s.to_owned()));
+    }
+    Ok(())
+}
+
+/// Appends one `bytes` `var-column`'s values to each row, copying each slice.
+fn fill_bytes(
+    rows: &mut [Vec<Value>],
+    c: usize,
+    nulls: &[bool],
+    col: wit::VarColumn,
+) -> Result<(), String> {
+    col.check(rows.len())
+        .map_err(|e| format!("column {c}: {e}"))?;
+    for (i, (w, row)) in col.offsets.windows(2).zip(rows.iter_mut()).enumerate() {
+        if nulls.get(i).copied().unwrap_or(false) {
+            row.push(Value::Null);
+            continue;
+        }
+        let &[start, end] = w else { continue };
+        let b = col
+            .data
+            .get(start as usize..end as usize)
+            .ok_or_else(|| format!("column {c}, row {i}: value outside the var-column"))?;
+        row.push(Value::Bytes(b.to_vec()));
+    }
+    Ok(())
+}
+
+/// Turns rows (each with one value per output column) into a WIT batch: fixed-width values are
+/// moved, text and bytes appended to their column's var-column buffer.
 ///
 /// Errors name the column, the row and the value's kind when a row has the wrong number of
 /// values or a value does not fit its column's type (see the module doc for the widenings).
@@ -393,6 +456,27 @@ fn build_column(
             C::$variant(out)
         }};
     }
+    // A variable-length column: each value's bytes are appended to one buffer.
+    macro_rules! build_var {
+        ($variant:ident, $conv:expr) => {{
+            let bytes = rows.iter().map(|row| var_len(&row[c])).sum();
+            let mut out = VarColumnBuilder::with_capacity(n, bytes);
+            for (r, row) in rows.iter_mut().enumerate() {
+                match std::mem::take(&mut row[c]) {
+                    Value::Null => out.push_null(),
+                    v => match $conv(v) {
+                        Ok(x) => out.push(AsRef::<[u8]>::as_ref(&x)),
+                        Err(v) => return Err(mismatch(col, r, &v)),
+                    },
+                }
+            }
+            let (var, var_nulls) = out
+                .finish()
+                .map_err(|e| format!("output column \"{}\": {e}", col.name))?;
+            nulls = var_nulls;
+            C::$variant(var)
+        }};
+    }
     let values = match col.data_type {
         DataType::Scalar(t) => match t {
             ScalarType::Boolean => build!(Boolean, false, |v| match v {
@@ -404,16 +488,16 @@ fn build_column(
             ScalarType::Int64 => build!(Int64, 0, to_int::<i64>),
             ScalarType::Float32 => build!(Float32, 0.0, to_f32),
             ScalarType::Float64 => build!(Float64, 0.0, to_f64),
-            ScalarType::Numeric => build!(Numeric, String::new(), to_numeric),
+            ScalarType::Numeric => build_var!(Numeric, to_numeric),
             ScalarType::Money => build!(Money, 0, |v| match v {
                 Value::Money(m) => Ok(m),
                 v => Err(v),
             }),
-            ScalarType::Text => build!(Text, String::new(), |v| match v {
+            ScalarType::Text => build_var!(Text, |v| match v {
                 Value::Text(s) | Value::Json(s) => Ok(s),
                 v => Err(v),
             }),
-            ScalarType::Bytes => build!(Bytes, Vec::new(), |v| match v {
+            ScalarType::Bytes => build_var!(Bytes, |v| match v {
                 Value::Bytes(b) => Ok(b),
                 v => Err(v),
             }),
@@ -421,7 +505,7 @@ fn build_column(
                 Value::Uuid(u) => Ok(uuid_to_wit(u)),
                 v => Err(v),
             }),
-            ScalarType::Json => build!(Json, String::new(), |v| match v {
+            ScalarType::Json => build_var!(Json, |v| match v {
                 Value::Json(s) | Value::Text(s) => Ok(s),
                 v => Err(v),
             }),
@@ -516,6 +600,16 @@ fn build_column(
         ),
     };
     Ok(wit::ColumnData { nulls, values })
+}
+
+/// The bytes a value adds to a `var-column` when it is already text or bytes (a guess of 0
+/// for numbers that become `numeric` text): what the buffer is sized by up front.
+fn var_len(v: &Value) -> usize {
+    match v {
+        Value::Numeric(s) | Value::Text(s) | Value::Json(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
+    }
 }
 
 /// An integer value into the integer type `T`, when it fits.
@@ -723,7 +817,7 @@ mod tests {
             ),
             (
                 DataType::Array(ScalarType::Text),
-                Value::Array(Box::new(ArrayValue::default())),
+                Value::Array(Box::default()),
             ),
             (
                 DataType::Array(ScalarType::Uuid),
@@ -768,6 +862,13 @@ mod tests {
         // Float -0.0 == 0.0 under PartialEq; check its bits separately.
         assert_eq!(back, rows);
         assert!(matches!(back[0][4], Value::Float32(f) if f.is_sign_negative()));
+        // NULL first and last: the flags start at row 0.
+        let rows = vec![nulls.clone(), values.clone(), nulls.clone()];
+        let batch = rows_to_batch(rows.clone(), &schema).unwrap();
+        for col in &batch.columns {
+            assert_eq!(col.nulls, vec![true, false, true]);
+        }
+        assert_eq!(batch_to_rows(batch, schema.len()).unwrap(), rows);
     }
 
     #[test]
@@ -851,5 +952,59 @@ mod tests {
             columns: vec![],
         };
         assert!(batch_to_rows(batch, 1).is_err());
+        // Malformed var-columns from a (buggy) host are errors too, never a panic.
+        let text = |rows: u32, data: &[u8], offsets: &[u32]| {
+            batch_to_rows(
+                wit::Batch {
+                    num_rows: rows,
+                    columns: vec![wit::ColumnData {
+                        nulls: vec![],
+                        values: wit::ColumnValues::Text(wit::VarColumn {
+                            data: data.to_vec(),
+                            offsets: offsets.to_vec(),
+                        }),
+                    }],
+                },
+                1,
+            )
+        };
+        assert!(text(2, b"ab", &[0, 2]).unwrap_err().contains("2 offsets"));
+        assert!(text(2, b"ab", &[0, 2, 1]).unwrap_err().contains("row 1"));
+        assert!(text(1, b"ab", &[0, 9]).is_err());
+        assert!(text(1, b"\xff", &[0, 1]).unwrap_err().contains("UTF-8"));
+        let e = text(2, "é".as_bytes(), &[0, 1, 2]).unwrap_err();
+        assert!(e.contains("row 0") && e.contains("UTF-8 character"), "{e}");
+        assert_eq!(
+            text(2, b"ab", &[0, 1, 2]).unwrap(),
+            vec![vec![Value::Text("a".into())], vec![Value::Text("b".into())]]
+        );
+    }
+
+    #[test]
+    fn var_columns_are_one_buffer_with_offsets() {
+        let schema = vec![
+            Column::new("t", ScalarType::Text),
+            Column::new("b", ScalarType::Bytes),
+            Column::new("n", ScalarType::Numeric),
+        ];
+        let rows = vec![
+            vec![Value::from("ab"), Value::Bytes(vec![1]), Value::Int32(-5)],
+            vec![Value::Null, Value::Null, Value::Null],
+            vec![Value::from("é"), Value::Bytes(vec![]), Value::Float64(0.5)],
+        ];
+        let batch = rows_to_batch(rows, &schema).unwrap();
+        let var = |c: usize| batch.columns[c].var().unwrap();
+        assert_eq!(var(0).data, "abé".as_bytes());
+        assert_eq!(var(0).offsets, vec![0, 2, 2, 4]);
+        assert_eq!(var(1).data, vec![1]);
+        assert_eq!(var(1).offsets, vec![0, 1, 1, 1]);
+        assert_eq!(var(2).data, b"-50.5");
+        assert_eq!(var(2).offsets, vec![0, 2, 2, 5]);
+        for c in &batch.columns {
+            assert_eq!(c.nulls, vec![false, true, false]);
+        }
+        assert_eq!(batch.columns[0].str(2), Some("é"));
+        assert_eq!(batch.columns[2].str(0), Some("-5"));
+        assert_eq!(batch.columns[1].bytes(1), None);
     }
 }

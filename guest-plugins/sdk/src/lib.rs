@@ -3,7 +3,10 @@
 //!
 //! Data crosses the host boundary as columnar batches (see the WIT); the SDK turns each batch
 //! into [`Row`]s for [`RowPlugin::process`] and the emitted rows back into columns. Plugins
-//! that do not need rows can answer the batch directly in [`RowPlugin::process_batch`].
+//! that do not need rows can answer the batch directly in [`RowPlugin::process_batch`]; its
+//! variable-length columns (`numeric`, `text`, `json`, `bytes`) are byte buffers with offsets,
+//! read with [`wit::ColumnData::str`] and friends and written with [`VarColumnBuilder`] (see
+//! [`var_column`]).
 //!
 //! ```
 //! use sluice_plugin_sdk::{config, Column, Emit, Info, Row, RowPlugin, Value};
@@ -49,10 +52,12 @@ pub mod plugin;
 pub mod row;
 pub mod testing;
 pub mod value;
+pub mod var_column;
 
 pub use plugin::{Batch, BatchOutcome, Info, Output, RowPlugin, Stream};
 pub use row::{Emit, Row, Schema};
 pub use value::{ArrayValue, Column, DataType, RangeValue, ScalarType, Value};
+pub use var_column::VarColumnBuilder;
 
 /// The WIT types (`Batch`, `ColumnData`, `ColumnValues`, ...), for `process_batch`.
 pub use bindings::sluice::plugin::types as wit;

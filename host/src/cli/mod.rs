@@ -14,7 +14,7 @@ use crate::engine::pipeline::{run_pipeline, RunSettings};
 use crate::engine::run::{PipelineRun, Status};
 use crate::model::load::{Factory, Kind};
 use crate::model::params::Scope;
-use crate::model::pipeline::{self, Pipeline};
+use crate::model::pipeline;
 
 #[derive(Parser)]
 #[command(
@@ -145,12 +145,14 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
     let mut warnings = factory.notices.clone();
     let pipeline = pipeline::load(&factory, &name, &mut warnings)?;
     let params = pipeline.parameter_values(&args.params, false)?;
-    // Resolve every activity once up front so a bad definition fails before anything runs.
+    // Resolve every activity once up front so a bad definition fails before anything runs
+    // (leniently: values only the run has, such as activity outputs, are checked then).
     check_activities(
         &factory,
-        &pipeline,
+        &pipeline.activities,
         &Scope {
             pipeline: params.clone(),
+            lenient: true,
             ..Scope::default()
         },
         &mut warnings,
@@ -191,16 +193,36 @@ fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String> {
 
 fn check_activities(
     factory: &Factory,
-    pipeline: &Pipeline,
+    activities: &[crate::model::pipeline::Activity],
     scope: &Scope,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    for a in &pipeline.activities {
-        if a.activity_type == "Copy" {
-            crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings)?;
+    for a in activities {
+        check_activity(factory, a, scope, warnings)?;
+        for inner in a.nested.values() {
+            check_activities(factory, inner, scope, warnings)?;
         }
     }
     Ok(())
+}
+
+/// Resolves one activity's definition (references, properties) without running it.
+fn check_activity(
+    factory: &Factory,
+    a: &crate::model::pipeline::Activity,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<(), crate::ModelError> {
+    match a.activity_type.as_str() {
+        "Copy" => crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop),
+        "Lookup" => {
+            crate::model::lookup::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        "Script" => {
+            crate::model::script::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks every linked service, dataset and pipeline; prints all problems, not just the first.
@@ -262,18 +284,9 @@ pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
                         lenient: true,
                         ..Scope::default()
                     };
-                    for a in &p.activities {
-                        if a.activity_type == "Copy" {
-                            if let Err(e) = crate::model::copy::resolve(
-                                factory,
-                                &a.raw,
-                                &a.at,
-                                &scope,
-                                &mut warnings,
-                            ) {
-                                errors.push(e.to_string());
-                            }
-                        }
+                    if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
+                    {
+                        errors.push(format!("{e:#}"));
                     }
                 }
                 Err(e) => errors.push(e.to_string()),

@@ -47,7 +47,7 @@ pub struct CopyOutput {
     pub execution_details: Vec<serde_json::Value>,
 }
 
-async fn open_source(plan: &SourcePlan) -> Result<Box<dyn Source>, StoreError> {
+pub(crate) async fn open_source(plan: &SourcePlan) -> Result<Box<dyn Source>, StoreError> {
     Ok(match plan {
         SourcePlan::Postgres {
             dataset,

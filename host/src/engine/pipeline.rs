@@ -1,19 +1,20 @@
-//! The pipeline executor: runs activities as their `dependsOn` conditions allow, independent
-//! ones concurrently, with each activity's `policy` (timeout, retry, secureOutput).
+//! The pipeline executor: runs each list of activities (a pipeline's, a ForEach iteration's, an
+//! IfCondition branch...) as their `dependsOn` conditions allow, independent ones concurrently,
+//! each with its `policy` (timeout, retry, secureOutput).
 //!
-//! Pipeline status follows ADF's rule: evaluate every leaf activity (one nothing depends on);
-//! a skipped leaf is replaced by its parents; the pipeline succeeded if and only if every
-//! evaluated activity succeeded.
+//! A list's status follows ADF's rule: evaluate every leaf activity (one nothing depends on); a
+//! skipped leaf is replaced by its parents; the list succeeded if and only if every evaluated
+//! activity succeeded. The activities themselves live in [`super::activities`].
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use super::copy::run_copy;
-use super::progress::Progress;
+use super::activities::execute;
 use super::run::{ActivityError, ActivityRun, PipelineRun, Status};
 use super::transform::PluginHost;
 use crate::model::load::Factory;
@@ -21,7 +22,7 @@ use crate::model::params::Scope;
 use crate::model::pipeline::{Activity, Condition, Pipeline};
 use crate::secrets::MASK;
 
-/// How a run presents itself.
+/// How a run presents itself and what it may use.
 #[derive(Clone, Default)]
 pub struct RunSettings {
     /// Draw progress bars (only shown when stderr is a terminal).
@@ -30,94 +31,148 @@ pub struct RunSettings {
     pub plugins: Option<Arc<PluginHost>>,
 }
 
+/// ExecutePipeline may nest this deep (a pipeline calling itself stops here).
+pub const MAX_PIPELINE_DEPTH: u32 = 16;
+
+/// State shared by every activity of one pipeline run.
+pub struct RunState {
+    pub factory: Arc<Factory>,
+    pub settings: RunSettings,
+    pub pipeline: Arc<Pipeline>,
+    pub run_id: String,
+    pub parameters: Map<String, Value>,
+    /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
+    pub system: Map<String, Value>,
+    pub variables: Mutex<Map<String, Value>>,
+    /// Every activity's latest output, for `activity('A').output`.
+    pub outputs: Mutex<Map<String, Value>>,
+    /// Activity runs in the order they finished (nested ones included).
+    records: Mutex<Vec<ActivityRun>>,
+    warnings: Mutex<Vec<String>>,
+    /// ExecutePipeline runs started without `waitOnCompletion`: awaited before the run ends.
+    pub detached: Mutex<Vec<tokio::task::JoinHandle<PipelineRun>>>,
+    /// How many ExecutePipeline levels above this run.
+    pub depth: u32,
+}
+
+/// Where a list of activities runs: ForEach iterations see their own `item()` and the outputs
+/// of their own activities.
+#[derive(Clone, Default)]
+pub struct Frame {
+    pub item: Option<Value>,
+    /// Outputs of activities in this iteration, over the run's.
+    pub local: Option<Arc<Mutex<Map<String, Value>>>>,
+}
+
+impl RunState {
+    /// The expression scope an activity sees now.
+    pub fn scope(&self, frame: &Frame) -> Scope {
+        let mut activities: Map<String, Value> = lock(&self.outputs)
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!({ "output": v })))
+            .collect();
+        if let Some(local) = &frame.local {
+            for (k, v) in lock(local).iter() {
+                activities.insert(k.clone(), serde_json::json!({ "output": v }));
+            }
+        }
+        Scope {
+            pipeline: self.parameters.clone(),
+            system: self.system.clone(),
+            activities,
+            variables: lock(&self.variables).clone(),
+            item: frame.item.clone(),
+            ..Scope::default()
+        }
+    }
+
+    fn record_output(&self, frame: &Frame, name: &str, output: &Value) {
+        if let Some(local) = &frame.local {
+            lock(local).insert(name.to_string(), output.clone());
+        }
+        lock(&self.outputs).insert(name.to_string(), output.clone());
+    }
+
+    /// Activity runs recorded so far.
+    pub fn records(&self) -> &Mutex<Vec<ActivityRun>> {
+        &self.records
+    }
+
+    pub fn warn(&self, w: Vec<String>) {
+        lock(&self.warnings).extend(w);
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the maps stay
+/// consistent: every update is a single insert).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs a pipeline to the end and returns its run record (never panics on activity failure).
 pub async fn run_pipeline(
     factory: Arc<Factory>,
     pipeline: &Pipeline,
     parameters: Map<String, Value>,
     settings: &RunSettings,
-    mut warnings: Vec<String>,
+    warnings: Vec<String>,
+) -> PipelineRun {
+    run_nested(factory, pipeline, parameters, settings, warnings, 0).await
+}
+
+/// [`run_pipeline`] at an ExecutePipeline depth.
+pub async fn run_nested(
+    factory: Arc<Factory>,
+    pipeline: &Pipeline,
+    parameters: Map<String, Value>,
+    settings: &RunSettings,
+    warnings: Vec<String>,
+    depth: u32,
 ) -> PipelineRun {
     let run_id = uuid::Uuid::new_v4().to_string();
     let start = chrono::Utc::now();
     let t0 = Instant::now();
     tracing::info!(pipeline = %pipeline.name, run_id = %run_id, "pipeline run started");
-
-    let mut status: BTreeMap<String, Status> = BTreeMap::new();
-    let mut records: BTreeMap<String, ActivityRun> = BTreeMap::new();
-    let mut running: JoinSet<(ActivityRun, Vec<String>)> = JoinSet::new();
-    let mut started: std::collections::BTreeSet<String> = Default::default();
-    let scope = Scope {
-        pipeline: parameters.clone(),
-        ..Scope::default()
-    };
-
-    loop {
-        for a in &pipeline.activities {
-            if started.contains(&a.name) {
-                continue;
-            }
-            let deps: Option<Vec<(Status, &[Condition])>> = a
-                .depends_on
-                .iter()
-                .map(|d| {
-                    status
-                        .get(&d.activity)
-                        .map(|s| (*s, d.conditions.as_slice()))
-                })
-                .collect();
-            let Some(deps) = deps else { continue };
-            started.insert(a.name.clone());
-            if deps
-                .iter()
-                .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
-            {
-                let (factory, activity, scope, settings) =
-                    (factory.clone(), a.clone(), scope.clone(), settings.clone());
-                running.spawn(
-                    async move { run_activity(&factory, &activity, &scope, &settings).await },
-                );
-            } else {
-                tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
-                status.insert(a.name.clone(), Status::Skipped);
-                records.insert(a.name.clone(), skipped(a));
-            }
-        }
-        if started.len() == pipeline.activities.len() && running.is_empty() {
-            break;
-        }
-        match running.join_next().await {
-            Some(Ok((run, w))) => {
-                warnings.extend(w);
-                status.insert(run.activity_name.clone(), run.status);
-                records.insert(run.activity_name.clone(), run);
-            }
-            Some(Err(e)) => {
-                tracing::error!("an activity task stopped unexpectedly: {e}");
-                break;
-            }
-            None => {
-                // Nothing running and nothing startable: skip whatever is left.
-                for a in &pipeline.activities {
-                    if !started.contains(&a.name) {
-                        started.insert(a.name.clone());
-                        status.insert(a.name.clone(), Status::Skipped);
-                        records.insert(a.name.clone(), skipped(a));
-                    }
-                }
-            }
-        }
+    let mut system = Map::new();
+    system.insert("RunId".into(), Value::String(run_id.clone()));
+    system.insert("Pipeline".into(), Value::String(pipeline.name.clone()));
+    system.insert("DataFactory".into(), Value::String("sluice".into()));
+    system.insert(
+        "TriggerTime".into(),
+        Value::String(start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    );
+    system.insert("TriggerType".into(), Value::String("Manual".into()));
+    system.insert("TriggerName".into(), Value::String("Sandbox".into()));
+    system.insert("TriggerId".into(), Value::String(run_id.clone()));
+    system.insert("GroupId".into(), Value::String(run_id.clone()));
+    let state = Arc::new(RunState {
+        factory,
+        settings: settings.clone(),
+        pipeline: Arc::new(pipeline.clone()),
+        run_id: run_id.clone(),
+        parameters: parameters.clone(),
+        system,
+        variables: Mutex::new(pipeline.variables.clone()),
+        outputs: Mutex::new(Map::new()),
+        records: Mutex::new(Vec::new()),
+        warnings: Mutex::new(warnings),
+        detached: Mutex::new(Vec::new()),
+        depth,
+    });
+    let overall = run_container(
+        state.clone(),
+        Arc::new(pipeline.activities.clone()),
+        Frame::default(),
+    )
+    .await;
+    let detached: Vec<_> = std::mem::take(&mut *lock(&state.detached));
+    for handle in detached {
+        let _ = handle.await;
     }
-
-    let overall = pipeline_status(pipeline, &status);
     let end = chrono::Utc::now();
+    let mut warnings = std::mem::take(&mut *lock(&state.warnings));
     warnings.sort();
     warnings.dedup();
-    let activities = pipeline
-        .activities
-        .iter()
-        .filter_map(|a| records.remove(&a.name))
-        .collect();
     let run = PipelineRun {
         pipeline_name: pipeline.name.clone(),
         run_id,
@@ -126,11 +181,160 @@ pub async fn run_pipeline(
         run_end: end.to_rfc3339(),
         duration_in_ms: t0.elapsed().as_millis() as u64,
         parameters,
-        activities,
+        activities: std::mem::take(&mut *lock(&state.records)),
         warnings,
     };
     tracing::info!(pipeline = %pipeline.name, status = ?run.status, "pipeline run finished");
     run
+}
+
+/// Runs one list of activities to the end; returns its status by ADF's rule.
+pub fn run_container(
+    state: Arc<RunState>,
+    activities: Arc<Vec<Activity>>,
+    frame: Frame,
+) -> BoxFuture<'static, Status> {
+    Box::pin(async move {
+        let mut status: BTreeMap<String, Status> = BTreeMap::new();
+        let mut running: JoinSet<(String, Status)> = JoinSet::new();
+        let mut started: BTreeSet<String> = BTreeSet::new();
+        loop {
+            for a in activities.iter() {
+                if started.contains(&a.name) {
+                    continue;
+                }
+                let deps: Option<Vec<(Status, &[Condition])>> = a
+                    .depends_on
+                    .iter()
+                    .map(|d| {
+                        status
+                            .get(&d.activity)
+                            .map(|s| (*s, d.conditions.as_slice()))
+                    })
+                    .collect();
+                let Some(deps) = deps else { continue };
+                started.insert(a.name.clone());
+                if deps
+                    .iter()
+                    .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
+                {
+                    let (state, activity, frame) = (state.clone(), a.clone(), frame.clone());
+                    running.spawn(async move {
+                        let s = run_activity(&state, &activity, &frame).await;
+                        (activity.name, s)
+                    });
+                } else {
+                    tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
+                    status.insert(a.name.clone(), Status::Skipped);
+                    lock(&state.records).push(skipped(a));
+                }
+            }
+            if started.len() == activities.len() && running.is_empty() {
+                break;
+            }
+            match running.join_next().await {
+                Some(Ok((name, s))) => {
+                    status.insert(name, s);
+                }
+                Some(Err(e)) => {
+                    tracing::error!("an activity task stopped unexpectedly: {e}");
+                    return Status::Failed;
+                }
+                None => {
+                    // Nothing running and nothing startable: skip whatever is left.
+                    for a in activities.iter() {
+                        if started.insert(a.name.clone()) {
+                            status.insert(a.name.clone(), Status::Skipped);
+                            lock(&state.records).push(skipped(a));
+                        }
+                    }
+                }
+            }
+        }
+        container_status(&activities, &status)
+    })
+}
+
+/// Runs one activity with its policy: each attempt within `timeout`, up to `retry` retries.
+/// Records the run and the output; returns the status.
+async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Status {
+    let start = chrono::Utc::now();
+    let t0 = Instant::now();
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        tracing::info!(activity = %a.name, attempt = attempts, "activity started");
+        let attempt = tokio::time::timeout(a.policy.timeout, execute(state, a, frame)).await;
+        let result = match attempt {
+            Ok(r) => r,
+            Err(_) => Err(Failure::new(
+                "ActivityTimeout",
+                format!(
+                    "activity '{}' timed out after {}",
+                    a.name,
+                    crate::model::timespan::format_timespan(a.policy.timeout)
+                ),
+            )),
+        };
+        match result {
+            Err(e) if attempts <= a.policy.retry && e.code != "BadDefinition" => {
+                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", crate::secrets::redact(&e.message), a.policy.retry_interval.as_secs());
+                tokio::time::sleep(a.policy.retry_interval).await;
+            }
+            other => break other,
+        }
+    };
+    let (status, error, output) = match result {
+        Ok(output) => (Status::Succeeded, None, output),
+        Err(f) => {
+            let message = crate::secrets::redact(&f.message);
+            tracing::error!(activity = %a.name, "failed: {message}");
+            let error = ActivityError {
+                error_code: f.code,
+                message,
+                failure_type: "UserError".into(),
+            };
+            (Status::Failed, Some(error), Value::Object(Map::new()))
+        }
+    };
+    state.record_output(frame, &a.name, &output);
+    let shown = if a.policy.secure_output && status == Status::Succeeded {
+        Value::String(MASK.to_string())
+    } else {
+        output
+    };
+    lock(&state.records).push(ActivityRun {
+        activity_name: a.name.clone(),
+        activity_type: a.activity_type.clone(),
+        status,
+        activity_run_start: Some(start.to_rfc3339()),
+        duration_in_ms: t0.elapsed().as_millis() as u64,
+        attempts,
+        error,
+        output: shown,
+    });
+    status
+}
+
+/// Why an activity failed: ADF's error code and a message naming what went wrong.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A definition problem: never retried.
+    pub fn definition(e: impl std::fmt::Display) -> Self {
+        Failure::new("BadDefinition", e.to_string())
+    }
 }
 
 fn satisfies(status: Status, condition: Condition) -> bool {
@@ -156,19 +360,14 @@ fn skipped(a: &Activity) -> ActivityRun {
     }
 }
 
-fn pipeline_status(pipeline: &Pipeline, status: &BTreeMap<String, Status>) -> Status {
+fn container_status(activities: &[Activity], status: &BTreeMap<String, Status>) -> Status {
     let is_parent = |name: &str| {
-        pipeline
-            .activities
+        activities
             .iter()
             .any(|a| a.depends_on.iter().any(|d| d.activity == name))
     };
-    let mut evaluate: Vec<&Activity> = pipeline
-        .activities
-        .iter()
-        .filter(|a| !is_parent(&a.name))
-        .collect();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut evaluate: Vec<&Activity> = activities.iter().filter(|a| !is_parent(&a.name)).collect();
+    let mut seen = BTreeSet::new();
     while let Some(a) = evaluate.pop() {
         if !seen.insert(a.name.clone()) {
             continue;
@@ -177,7 +376,7 @@ fn pipeline_status(pipeline: &Pipeline, status: &BTreeMap<String, Status>) -> St
             Some(Status::Succeeded) => {}
             Some(Status::Skipped) if !a.depends_on.is_empty() => {
                 for d in &a.depends_on {
-                    if let Some(p) = pipeline.activities.iter().find(|x| x.name == d.activity) {
+                    if let Some(p) = activities.iter().find(|x| x.name == d.activity) {
                         evaluate.push(p);
                     }
                 }
@@ -187,103 +386,4 @@ fn pipeline_status(pipeline: &Pipeline, status: &BTreeMap<String, Status>) -> St
         }
     }
     Status::Succeeded
-}
-
-/// Runs one activity with its policy: each attempt within `timeout`, up to `retry` retries.
-async fn run_activity(
-    factory: &Factory,
-    a: &Activity,
-    scope: &Scope,
-    settings: &RunSettings,
-) -> (ActivityRun, Vec<String>) {
-    let start = chrono::Utc::now();
-    let t0 = Instant::now();
-    let mut warnings = Vec::new();
-    let mut attempts = 0;
-    let result = loop {
-        attempts += 1;
-        tracing::info!(activity = %a.name, attempt = attempts, "activity started");
-        let attempt = tokio::time::timeout(
-            a.policy.timeout,
-            execute(factory, a, scope, settings, &mut warnings),
-        )
-        .await;
-        let result = match attempt {
-            Ok(r) => r,
-            Err(_) => Err((
-                "ActivityTimeout".to_string(),
-                format!(
-                    "activity '{}' timed out after {}",
-                    a.name,
-                    crate::model::timespan::format_timespan(a.policy.timeout)
-                ),
-            )),
-        };
-        match result {
-            Err(e) if attempts <= a.policy.retry && e.0 != "BadDefinition" => {
-                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", e.1, a.policy.retry_interval.as_secs());
-                tokio::time::sleep(a.policy.retry_interval).await;
-            }
-            other => break other,
-        }
-    };
-    let (status, error, mut output) = match result {
-        Ok(output) => (Status::Succeeded, None, output),
-        Err((code, message)) => {
-            let message = crate::secrets::redact(&message);
-            tracing::error!(activity = %a.name, "failed: {message}");
-            let error = ActivityError {
-                error_code: code,
-                message,
-                failure_type: "UserError".into(),
-            };
-            (Status::Failed, Some(error), Value::Object(Map::new()))
-        }
-    };
-    if a.policy.secure_output && status == Status::Succeeded {
-        output = Value::String(MASK.to_string());
-    }
-    let run = ActivityRun {
-        activity_name: a.name.clone(),
-        activity_type: a.activity_type.clone(),
-        status,
-        activity_run_start: Some(start.to_rfc3339()),
-        duration_in_ms: t0.elapsed().as_millis() as u64,
-        attempts,
-        error,
-        output,
-    };
-    (run, warnings)
-}
-
-type ActivityResult = Result<Value, (String, String)>;
-
-async fn execute(
-    factory: &Factory,
-    a: &Activity,
-    scope: &Scope,
-    settings: &RunSettings,
-    warnings: &mut Vec<String>,
-) -> ActivityResult {
-    match a.activity_type.as_str() {
-        "Copy" => {
-            let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings)
-                .map_err(|e| ("BadDefinition".to_string(), e.to_string()))?;
-            let bar = Progress::new(&a.name, settings.progress);
-            let out = run_copy(&plan, settings.plugins.as_deref(), &bar)
-                .await
-                .map_err(|e| {
-                    (
-                        "CopyFailed".to_string(),
-                        format!("activity '{}': {e}", a.name),
-                    )
-                })?;
-            tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
-            serde_json::to_value(out).map_err(|e| ("Internal".to_string(), e.to_string()))
-        }
-        other => Err((
-            "BadDefinition".to_string(),
-            format!("activity type {other:?} is not supported yet"),
-        )),
-    }
 }

@@ -136,6 +136,10 @@ fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
             "must name a plugin, e.g. \"mask-pii\" or \"orders-to-v2@1.2.0\"",
         ));
     }
+    // The syntax is checked here, so `validate` catches it; finding the file is for run time.
+    if let Err(e) = crate::plugins::PluginRef::parse(reference) {
+        return Err(p.err("plugin", e.to_string()));
+    }
     let config = match p.get("config") {
         None => Value::Object(serde_json::Map::new()),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -271,7 +275,8 @@ fn timespan(p: &Props<'_>, key: &str, default: Duration) -> Result<Duration, Mod
     }
 }
 
-fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, ModelError> {
+/// The source of a Copy or Lookup activity: what `p` (the `source` object) reads from `ds`.
+pub(crate) fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, ModelError> {
     let ty = p.req_str("type")?;
     match ds {
         Dataset::PgTable {

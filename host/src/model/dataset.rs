@@ -47,6 +47,43 @@ impl Dataset {
     }
 }
 
+/// The linked service `name`, referenced from `from` with the reference's `parameters`
+/// (`given`, already evaluated), with `--connection` overrides applied. `linkedService().p`
+/// inside it sees the declared defaults overridden by `given`.
+pub fn linked(
+    factory: &Factory,
+    name: &str,
+    given: Option<&Value>,
+    from: &str,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<LinkedService, ModelError> {
+    let def = factory.get(Kind::LinkedService, name, from)?;
+    if let Some(endpoint) = factory.pg_overrides.get(name) {
+        return Ok(LinkedService::Postgres(endpoint.clone()));
+    }
+    let at = format!("linked service '{name}' ({})", def.file.display());
+    let declared = Props::of(at, &def.properties)?;
+    let mut values = Map::new();
+    if let Some(params) = declared.object("parameters")? {
+        for (k, v) in params_defaults(&params)? {
+            values.insert(k, v);
+        }
+    }
+    if let Some(Value::Object(given)) = given {
+        for (k, v) in given {
+            values.insert(k.clone(), v.clone());
+        }
+    }
+    let ls_scope = Scope {
+        linked_service: values,
+        lenient: scope.lenient,
+        ..Scope::default()
+    };
+    let props = substitute(&def.properties, &ls_scope, from)?;
+    linked_service::parse(def, &props, warnings)
+}
+
 /// Resolves a `DatasetReference` (`{"referenceName": ..., "parameters": {...}}`) from `from`.
 pub fn resolve(
     factory: &Factory,
@@ -79,6 +116,7 @@ pub fn resolve(
         pipeline: scope.pipeline.clone(),
         dataset: values,
         lenient: scope.lenient,
+        ..Scope::default()
     };
     let properties = substitute(&def.properties, &ds_scope, &at)?;
     let props = Props::of(at.clone(), &properties)?;
@@ -98,19 +136,8 @@ pub fn resolve(
         .ok_or_else(|| props.err("linkedServiceName", "is required"))?;
     let ls_name = ls_ref.req_str("referenceName")?;
     ls_ref.accept("type");
-    ls_ref.accept("parameters");
-    let ls_def = factory.get(Kind::LinkedService, ls_name, &at)?;
-    let linked = match factory.pg_overrides.get(ls_name) {
-        Some(endpoint) => LinkedService::Postgres(endpoint.clone()),
-        None => {
-            let ls_scope = Scope {
-                lenient: scope.lenient,
-                ..Scope::default()
-            };
-            let ls_props = substitute(&ls_def.properties, &ls_scope, &at)?;
-            linked_service::parse(ls_def, &ls_props, warnings)?
-        }
-    };
+    let ls_params = ls_ref.get("parameters");
+    let linked = linked(factory, ls_name, ls_params, &at, scope, warnings)?;
     let empty = Value::Object(Map::new());
     let tp = Props::of(
         format!("{at} typeProperties"),

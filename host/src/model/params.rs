@@ -1,105 +1,125 @@
-//! Parameter references inside definitions: `@pipeline().parameters.x`, `@dataset().x`, their
-//! `@{...}` interpolations, `@@` escapes and `{"value": ..., "type": "Expression"}` wrappers.
-//!
-//! This is the subset of ADF's expression language that plain copy pipelines need to pass
-//! dataset parameters. Any other expression is reported as not supported yet rather than
-//! copied through as text.
+//! Expressions inside definitions, resolved with the values in scope: `@...` keeps its type,
+//! `@{...}` interpolates, `@@` escapes, `{"value": ..., "type": "Expression"}` wrappers; the
+//! language itself is [`crate::expr`].
 
 use serde_json::{Map, Value};
 
 use super::error::ModelError;
+use crate::expr::{self, Context, DateTime, Utc};
 
 /// The values an expression may refer to.
 #[derive(Debug, Default, Clone)]
 pub struct Scope {
+    /// `pipeline().parameters`.
     pub pipeline: Map<String, Value>,
+    /// `dataset()`: the parameters of the dataset being resolved.
     pub dataset: Map<String, Value>,
-    /// In `validate`, parameters without a value are left as written instead of failing.
+    /// `linkedService()`: the parameters of the linked service being resolved.
+    pub linked_service: Map<String, Value>,
+    /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
+    pub system: Map<String, Value>,
+    /// `activity('A')`: `{"output": ...}` of the activities that finished so far.
+    pub activities: Map<String, Value>,
+    /// `variables('v')`.
+    pub variables: Map<String, Value>,
+    /// `item()` inside a ForEach or Filter.
+    pub item: Option<Value>,
+    /// In `validate`, expressions are only parsed: values that only a run has are left as
+    /// written, but a syntax error is still an error.
     pub lenient: bool,
+}
+
+/// [`Scope`] seen through the expression language's [`Context`].
+struct View<'a> {
+    scope: &'a Scope,
+    pipeline: Value,
+    dataset: Value,
+    linked_service: Value,
+}
+
+impl<'a> View<'a> {
+    fn new(scope: &'a Scope) -> Self {
+        let mut pipeline = scope.system.clone();
+        pipeline.insert("parameters".into(), Value::Object(scope.pipeline.clone()));
+        pipeline
+            .entry("globalParameters")
+            .or_insert_with(|| Value::Object(Map::new()));
+        View {
+            scope,
+            pipeline: Value::Object(pipeline),
+            dataset: Value::Object(scope.dataset.clone()),
+            linked_service: Value::Object(scope.linked_service.clone()),
+        }
+    }
+}
+
+impl Context for View<'_> {
+    fn pipeline(&self) -> Option<&Value> {
+        Some(&self.pipeline)
+    }
+    fn activity(&self, name: &str) -> Option<&Value> {
+        self.scope.activities.get(name)
+    }
+    fn item(&self) -> Option<&Value> {
+        self.scope.item.as_ref()
+    }
+    fn variable(&self, name: &str) -> Option<&Value> {
+        self.scope.variables.get(name)
+    }
+    fn dataset(&self) -> Option<&Value> {
+        Some(&self.dataset)
+    }
+    fn linked_service(&self) -> Option<&Value> {
+        Some(&self.linked_service)
+    }
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }
 
 /// Resolves every expression inside `value`. `at` names the object for errors.
 pub fn substitute(value: &Value, scope: &Scope, at: &str) -> Result<Value, ModelError> {
+    let view = View::new(scope);
+    if scope.lenient {
+        return lenient(value, &view, at);
+    }
+    expr::evaluate_value(value, &view, at).map_err(expr_error)
+}
+
+fn expr_error(e: expr::ExprError) -> ModelError {
+    ModelError::Other(crate::secrets::redact(&e.to_string()))
+}
+
+/// `validate`'s walk: each expression that can be evaluated from what is known is; one that
+/// needs a run's values (activity outputs, `item()`, ...) stays as written, after its syntax
+/// is checked.
+fn lenient(value: &Value, view: &View<'_>, at: &str) -> Result<Value, ModelError> {
     Ok(match value {
-        Value::String(s) => substitute_str(s, scope, at)?,
+        Value::String(s) => match expr::evaluate_str(s, view, at) {
+            Ok(v) => v,
+            Err(_) => {
+                expr::validate(value, at).map_err(expr_error)?;
+                value.clone()
+            }
+        },
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| substitute(v, scope, at))
+                .map(|v| lenient(v, view, at))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => {
-            if map.get("type").and_then(Value::as_str) == Some("Expression") {
-                if let Some(Value::String(expr)) = map.get("value") {
-                    return substitute_str(expr, scope, at);
-                }
+            if let Some(s) = expr::expression_object(value) {
+                return lenient(&Value::String(s.to_string()), view, at);
             }
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(k.clone(), substitute(v, scope, at)?);
+                out.insert(k.clone(), lenient(v, view, at)?);
             }
             Value::Object(out)
         }
         other => other.clone(),
     })
-}
-
-fn substitute_str(s: &str, scope: &Scope, at: &str) -> Result<Value, ModelError> {
-    if let Some(rest) = s.strip_prefix("@@") {
-        return Ok(Value::String(format!("@{rest}")));
-    }
-    if let Some(expr) = s.strip_prefix('@') {
-        if !expr.starts_with('{') {
-            return evaluate(expr.trim(), scope, at, s);
-        }
-    }
-    if !s.contains("@{") {
-        return Ok(Value::String(s.to_string()));
-    }
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("@{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| ModelError::invalid(at, "", format!("unterminated @{{ in {s:?}")))?;
-        match evaluate(after[..end].trim(), scope, at, s)? {
-            Value::String(v) => out.push_str(&v),
-            other => out.push_str(&other.to_string()),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(Value::String(out))
-}
-
-fn evaluate(expr: &str, scope: &Scope, at: &str, original: &str) -> Result<Value, ModelError> {
-    let lookup = |map: &Map<String, Value>, name: &str, what: &str| -> Result<Value, ModelError> {
-        match map.get(name) {
-            Some(v) => Ok(v.clone()),
-            None if scope.lenient => Ok(Value::String(original.to_string())),
-            None => Err(ModelError::invalid(
-                at,
-                "",
-                format!("{what} '{name}' has no value (in {original:?})"),
-            )),
-        }
-    };
-    if let Some(name) = expr.strip_prefix("pipeline().parameters.") {
-        return lookup(&scope.pipeline, name, "pipeline parameter");
-    }
-    if let Some(name) = expr.strip_prefix("dataset().") {
-        return lookup(&scope.dataset, name, "dataset parameter");
-    }
-    if scope.lenient {
-        return Ok(Value::String(original.to_string()));
-    }
-    Err(ModelError::invalid(
-        at,
-        "",
-        format!("the expression {original:?} is not supported yet (supported: @pipeline().parameters.NAME, @dataset().NAME and their @{{...}} interpolations)"),
-    ))
 }
 
 #[cfg(test)]
@@ -112,7 +132,7 @@ mod tests {
         let scope = Scope {
             pipeline: json!({"t": "orders", "n": 5}).as_object().cloned().unwrap(),
             dataset: json!({"schema": "sales"}).as_object().cloned().unwrap(),
-            lenient: false,
+            ..Scope::default()
         };
         let v = json!({"a": "@pipeline().parameters.n", "b": "x_@{dataset().schema}.@{pipeline().parameters.t}",
                        "c": "@@literal", "d": {"value": "@dataset().schema", "type": "Expression"}});
@@ -121,13 +141,18 @@ mod tests {
             out,
             json!({"a": 5, "b": "x_sales.orders", "c": "@literal", "d": "sales"})
         );
-        assert!(substitute(&json!("@utcNow()"), &scope, "ds")
+        let err = substitute(&json!("@concat('a', "), &scope, "ds.x")
             .unwrap_err()
-            .to_string()
-            .contains("not supported yet"));
-        assert!(substitute(&json!("@dataset().zz"), &scope, "ds")
-            .unwrap_err()
-            .to_string()
-            .contains("'zz' has no value"));
+            .to_string();
+        assert!(err.contains("ds.x") && err.contains("position"), "{err}");
+        let lenient = Scope {
+            lenient: true,
+            ..Scope::default()
+        };
+        assert_eq!(
+            substitute(&json!("@activity('A').output.x"), &lenient, "ds").unwrap(),
+            json!("@activity('A').output.x")
+        );
+        assert!(substitute(&json!("@concat("), &lenient, "ds").is_err());
     }
 }

@@ -33,6 +33,8 @@ pub struct Policy {
     pub retry: u32,
     pub retry_interval: Duration,
     pub secure_output: bool,
+    /// The activity's input is masked in logs and errors.
+    pub secure_input: bool,
 }
 
 impl Default for Policy {
@@ -42,12 +44,34 @@ impl Default for Policy {
             retry: 0,
             retry_interval: Duration::from_secs(30),
             secure_output: false,
+            secure_input: false,
         }
     }
 }
 
 /// Activity types Sluice runs.
-pub const SUPPORTED_ACTIVITIES: [&str; 1] = ["Copy"];
+pub const SUPPORTED_ACTIVITIES: [&str; 12] = [
+    "Copy",
+    "Lookup",
+    "Script",
+    "SetVariable",
+    "AppendVariable",
+    "Wait",
+    "Fail",
+    "IfCondition",
+    "ForEach",
+    "Until",
+    "ExecutePipeline",
+    "Filter",
+];
+
+/// The properties of control activities that hold nested activities.
+const NESTED: [(&str, &str); 4] = [
+    ("ForEach", "activities"),
+    ("Until", "activities"),
+    ("IfCondition", "ifTrueActivities"),
+    ("IfCondition", "ifFalseActivities"),
+];
 
 /// One activity; its `typeProperties` are resolved when it runs (they may use parameters).
 #[derive(Debug, Clone)]
@@ -60,6 +84,9 @@ pub struct Activity {
     pub raw: Value,
     /// `pipeline 'P' activity 'A' (file)`, for messages.
     pub at: String,
+    /// Nested activities of control activities, by property (`activities`,
+    /// `ifTrueActivities`, `ifFalseActivities`).
+    pub nested: BTreeMap<String, Vec<Activity>>,
 }
 
 /// A declared pipeline parameter.
@@ -74,6 +101,8 @@ pub struct Parameter {
 pub struct Pipeline {
     pub name: String,
     pub parameters: Vec<Parameter>,
+    /// Declared variables and their default values (`null` when none is given).
+    pub variables: Map<String, Value>,
     pub activities: Vec<Activity>,
 }
 
@@ -86,7 +115,6 @@ impl Pipeline {
             "description",
             "annotations",
             "folder",
-            "variables",
             "concurrency",
             "policy",
         ] {
@@ -107,34 +135,24 @@ impl Pipeline {
                 });
             }
         }
+        let mut variables = Map::new();
+        if let Some(vars) = props.object("variables")? {
+            for name in vars.keys() {
+                let decl = &def.properties["variables"][&name];
+                let value = decl.get("defaultValue").cloned().unwrap_or(Value::Null);
+                variables.insert(name, value);
+            }
+        }
         let items = props
             .array("activities")?
             .ok_or_else(|| props.err("activities", "is required"))?;
-        let mut activities = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            activities.push(parse_activity(&def.name, &at, i, item, warnings)?);
-        }
-        let names: BTreeSet<&str> = activities.iter().map(|a| a.name.as_str()).collect();
-        if names.len() != activities.len() {
-            return Err(props.err("activities", "activity names must be unique"));
-        }
-        for a in &activities {
-            for d in &a.depends_on {
-                if !names.contains(d.activity.as_str()) {
-                    return Err(ModelError::Dangling {
-                        from: format!("{} dependsOn", a.at),
-                        kind: "activity",
-                        name: d.activity.clone(),
-                        known: names.iter().map(|s| s.to_string()).collect(),
-                    });
-                }
-            }
-        }
-        check_acyclic(&at, &activities)?;
+        let mut all_names = BTreeSet::new();
+        let activities = parse_container(&def.name, &at, items, &mut all_names, warnings)?;
         warnings.extend(props.unused());
         Ok(Pipeline {
             name: def.name.clone(),
             parameters,
+            variables,
             activities,
         })
     }
@@ -217,11 +235,43 @@ fn typed_value(ty: &str, text: &str) -> Result<Value, String> {
     }
 }
 
+/// Parses one list of activities (a pipeline's or a control activity's): names unique across
+/// the whole pipeline (as ADF requires), `dependsOn` targets in the same list, no cycles.
+fn parse_container(
+    pipeline: &str,
+    at: &str,
+    items: &[Value],
+    all_names: &mut BTreeSet<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Activity>, ModelError> {
+    let mut activities = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let a = parse_activity(pipeline, at, i, item, all_names, warnings)?;
+        activities.push(a);
+    }
+    let names: BTreeSet<&str> = activities.iter().map(|a| a.name.as_str()).collect();
+    for a in &activities {
+        for d in &a.depends_on {
+            if !names.contains(d.activity.as_str()) {
+                return Err(ModelError::Dangling {
+                    from: format!("{} dependsOn", a.at),
+                    kind: "activity",
+                    name: d.activity.clone(),
+                    known: names.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+    }
+    check_acyclic(at, &activities)?;
+    Ok(activities)
+}
+
 fn parse_activity(
     pipeline: &str,
     pat: &str,
     i: usize,
     item: &Value,
+    all_names: &mut BTreeSet<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Activity, ModelError> {
     let p = Props::of(format!("{pat} activities[{i}]"), item)?;
@@ -229,6 +279,12 @@ fn parse_activity(
     let at = format!("pipeline '{pipeline}' activity '{name}'");
     let p = Props::of(at.clone(), item)?;
     p.accept("name");
+    if !all_names.insert(name.clone()) {
+        return Err(p.err(
+            "name",
+            "activity names must be unique within a pipeline, nested activities included",
+        ));
+    }
     let activity_type = p.req_str("type")?.to_string();
     if !SUPPORTED_ACTIVITIES.contains(&activity_type.as_str()) {
         return Err(p.err(
@@ -290,8 +346,28 @@ fn parse_activity(
                 .unwrap_or(30) as u64,
         );
         policy.secure_output = pp.bool("secureOutput")?.unwrap_or(false);
-        pp.accept("secureInput");
+        policy.secure_input = pp.bool("secureInput")?.unwrap_or(false);
         warnings.extend(pp.unused());
+    }
+    let mut nested = BTreeMap::new();
+    for (ty, key) in NESTED {
+        if ty != activity_type {
+            continue;
+        }
+        let list = item["typeProperties"][key].as_array();
+        let list = match (list, key) {
+            (Some(l), _) => l.as_slice(),
+            (None, "ifFalseActivities" | "ifTrueActivities") => &[],
+            (None, _) => {
+                return Err(p.err(
+                    &format!("typeProperties.{key}"),
+                    "is required: the activities to run",
+                ))
+            }
+        };
+        let inner_at = format!("{at} typeProperties.{key}");
+        let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
+        nested.insert(key.to_string(), inner);
     }
     warnings.extend(p.unused());
     Ok(Activity {
@@ -301,6 +377,7 @@ fn parse_activity(
         policy,
         raw: item.clone(),
         at,
+        nested,
     })
 }
 

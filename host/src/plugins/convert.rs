@@ -1,12 +1,15 @@
 //! Conversion between the engine's row-major [`Batch`] / [`Schema`] and the WIT world's columnar
 //! `batch` / `list<column>`.
 //!
-//! Both directions are lossless for every [`Value`] variant. Going out, the batch is consumed so
-//! strings and byte strings move into their column lists without a copy; every list is sized for
-//! the batch up front. Coming back, the row-major value vector is allocated once and each column
-//! is written into its stride. A value whose variant does not match its column's declared type is
-//! a [`ConvertError`] naming the column and row, never a panic: the data comes from a source we do
-//! not control on one side and from an untrusted guest on the other.
+//! Both directions are lossless for every [`Value`] variant. Going out, the batch is consumed:
+//! fixed-width values move into their column lists, and the values of a variable-length column
+//! (`numeric`, `text`, `json`, `bytes`) are appended to that column's one `var-column` buffer,
+//! with an offset per row; every list is sized for the batch up front. Coming back, the
+//! row-major value vector is allocated once and each column is written into its stride. A value
+//! whose variant does not match its column's declared type, or a `var-column` whose offsets or
+//! UTF-8 are not what the WIT promises, is a [`ConvertError`] naming the column and row, never a
+//! panic: the data comes from a source we do not control on one side and from an untrusted guest
+//! on the other.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -297,10 +300,13 @@ fn scalar_to_wit(v: Value, expected: wit::ScalarType) -> Result<Option<wit::Scal
         (T::Json, Value::Json(x)) => S::Json(x),
         (T::Date, Value::Date(x)) => S::Date(x),
         (T::Time, Value::Time(x)) => S::Time(x),
-        (T::Timetz, Value::TimeTz {
-            micros,
-            offset_secs,
-        }) => S::Timetz(wit::Timetz {
+        (
+            T::Timetz,
+            Value::TimeTz {
+                micros,
+                offset_secs,
+            },
+        ) => S::Timetz(wit::Timetz {
             micros,
             offset_secs,
         }),
@@ -446,7 +452,10 @@ fn array_from_wit(a: wit::ArrayValue, elem: wit::ScalarType) -> Result<Value, St
     let expected: i64 = if a.dims.is_empty() {
         0
     } else {
-        a.dims.iter().map(|&(len, _)| i64::from(len.max(0))).product()
+        a.dims
+            .iter()
+            .map(|&(len, _)| i64::from(len.max(0)))
+            .product()
     };
     if i64::try_from(a.elements.len()).ok() != Some(expected) {
         return Err(format!(
@@ -526,12 +535,12 @@ impl ColumnBuilder {
                     T::Int64 => C::Int64(Vec::with_capacity(rows)),
                     T::Float32 => C::Float32(Vec::with_capacity(rows)),
                     T::Float64 => C::Float64(Vec::with_capacity(rows)),
-                    T::Numeric => C::Numeric(Vec::with_capacity(rows)),
+                    T::Numeric => C::Numeric(var_column(rows)),
                     T::Money => C::Money(Vec::with_capacity(rows)),
-                    T::Text => C::Text(Vec::with_capacity(rows)),
-                    T::Bytes => C::Bytes(Vec::with_capacity(rows)),
+                    T::Text => C::Text(var_column(rows)),
+                    T::Bytes => C::Bytes(var_column(rows)),
                     T::Uuid => C::Uuid(Vec::with_capacity(rows)),
-                    T::Json => C::Json(Vec::with_capacity(rows)),
+                    T::Json => C::Json(var_column(rows)),
                     T::Date => C::Date(Vec::with_capacity(rows)),
                     T::Time => C::Time(Vec::with_capacity(rows)),
                     T::Timetz => C::Timetz(Vec::with_capacity(rows)),
@@ -568,8 +577,11 @@ impl ColumnBuilder {
             }
             C::Float32(v) => v.push(0.0),
             C::Float64(v) => v.push(0.0),
-            C::Numeric(v) | C::Text(v) | C::Json(v) => v.push(String::new()),
-            C::Bytes(v) => v.push(Vec::new()),
+            C::Numeric(v) | C::Text(v) | C::Json(v) | C::Bytes(v) => {
+                // An empty range: the end of the previous row again.
+                let end = v.offsets.last().copied().unwrap_or(0);
+                v.offsets.push(end);
+            }
             C::Uuid(v) => v.push((0, 0)),
             C::Timetz(v) => v.push(wit::Timetz {
                 micros: 0,
@@ -615,12 +627,12 @@ impl ColumnBuilder {
             (C::Int64(v), Value::Int64(x)) => v.push(x),
             (C::Float32(v), Value::Float32(x)) => v.push(x),
             (C::Float64(v), Value::Float64(x)) => v.push(x),
-            (C::Numeric(v), Value::Numeric(x)) => v.push(x),
+            (C::Numeric(v), Value::Numeric(x)) => push_var(v, x.as_bytes())?,
             (C::Money(v), Value::Money(x)) => v.push(x),
-            (C::Text(v), Value::Text(x)) => v.push(x),
-            (C::Bytes(v), Value::Bytes(x)) => v.push(x),
+            (C::Text(v), Value::Text(x)) => push_var(v, x.as_bytes())?,
+            (C::Bytes(v), Value::Bytes(x)) => push_var(v, &x)?,
             (C::Uuid(v), Value::Uuid(x)) => v.push(uuid_to_wit(x)),
-            (C::Json(v), Value::Json(x)) => v.push(x),
+            (C::Json(v), Value::Json(x)) => push_var(v, x.as_bytes())?,
             (C::Date(v), Value::Date(x)) => v.push(x),
             (C::Time(v), Value::Time(x)) => v.push(x),
             (
@@ -676,6 +688,38 @@ impl ColumnBuilder {
     }
 }
 
+/// An empty `var-column` for `rows` rows: offsets sized up front and starting at 0; the data
+/// buffer grows as values arrive (its size is not known before the batch has been walked).
+fn var_column(rows: usize) -> wit::VarColumn {
+    let mut offsets = Vec::with_capacity(rows.saturating_add(1));
+    offsets.push(0);
+    wit::VarColumn {
+        data: Vec::new(),
+        offsets,
+    }
+}
+
+/// Appends one value to a `var-column`. Offsets are `u32`, so one column of one batch holds at
+/// most 4 GiB (far beyond the per-call data cap).
+fn push_var(col: &mut wit::VarColumn, bytes: &[u8]) -> Result<(), String> {
+    col.data.extend_from_slice(bytes);
+    let end = u32::try_from(col.data.len()).map_err(|_| {
+        "the column's values in this batch exceed 4 GiB, more than a var-column can address"
+            .to_string()
+    })?;
+    col.offsets.push(end);
+    Ok(())
+}
+
+/// The `var-column` of a variable-length column, `None` for the others.
+fn var_column_of(v: &wit::ColumnValues) -> Option<&wit::VarColumn> {
+    use wit::ColumnValues as C;
+    match v {
+        C::Numeric(x) | C::Text(x) | C::Json(x) | C::Bytes(x) => Some(x),
+        _ => None,
+    }
+}
+
 fn column_values_kind(v: &wit::ColumnValues, elem: wit::ScalarType) -> String {
     use wit::ColumnValues as C;
     match v {
@@ -722,8 +766,7 @@ fn column_values_len(v: &wit::ColumnValues) -> usize {
         C::Int64(x) | C::Money(x) | C::Time(x) | C::Timestamp(x) | C::Timestamptz(x) => x.len(),
         C::Float32(x) => x.len(),
         C::Float64(x) => x.len(),
-        C::Numeric(x) | C::Text(x) | C::Json(x) => x.len(),
-        C::Bytes(x) => x.len(),
+        C::Numeric(x) | C::Text(x) | C::Json(x) | C::Bytes(x) => x.offsets.len().saturating_sub(1),
         C::Uuid(x) => x.len(),
         C::Timetz(x) => x.len(),
         C::Interval(x) => x.len(),
@@ -734,8 +777,18 @@ fn column_values_len(v: &wit::ColumnValues) -> usize {
     }
 }
 
+/// The bytes a value adds to a `var-column`.
+fn var_len(v: &Value) -> usize {
+    match v {
+        Value::Numeric(s) | Value::Text(s) | Value::Json(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
+    }
+}
+
 /// Consumes an engine batch into a WIT batch, checking every value against its column's type.
 pub fn batch_to_wit(batch: Batch) -> Result<wit::Batch, ConvertError> {
+    use wit::ColumnValues as C;
     let rows = batch.num_rows();
     let (schema, values) = batch.into_values();
     let num_rows = u32::try_from(rows)
@@ -747,6 +800,19 @@ pub fn batch_to_wit(batch: Batch) -> Result<wit::Batch, ConvertError> {
         builders.push(ColumnBuilder::new(dt, rows));
     }
     if width > 0 {
+        // Size each var-column's buffer for its values up front: one walk over the lengths
+        // saves growing (and copying) the buffers while the values are appended.
+        let mut bytes = vec![0usize; width];
+        for (i, v) in values.iter().enumerate() {
+            if let Some(b) = bytes.get_mut(i % width) {
+                *b += var_len(v);
+            }
+        }
+        for (b, n) in builders.iter_mut().zip(bytes) {
+            if let C::Numeric(v) | C::Text(v) | C::Json(v) | C::Bytes(v) = &mut b.values {
+                v.data.reserve_exact(n);
+            }
+        }
         for (i, v) in values.into_iter().enumerate() {
             let col = i % width;
             if let Some(b) = builders.get_mut(col) {
@@ -807,6 +873,18 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
     // guest's claim, and a forged one must not make the host allocate rows × width values.
     for (data, column) in batch.columns.iter().zip(&schema.columns) {
         let name = column.name.as_str();
+        if let Some(var) = var_column_of(&data.values) {
+            let n = var.offsets.len();
+            if n.checked_sub(1) != Some(rows) {
+                return Err(ConvertError::column(
+                    name,
+                    format!(
+                        "has {n} offsets but the batch has {rows} rows \
+                         (a var-column has one offset more than rows)"
+                    ),
+                ));
+            }
+        }
         let len = column_values_len(&data.values);
         if len != rows {
             return Err(ConvertError::column(
@@ -830,15 +908,17 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
     let mut out = vec![Value::Null; cells];
     for (col, (data, column)) in batch.columns.into_iter().zip(&schema.columns).enumerate() {
         let name = column.name.as_str();
-        let declared = data_type_to_wit(&column.data_type).map_err(|m| ConvertError::column(name, m))?;
+        let declared =
+            data_type_to_wit(&column.data_type).map_err(|m| ConvertError::column(name, m))?;
         let nulls = data.nulls;
         let o = out.as_mut_slice();
-        let res = match (declared, data.values) {
+        let at = |(row, m): (usize, String)| ConvertError::at(name, row, m);
+        match (declared, data.values) {
             (wit::DataType::Array(e), C::Array(v)) => {
-                scatter(o, width, col, &nulls, v, |a| array_from_wit(a, e))
+                scatter(o, width, col, &nulls, v, |a| array_from_wit(a, e)).map_err(at)?
             }
             (wit::DataType::Range(e), C::Range(v)) => {
-                scatter(o, width, col, &nulls, v, |r| range_from_wit(r, e))
+                scatter(o, width, col, &nulls, v, |r| range_from_wit(r, e)).map_err(at)?
             }
             (wit::DataType::Scalar(s), values) => {
                 if column_values_scalar(&values) != Some(s) {
@@ -851,7 +931,13 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
                         ),
                     ));
                 }
-                scatter_scalar(o, width, col, &nulls, values)
+                match values {
+                    C::Numeric(v) => scatter_text(name, o, width, col, &nulls, v, Value::Numeric)?,
+                    C::Text(v) => scatter_text(name, o, width, col, &nulls, v, Value::Text)?,
+                    C::Json(v) => scatter_text(name, o, width, col, &nulls, v, Value::Json)?,
+                    C::Bytes(v) => scatter_bytes(name, o, width, col, &nulls, v)?,
+                    values => scatter_scalar(o, width, col, &nulls, values).map_err(at)?,
+                }
             }
             (_, values) => {
                 return Err(ConvertError::column(
@@ -863,10 +949,130 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
                     ),
                 ));
             }
-        };
-        res.map_err(|(row, m)| ConvertError::at(name, row, m))?;
+        }
     }
     Ok(Batch::from_values(schema.clone(), out))
+}
+
+/// Checks a guest's `var-column` offsets against its buffer of `len` bytes (their count was
+/// checked with the batch's shape): they start at 0, never decrease, stay within the buffer and
+/// end exactly at its end. After this, every row's range is a valid slice of the buffer.
+fn check_offsets(name: &str, offsets: &[u32], len: usize) -> Result<(), ConvertError> {
+    match offsets.first() {
+        Some(0) => {}
+        Some(first) => {
+            return Err(ConvertError::column(
+                name,
+                format!("var-column offsets start at {first}, not 0"),
+            ))
+        }
+        None => return Err(ConvertError::column(name, "var-column has no offsets")),
+    }
+    for (row, w) in offsets.windows(2).enumerate() {
+        let &[start, end] = w else { continue };
+        if end < start {
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!("var-column offsets go backwards (value from byte {start} to {end})"),
+            ));
+        }
+        if end as usize > len {
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!("value ends at byte {end}, past the end of the {len}-byte var-column"),
+            ));
+        }
+    }
+    let last = offsets.last().copied().unwrap_or(0);
+    if last as usize != len {
+        return Err(ConvertError::column(
+            name,
+            format!("var-column offsets end at byte {last}, but its buffer has {len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a text-like `var-column` (numeric, text, json) from a guest into its stride: the
+/// buffer is checked as UTF-8 once, then each row is a copied slice of it. Every row's range
+/// must fall on character boundaries, NULL rows' too; a NULL row's bytes are otherwise ignored.
+fn scatter_text(
+    name: &str,
+    out: &mut [Value],
+    width: usize,
+    col: usize,
+    nulls: &[bool],
+    values: wit::VarColumn,
+    f: fn(String) -> Value,
+) -> Result<(), ConvertError> {
+    let wit::VarColumn { data, offsets } = values;
+    check_offsets(name, &offsets, data.len())?;
+    let text = match String::from_utf8(data) {
+        Ok(text) => text,
+        Err(e) => {
+            // The row whose range holds the first bad byte (offsets are in order by now).
+            let bad = e.utf8_error().valid_up_to();
+            let row = offsets
+                .partition_point(|&o| o as usize <= bad)
+                .saturating_sub(1);
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!("value is not valid UTF-8 (byte {bad} of the var-column)"),
+            ));
+        }
+    };
+    for (row, w) in offsets.windows(2).enumerate() {
+        let &[start, end] = w else { continue };
+        let Some(s) = text.get(start as usize..end as usize) else {
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!(
+                    "value (bytes {start}..{end} of the var-column) starts or ends inside a \
+                     UTF-8 character"
+                ),
+            ));
+        };
+        if nulls.get(row).copied().unwrap_or(false) {
+            continue;
+        }
+        if let Some(slot) = out.get_mut(row * width + col) {
+            *slot = f(s.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Writes a `bytes` `var-column` from a guest into its stride, one copied slice per row.
+fn scatter_bytes(
+    name: &str,
+    out: &mut [Value],
+    width: usize,
+    col: usize,
+    nulls: &[bool],
+    values: wit::VarColumn,
+) -> Result<(), ConvertError> {
+    check_offsets(name, &values.offsets, values.data.len())?;
+    for (row, w) in values.offsets.windows(2).enumerate() {
+        let &[start, end] = w else { continue };
+        if nulls.get(row).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some(b) = values.data.get(start as usize..end as usize) else {
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!("value (bytes {start}..{end}) is outside the var-column"),
+            ));
+        };
+        if let Some(slot) = out.get_mut(row * width + col) {
+            *slot = Value::Bytes(b.to_vec());
+        }
+    }
+    Ok(())
 }
 
 fn elem_of(dt: wit::DataType) -> wit::ScalarType {
@@ -898,12 +1104,8 @@ fn scatter_scalar(
         C::Int64(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Int64(x))),
         C::Float32(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Float32(x))),
         C::Float64(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Float64(x))),
-        C::Numeric(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Numeric(x))),
         C::Money(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Money(x))),
-        C::Text(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Text(x))),
-        C::Bytes(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Bytes(x))),
         C::Uuid(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Uuid(uuid_from_wit(x)))),
-        C::Json(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Json(x))),
         C::Date(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Date(x))),
         C::Time(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Time(x))),
         C::Timetz(v) => scatter(o, w, c, nulls, v, |x| {
@@ -923,6 +1125,10 @@ fn scatter_scalar(
         }),
         C::Inet(v) => scatter(o, w, c, nulls, v, inet_from_wit),
         C::Macaddr(v) => scatter(o, w, c, nulls, v, |x| mac_from_wit(x).map(Value::MacAddr)),
+        // Variable-length columns are checked and written by `scatter_text`/`scatter_bytes`.
+        C::Numeric(_) | C::Text(_) | C::Json(_) | C::Bytes(_) => {
+            Err((0, "var-column passed to the fixed-width path".into()))
+        }
         C::Array(_) | C::Range(_) => Err((0, "array or range values in a scalar column".into())),
     }
 }
@@ -949,7 +1155,6 @@ fn scalar_size(s: &wit::Scalar) -> u64 {
 pub fn column_size(c: &wit::ColumnData) -> u64 {
     use wit::ColumnValues as C;
     let n = |len: usize, each: u64| len as u64 * each;
-    let strings = |v: &[String]| v.iter().map(|s| 8 + s.len() as u64).sum::<u64>();
     let opt = |s: &Option<wit::Scalar>| 8 + s.as_ref().map_or(0, scalar_size);
     c.nulls.len() as u64
         + match &c.values {
@@ -965,17 +1170,15 @@ pub fn column_size(c: &wit::ColumnData) -> u64 {
             C::Uuid(v) => n(v.len(), 16),
             C::Timetz(v) => n(v.len(), 16),
             C::Interval(v) => n(v.len(), 16),
-            C::Numeric(v) | C::Text(v) | C::Json(v) => strings(v),
-            C::Bytes(v) => v.iter().map(|b| 8 + b.len() as u64).sum(),
+            C::Numeric(v) | C::Text(v) | C::Json(v) | C::Bytes(v) => {
+                v.data.len() as u64 + n(v.offsets.len(), 4)
+            }
             C::Inet(v) => v.iter().map(|i| 12 + i.addr.len() as u64).sum(),
             C::Array(v) => v
                 .iter()
                 .map(|a| 16 + 8 * a.dims.len() as u64 + a.elements.iter().map(opt).sum::<u64>())
                 .sum(),
-            C::Range(v) => v
-                .iter()
-                .map(|r| 8 + opt(&r.lower) + opt(&r.upper))
-                .sum(),
+            C::Range(v) => v.iter().map(|r| 8 + opt(&r.lower) + opt(&r.upper)).sum(),
         }
 }
 
@@ -1047,8 +1250,8 @@ mod tests {
             Value::Text("héllo, wörld ✓".into()),
             Value::Bytes(vec![0, 1, 2, 255]),
             Value::Uuid([
-                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76,
-                0x54, 0x32, 0x10,
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54,
+                0x32, 0x10,
             ]),
             Value::Json(r#"{"a":[1,2,{"b":null}]}"#.into()),
             Value::Date(-10_957),
@@ -1072,7 +1275,12 @@ mod tests {
             Value::MacAddr([0x08, 0x00, 0x2b, 0x01, 0x02, 0x03]),
             Value::Array(Box::new(ArrayValue {
                 dims: vec![(2, 1), (2, 0)],
-                elements: vec![Value::Int32(1), Value::Null, Value::Int32(3), Value::Int32(-4)],
+                elements: vec![
+                    Value::Int32(1),
+                    Value::Null,
+                    Value::Int32(3),
+                    Value::Int32(-4),
+                ],
             })),
             Value::Array(Box::new(ArrayValue {
                 dims: vec![],
@@ -1176,9 +1384,17 @@ mod tests {
         let w = batch_to_wit(batch).unwrap();
         assert_eq!(w.num_rows, 3);
         // Every column has a NULL in row 3, so every nulls list is present.
-        assert!(w.columns.iter().all(|c| c.nulls == vec![false, false, true]));
+        assert!(w
+            .columns
+            .iter()
+            .all(|c| c.nulls == vec![false, false, true]));
         let back = batch_from_wit(&schema, w).unwrap();
-        assert!(same(&back, &expected), "{:?}\n!=\n{:?}", back.values(), expected.values());
+        assert!(
+            same(&back, &expected),
+            "{:?}\n!=\n{:?}",
+            back.values(),
+            expected.values()
+        );
     }
 
     #[test]
@@ -1193,8 +1409,12 @@ mod tests {
         let w = batch_to_wit(b).unwrap();
         assert!(w.columns[0].nulls.is_empty());
         assert_eq!(w.columns[1].nulls, vec![false, true]);
+        // A NULL row is an empty range in the var-column.
         match &w.columns[1].values {
-            wit::ColumnValues::Text(v) => assert_eq!(v, &vec!["x".to_string(), String::new()]),
+            wit::ColumnValues::Text(v) => {
+                assert_eq!(v.data, b"x");
+                assert_eq!(v.offsets, vec![0, 1, 1]);
+            }
             other => panic!("{other:?}"),
         }
         let back = batch_from_wit(&schema, w).unwrap();
@@ -1208,7 +1428,10 @@ mod tests {
             uuid_to_wit(u),
             (0x0102_0304_0506_0708, 0x090a_0b0c_0d0e_0f10)
         );
-        assert_eq!(mac_to_wit([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]), 0xaabb_ccdd_eeff);
+        assert_eq!(
+            mac_to_wit([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]),
+            0xaabb_ccdd_eeff
+        );
         assert!(mac_from_wit(1 << 48).is_err());
     }
 
@@ -1276,7 +1499,11 @@ mod tests {
                 num_rows: 1,
                 columns: vec![
                     ok_col(wit::ColumnValues::Int64(vec![1])),
-                    ok_col(wit::ColumnValues::Inet(vec![])),
+                    ok_col(wit::ColumnValues::Inet(vec![wit::Inet {
+                        addr: vec![127, 0, 0, 1],
+                        prefix: 32,
+                        cidr: false,
+                    }])),
                 ],
             },
         )
@@ -1344,7 +1571,7 @@ mod tests {
                     },
                     wit::ColumnData {
                         nulls: vec![],
-                        values: wit::ColumnValues::Text(vec![]),
+                        values: wit::ColumnValues::Text(var(b"", &[0])),
                     },
                 ],
             },
@@ -1352,6 +1579,176 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.column, "a");
         assert!(e.message.contains(&u32::MAX.to_string()), "{e}");
+        // The same with the var-column checked first: its offsets must back the row count.
+        let schema = Arc::new(Schema::new(vec![Column::new("b", DataType::Text, "text")]));
+        let e = batch_from_wit(
+            &schema,
+            wit::Batch {
+                num_rows: u32::MAX,
+                columns: vec![wit::ColumnData {
+                    nulls: vec![],
+                    values: wit::ColumnValues::Text(var(b"ab", &[0, 1, 2])),
+                }],
+            },
+        )
+        .unwrap_err();
+        assert_eq!((e.column.as_str(), e.row), ("b", None));
+        assert!(e.message.contains("3 offsets"), "{e}");
+    }
+
+    fn var(data: &[u8], offsets: &[u32]) -> wit::VarColumn {
+        wit::VarColumn {
+            data: data.to_vec(),
+            offsets: offsets.to_vec(),
+        }
+    }
+
+    /// What a guest sends back in one text, bytes or json column of `rows` rows.
+    fn one_var_column(
+        dt: DataType,
+        rows: u32,
+        nulls: Vec<bool>,
+        values: wit::ColumnValues,
+    ) -> Result<Batch, ConvertError> {
+        let schema = Arc::new(Schema::new(vec![Column::new("v", dt, "x")]));
+        batch_from_wit(
+            &schema,
+            wit::Batch {
+                num_rows: rows,
+                columns: vec![wit::ColumnData { nulls, values }],
+            },
+        )
+    }
+
+    #[test]
+    fn var_columns_decode_with_nulls_and_empty_values() {
+        use wit::ColumnValues as C;
+        let b = one_var_column(
+            DataType::Text,
+            4,
+            vec![false, true, false, false],
+            C::Text(var("héé✓".as_bytes(), &[0, 3, 3, 3, 8])),
+        )
+        .unwrap();
+        let got: Vec<&Value> = (0..4).map(|r| &b.row(r)[0]).collect();
+        assert_eq!(
+            got,
+            vec![
+                &Value::Text("hé".into()),
+                &Value::Null,
+                &Value::Text(String::new()),
+                &Value::Text("é✓".into())
+            ]
+        );
+        // Bytes need not be UTF-8; a NULL row's bytes are ignored.
+        let b = one_var_column(
+            DataType::Bytes,
+            2,
+            vec![true, false],
+            C::Bytes(var(&[0xff, 0xfe, 0x00], &[0, 2, 3])),
+        )
+        .unwrap();
+        assert_eq!(b.row(0), &[Value::Null]);
+        assert_eq!(b.row(1), &[Value::Bytes(vec![0])]);
+        // Zero rows: one offset.
+        let b = one_var_column(DataType::Json, 0, vec![], C::Json(var(b"", &[0]))).unwrap();
+        assert_eq!(b.num_rows(), 0);
+    }
+
+    /// Every way a guest can get a var-column wrong is a `ConvertError` naming the column (and
+    /// the row, when one row is at fault), never a panic or an allocation sized by its claims.
+    #[test]
+    fn malformed_var_columns_are_errors() {
+        use wit::ColumnValues as C;
+        let text = |rows, data: &[u8], offsets: &[u32]| {
+            one_var_column(DataType::Text, rows, vec![], C::Text(var(data, offsets))).unwrap_err()
+        };
+        let check = |e: ConvertError, row: Option<usize>, needle: &str| {
+            assert_eq!((e.column.as_str(), e.row), ("v", row), "{e}");
+            assert!(e.message.contains(needle), "{e:?} lacks {needle:?}");
+        };
+        // Wrong number of offsets: none, one per row (the classic off-by-one), one too many.
+        check(text(0, b"", &[]), None, "0 offsets");
+        check(
+            text(2, b"ab", &[0, 2]),
+            None,
+            "2 offsets but the batch has 2 rows",
+        );
+        check(text(1, b"ab", &[0, 1, 2]), None, "3 offsets");
+        // Not starting at 0 (leading garbage).
+        check(text(1, b"ab", &[1, 2]), None, "start at 1");
+        // Going backwards.
+        check(text(3, b"abc", &[0, 2, 1, 3]), Some(1), "backwards");
+        // Past the end of the data, also by a huge amount.
+        check(text(2, b"abc", &[0, 1, 4]), Some(1), "past the end");
+        check(text(1, b"abc", &[0, u32::MAX]), Some(0), "past the end");
+        // Ending before the end of the data (trailing garbage).
+        check(text(1, b"abc", &[0, 2]), None, "buffer has 3 bytes");
+        // Invalid UTF-8 names the row holding the bad byte.
+        check(
+            text(3, b"okok\xffok", &[0, 2, 4, 7]),
+            Some(2),
+            "not valid UTF-8",
+        );
+        check(text(2, b"\xc3", &[0, 0, 1]), Some(1), "not valid UTF-8");
+        // Valid UTF-8 overall, but an offset cuts "é" (2 bytes) in two.
+        check(
+            text(2, "é".as_bytes(), &[0, 1, 2]),
+            Some(0),
+            "inside a UTF-8 character",
+        );
+        // ... also when the cut is between two NULL rows (the contract covers every offset).
+        let e = one_var_column(
+            DataType::Text,
+            2,
+            vec![true, true],
+            C::Text(var("é".as_bytes(), &[0, 1, 2])),
+        )
+        .unwrap_err();
+        check(e, Some(0), "inside a UTF-8 character");
+        // numeric and json are text too.
+        let e = one_var_column(
+            DataType::Numeric,
+            1,
+            vec![],
+            C::Numeric(var(b"1\xff", &[0, 2])),
+        )
+        .unwrap_err();
+        check(e, Some(0), "not valid UTF-8");
+        let e =
+            one_var_column(DataType::Json, 1, vec![], C::Json(var(b"\xff", &[0, 1]))).unwrap_err();
+        check(e, Some(0), "not valid UTF-8");
+        // Bytes are checked for offsets, not UTF-8.
+        let e = one_var_column(
+            DataType::Bytes,
+            2,
+            vec![],
+            C::Bytes(var(b"\xff", &[0, 2, 1])),
+        )
+        .unwrap_err();
+        check(e, Some(0), "past the end");
+        // A var-column of the wrong type (bytes for a text column) is a type error.
+        let e =
+            one_var_column(DataType::Text, 1, vec![], C::Bytes(var(b"a", &[0, 1]))).unwrap_err();
+        check(e, None, "values are bytes");
+        // Null flags of the wrong length.
+        let e = one_var_column(
+            DataType::Text,
+            1,
+            vec![true, false],
+            C::Text(var(b"a", &[0, 1])),
+        )
+        .unwrap_err();
+        check(e, None, "2 null flags");
+    }
+
+    #[test]
+    fn var_column_size_counts_data_and_offsets() {
+        let c = wit::ColumnData {
+            nulls: vec![],
+            values: wit::ColumnValues::Bytes(var(&[0; 100], &[0, 50, 100])),
+        };
+        assert_eq!(column_size(&c), 100 + 3 * 4);
     }
 
     #[test]

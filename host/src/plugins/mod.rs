@@ -30,8 +30,8 @@ use std::time::Duration;
 pub use build::build_guest_plugins;
 pub use registry::{PluginEntry, PluginRef, PluginRegistry, VersionSpec};
 pub use runtime::{
-    inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription, PluginInstance,
-    PluginRuntime, Rejection, RuntimeConfig,
+    inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription, PluginInstance, PluginRuntime,
+    Rejection, RuntimeConfig,
 };
 
 /// The WIT package version this host implements.

@@ -291,7 +291,9 @@ impl PluginRegistry {
     /// a higher pre-release unless the reference names the pre-release exactly).
     pub fn resolve(&self, r: &PluginRef) -> Result<PluginEntry, PluginError> {
         let all = self.available();
-        let candidates = all.iter().filter(|e| e.name == r.name && r.matches(&e.version));
+        let candidates = all
+            .iter()
+            .filter(|e| e.name == r.name && r.matches(&e.version));
         let best = candidates
             .max_by(|a, b| {
                 let stable = |e: &PluginEntry| e.version.pre.is_empty();
@@ -340,7 +342,10 @@ mod tests {
         let h = "AB".repeat(32);
         let r = PluginRef::parse(&format!("mask-pii@1.0.0#sha256={h}")).unwrap();
         assert_eq!(r.sha256.as_deref(), Some("ab".repeat(32).as_str()));
-        assert_eq!(r.to_string(), format!("mask-pii@1.0.0#sha256={}", "ab".repeat(32)));
+        assert_eq!(
+            r.to_string(),
+            format!("mask-pii@1.0.0#sha256={}", "ab".repeat(32))
+        );
         assert_eq!(PluginRef::parse(&r.to_string()).unwrap(), r);
     }
 
@@ -385,10 +390,16 @@ mod tests {
         let e = reg.resolve(&PluginRef::parse("p").unwrap()).unwrap();
         assert_eq!(e.version, Version::new(1, 10, 0));
         let e = reg.resolve(&PluginRef::parse("p@1.0.0").unwrap()).unwrap();
-        assert_eq!(e.path, a.path().join("p@1.0.0.wasm"), "first directory wins");
+        assert_eq!(
+            e.path,
+            a.path().join("p@1.0.0.wasm"),
+            "first directory wins"
+        );
         let e = reg.resolve(&PluginRef::parse("p@~1.2").unwrap()).unwrap();
         assert_eq!(e.version, Version::new(1, 2, 0));
-        let e = reg.resolve(&PluginRef::parse("p@2.0.0-rc.1").unwrap()).unwrap();
+        let e = reg
+            .resolve(&PluginRef::parse("p@2.0.0-rc.1").unwrap())
+            .unwrap();
         assert_eq!(e.version.pre.as_str(), "rc.1");
         let e = reg.resolve(&PluginRef::parse("q").unwrap()).unwrap();
         assert_eq!(e.path, b.path().join("q_impl.wasm"));
@@ -398,7 +409,9 @@ mod tests {
         let msg = err.to_string();
         assert!(matches!(err, PluginError::NotFound { .. }));
         assert!(msg.contains("p@1.10.0") && msg.contains("q@0.3.0"), "{msg}");
-        let err = reg.resolve(&PluginRef::parse("p@3.0.0").unwrap()).unwrap_err();
+        let err = reg
+            .resolve(&PluginRef::parse("p@3.0.0").unwrap())
+            .unwrap_err();
         assert!(err.to_string().contains("p@3.0.0 not found"), "{err}");
     }
 }

@@ -254,8 +254,7 @@ impl PluginRuntime {
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(wt)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(wt)?;
 
         let mut h = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);
@@ -365,7 +364,8 @@ impl PluginRuntime {
                 });
             }
         }
-        let (compiled, source, compile, cache_file) = self.compiled_for(id, path, &sha256, &bytes)?;
+        let (compiled, source, compile, cache_file) =
+            self.compiled_for(id, path, &sha256, &bytes)?;
         Ok(Arc::new(LoadedPlugin {
             name,
             version,
@@ -482,7 +482,12 @@ impl PluginRuntime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(sha256.to_string(), compiled.clone());
-        Ok((compiled, source, compile, cache_file.filter(|f| f.is_file())))
+        Ok((
+            compiled,
+            source,
+            compile,
+            cache_file.filter(|f| f.is_file()),
+        ))
     }
 
     /// Creates an instance of `plugin` for `tenant` and one stream of batches of `input`:
@@ -497,13 +502,12 @@ impl PluginRuntime {
         input: &Schema,
     ) -> Result<PluginInstance, PluginError> {
         let label = plugin.id();
-        let wit_input =
-            convert::schema_to_wit(input).map_err(|e| PluginError::InvalidInput {
-                plugin: label.clone(),
-                call: Call::Create,
-                batch: None,
-                message: e.to_string(),
-            })?;
+        let wit_input = convert::schema_to_wit(input).map_err(|e| PluginError::InvalidInput {
+            plugin: label.clone(),
+            call: Call::Create,
+            batch: None,
+            message: e.to_string(),
+        })?;
         let t0 = Instant::now();
         let mut store = self.new_store(tenant, &label);
         let limits = &tenant.limits;
@@ -726,7 +730,9 @@ async fn run_guarded<R>(
     limits: &TenantLimits,
     f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> Guarded<R> {
-    store.data_mut().begin_call(Instant::now() + limits.call_timeout);
+    store
+        .data_mut()
+        .begin_call(Instant::now() + limits.call_timeout);
     store.set_epoch_deadline(1);
     let backstop = limits.call_timeout + Duration::from_millis(250);
     let res = tokio::time::timeout(backstop, f(store)).await;
@@ -923,8 +929,8 @@ impl PluginInstance {
         }
         let bytes = batch.bytes;
         let rows = batch.num_rows();
-        let wit_batch = convert::batch_to_wit(batch)
-            .map_err(|e| self.invalid_input(call, b, e.to_string()))?;
+        let wit_batch =
+            convert::batch_to_wit(batch).map_err(|e| self.invalid_input(call, b, e.to_string()))?;
         let size = convert::batch_size(&wit_batch);
         let limit = self.tenant.limits.max_boundary_bytes;
         if size > limit {

@@ -1,0 +1,147 @@
+//! The Lookup activity: reads at most 5,000 rows of a source into ADF's output shape,
+//! `{"firstRow": {...}}` or `{"count": N, "value": [...]}`, with JSON-typed values.
+
+use serde_json::{Map, Number, Value as Json};
+use tokio::sync::mpsc;
+
+use super::batch::Batch;
+use super::copy::open_source;
+use super::value::Value;
+use crate::connectors::StoreError;
+use crate::model::lookup::{LookupPlan, MAX_OUTPUT_BYTES, MAX_ROWS};
+
+/// Runs a Lookup to its output. Stops reading once it has the rows it returns.
+pub async fn run_lookup(plan: &LookupPlan) -> Result<Json, StoreError> {
+    let source = open_source(&plan.source).await?;
+    let schema = source.schema();
+    let wanted = if plan.first_row_only { 1 } else { MAX_ROWS };
+    let (tx, mut rx) = mpsc::channel::<Batch>(1);
+    let reader = tokio::spawn(async move { source.read(tx, wanted.min(4096)).await });
+    let mut rows: Vec<Json> = Vec::new();
+    let mut size = 0usize;
+    'read: while let Some(batch) = rx.recv().await {
+        for r in 0..batch.num_rows() {
+            if rows.len() == wanted {
+                break 'read;
+            }
+            let mut obj = Map::with_capacity(schema.len());
+            for (c, v) in schema.columns.iter().zip(batch.row(r)) {
+                let j = to_json(v)
+                    .map_err(|reason| StoreError::new(format!("column '{}': {reason}", c.name)))?;
+                obj.insert(c.name.clone(), j);
+            }
+            let row = Json::Object(obj);
+            size += row.to_string().len();
+            if size > MAX_OUTPUT_BYTES {
+                return Err(StoreError::new(format!(
+                    "the Lookup output exceeds the {} MB limit after {} rows; select fewer rows or columns",
+                    MAX_OUTPUT_BYTES / (1024 * 1024),
+                    rows.len()
+                )));
+            }
+            rows.push(row);
+        }
+    }
+    // Closing the queue stops a reader that still has rows: the rest are not needed.
+    drop(rx);
+    match reader.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(StoreError::new(format!("the Lookup reader stopped: {e}"))),
+    }
+    Ok(if plan.first_row_only {
+        match rows.pop() {
+            Some(first) => serde_json::json!({ "firstRow": first }),
+            None => serde_json::json!({}),
+        }
+    } else {
+        serde_json::json!({ "count": rows.len(), "value": rows })
+    })
+}
+
+/// A value as ADF's Lookup gives it: numbers stay numbers, date and time values are ISO 8601
+/// text, everything else is its text form. Binary values are refused, as in ADF.
+pub fn to_json(v: &Value) -> Result<Json, String> {
+    Ok(match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int16(i) => Json::from(*i),
+        Value::Int32(i) => Json::from(*i),
+        Value::Int64(i) => Json::from(*i),
+        Value::Float32(f) => float(f64::from(*f), v),
+        Value::Float64(f) => float(*f, v),
+        Value::Numeric(s) => match s.parse::<i64>() {
+            Ok(i) => Json::from(i),
+            Err(_) => match s.parse::<f64>() {
+                Ok(f) => float(f, v),
+                Err(_) => Json::String(s.clone()),
+            },
+        },
+        Value::Money(cents) => float(*cents as f64 / 100.0, v),
+        Value::Bytes(_) => {
+            return Err(
+                "the value of type 'Byte[]' (bytea) is not supported by the Lookup activity; cast it in the query, e.g. encode(col, 'hex')"
+                    .into(),
+            )
+        }
+        Value::Date(_) | Value::Timestamp(_) => iso(v, false),
+        Value::TimestampTz(_) => iso(v, true),
+        other => Json::String(other.to_text().unwrap_or_default()),
+    })
+}
+
+fn float(f: f64, v: &Value) -> Json {
+    match Number::from_f64(f) {
+        Some(n) => Json::Number(n),
+        None => Json::String(v.to_text().unwrap_or_default()),
+    }
+}
+
+/// `2024-02-29 13:45:00.5` -> `2024-02-29T13:45:00.5`, timestamptz `...+00` -> `...Z`, a date
+/// as its midnight (ADF reads dates as DateTime). BC and infinite values keep PostgreSQL's text.
+fn iso(v: &Value, utc: bool) -> Json {
+    let text = v.to_text().unwrap_or_default();
+    if text.ends_with(" BC") || text.contains("infinity") {
+        return Json::String(text);
+    }
+    let mut s = if let Value::Date(_) = v {
+        format!("{text}T00:00:00")
+    } else {
+        text.replacen(' ', "T", 1)
+    };
+    if utc {
+        if let Some(stripped) = s.strip_suffix("+00") {
+            s = format!("{stripped}Z");
+        }
+    }
+    Json::String(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_take_adf_json_types() {
+        assert_eq!(to_json(&Value::Int64(7)).unwrap(), Json::from(7));
+        assert_eq!(
+            to_json(&Value::Numeric("12.50".into())).unwrap(),
+            serde_json::json!(12.5)
+        );
+        assert_eq!(
+            to_json(&Value::Float64(f64::NAN)).unwrap(),
+            Json::String("NaN".into())
+        );
+        assert_eq!(
+            to_json(&Value::Date(0)).unwrap(),
+            Json::String("2000-01-01T00:00:00".into())
+        );
+        assert_eq!(
+            to_json(&Value::TimestampTz(1_500_000)).unwrap(),
+            Json::String("2000-01-01T00:00:01.5Z".into())
+        );
+        assert!(to_json(&Value::Bytes(vec![1]))
+            .unwrap_err()
+            .contains("Byte[]"));
+    }
+}

@@ -1,0 +1,775 @@
+//! Timestamps as ADF's date functions see them: parsing the usual textual forms, .NET's standard
+//! and custom format strings (en-US names), and Windows time zone names (no time zone database
+//! is linked in: a built-in table of common zones with their current daylight-saving rules, plus
+//! `UTC` and fixed offsets such as `+05:30` or `UTC-08`).
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+
+/// Whether the timestamp is known to be UTC (`Z`, printed by `K` and `o`) or is a wall-clock
+/// time without a zone (what the time zone conversions return, as in .NET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Utc,
+    Unspecified,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub dt: NaiveDateTime,
+    pub kind: Kind,
+}
+
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// .NET ticks (100 ns) from 0001-01-01 to 1970-01-01.
+const UNIX_EPOCH_TICKS: i64 = 621_355_968_000_000_000;
+
+impl Stamp {
+    pub(crate) fn utc(dt: NaiveDateTime) -> Self {
+        Stamp {
+            dt,
+            kind: Kind::Utc,
+        }
+    }
+
+    /// The `o` format, ADF's default: `2018-03-15T13:00:00.0000000Z`.
+    pub(crate) fn format_default(&self) -> String {
+        format_custom(self, "yyyy-MM-ddTHH:mm:ss.fffffffK").unwrap_or_default()
+    }
+
+    /// .NET ticks of the wall-clock time.
+    pub(crate) fn ticks(&self) -> i64 {
+        let t = self.dt.and_utc();
+        UNIX_EPOCH_TICKS + t.timestamp() * 10_000_000 + i64::from(t.timestamp_subsec_nanos() / 100)
+    }
+
+    /// Formats with a .NET standard (one letter) or custom format string; `None` means `o`.
+    pub(crate) fn format(&self, fmt: Option<&str>) -> Result<String, String> {
+        let fmt = match fmt {
+            None | Some("") => return Ok(self.format_default()),
+            Some(f) => f,
+        };
+        let mut chars = fmt.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            let pattern = match c {
+                'd' => "M/d/yyyy",
+                'D' => "dddd, MMMM d, yyyy",
+                'f' => "dddd, MMMM d, yyyy h:mm tt",
+                'F' => "dddd, MMMM d, yyyy h:mm:ss tt",
+                'g' => "M/d/yyyy h:mm tt",
+                'G' => "M/d/yyyy h:mm:ss tt",
+                'm' | 'M' => "MMMM d",
+                'o' | 'O' => "yyyy-MM-ddTHH:mm:ss.fffffffK",
+                'r' | 'R' => "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
+                's' => "yyyy-MM-ddTHH:mm:ss",
+                't' => "h:mm tt",
+                'T' => "h:mm:ss tt",
+                'u' => "yyyy-MM-dd HH:mm:ss'Z'",
+                'U' => "dddd, MMMM d, yyyy h:mm:ss tt",
+                'y' | 'Y' => "MMMM yyyy",
+                _ => {
+                    return Err(format!(
+                        "'{fmt}' is not a standard date and time format (d, D, f, F, g, G, M, o, R, s, t, T, u, U, Y)"
+                    ))
+                }
+            };
+            return format_custom(self, pattern);
+        }
+        format_custom(self, fmt)
+    }
+
+    /// Parses the textual forms ADF accepts: ISO 8601 (`2018-03-15`, `2018-03-15T13:00:00Z`,
+    /// `2018-03-15 13:00:00.123+02:00`), US (`03/15/2018 1:00:00 PM`) and RFC 1123
+    /// (`Thu, 15 Mar 2018 13:00:00 GMT`). A time with an offset is converted to UTC.
+    pub(crate) fn parse(s: &str) -> Option<Stamp> {
+        let mut c = Cursor {
+            b: s.trim().as_bytes(),
+            i: 0,
+        };
+        let date = c
+            .iso_date()
+            .or_else(|| c.us_date())
+            .or_else(|| c.rfc1123_date())?;
+        let mut time = NaiveTime::MIN;
+        if c.eat(b'T') || c.eat(b' ') {
+            c.skip_spaces();
+            time = c.time()?;
+        }
+        let mut dt = date.and_time(time);
+        c.skip_spaces();
+        let kind = if c.done() {
+            Kind::Unspecified
+        } else if c.eat(b'Z') || c.eat(b'z') || c.eat_word("GMT") || c.eat_word("UTC") {
+            Kind::Utc
+        } else {
+            let sign = if c.eat(b'+') {
+                1
+            } else if c.eat(b'-') {
+                -1
+            } else {
+                return None;
+            };
+            let h = c.digits(1, 2)?;
+            c.eat(b':');
+            let m = if c.done() { 0 } else { c.digits(2, 2)? };
+            if h > 14 || m > 59 {
+                return None;
+            }
+            dt -= Duration::minutes(sign * (h * 60 + m));
+            Kind::Utc
+        };
+        c.skip_spaces();
+        c.done().then_some(Stamp { dt, kind })
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn done(&self) -> bool {
+        self.i >= self.b.len()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_word(&mut self, w: &str) -> bool {
+        let end = self.i + w.len();
+        if end <= self.b.len() && self.b[self.i..end].eq_ignore_ascii_case(w.as_bytes()) {
+            self.i = end;
+            true
+        } else {
+            false
+        }
+    }
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.i += 1;
+        }
+    }
+    fn digits(&mut self, min: usize, max: usize) -> Option<i64> {
+        let start = self.i;
+        while self.i - start < max && self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        if self.i - start < min {
+            self.i = start;
+            return None;
+        }
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
+    }
+    fn iso_date(&mut self) -> Option<NaiveDate> {
+        let start = self.i;
+        let r = (|| {
+            let y = self.digits(4, 4)?;
+            if !self.eat(b'-') {
+                return None;
+            }
+            let m = self.digits(1, 2)?;
+            if !self.eat(b'-') {
+                return None;
+            }
+            let d = self.digits(1, 2)?;
+            NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32)
+        })();
+        if r.is_none() {
+            self.i = start;
+        }
+        r
+    }
+    fn us_date(&mut self) -> Option<NaiveDate> {
+        let start = self.i;
+        let r = (|| {
+            let m = self.digits(1, 2)?;
+            if !self.eat(b'/') {
+                return None;
+            }
+            let d = self.digits(1, 2)?;
+            if !self.eat(b'/') {
+                return None;
+            }
+            let y = self.digits(4, 4)?;
+            NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32)
+        })();
+        if r.is_none() {
+            self.i = start;
+        }
+        r
+    }
+    /// `Thu, 15 Mar 2018` (the weekday is optional and not checked).
+    fn rfc1123_date(&mut self) -> Option<NaiveDate> {
+        let start = self.i;
+        let r = (|| {
+            if self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                self.i += 3;
+                if !self.eat(b',') {
+                    return None;
+                }
+                self.skip_spaces();
+            }
+            let d = self.digits(1, 2)?;
+            self.skip_spaces();
+            let m = MONTHS.iter().position(|name| self.eat_word(&name[..3]))?;
+            self.skip_spaces();
+            let y = self.digits(4, 4)?;
+            NaiveDate::from_ymd_opt(y as i32, m as u32 + 1, d as u32)
+        })();
+        if r.is_none() {
+            self.i = start;
+        }
+        r
+    }
+    fn time(&mut self) -> Option<NaiveTime> {
+        let mut h = self.digits(1, 2)?;
+        if !self.eat(b':') {
+            return None;
+        }
+        let m = self.digits(2, 2)?;
+        let mut s = 0;
+        let mut nanos = 0i64;
+        if self.eat(b':') {
+            s = self.digits(2, 2)?;
+            if self.eat(b'.') || self.eat(b',') {
+                let start = self.i;
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.i += 1;
+                }
+                let frac = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+                if frac.is_empty() {
+                    return None;
+                }
+                let nine: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+                nanos = nine.parse().ok()?;
+            }
+        }
+        let save = self.i;
+        self.skip_spaces();
+        if self.eat_word("AM") {
+            if !(1..=12).contains(&h) {
+                return None;
+            }
+            if h == 12 {
+                h = 0;
+            }
+        } else if self.eat_word("PM") {
+            if !(1..=12).contains(&h) {
+                return None;
+            }
+            if h != 12 {
+                h += 12;
+            }
+        } else {
+            self.i = save;
+        }
+        NaiveTime::from_hms_nano_opt(h as u32, m as u32, s as u32, nanos as u32)
+    }
+}
+
+/// Formats with a .NET custom date and time format string.
+fn format_custom(st: &Stamp, fmt: &str) -> Result<String, String> {
+    let dt = st.dt;
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let bad = |what: &str| {
+        Err(format!(
+            "'{fmt}' is not a valid date and time format: {what}"
+        ))
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        match c {
+            'd' => match n {
+                1 => out.push_str(&dt.day().to_string()),
+                2 => out.push_str(&format!("{:02}", dt.day())),
+                3 => out.push_str(&DAYS[dt.weekday().num_days_from_sunday() as usize][..3]),
+                _ => out.push_str(DAYS[dt.weekday().num_days_from_sunday() as usize]),
+            },
+            'f' | 'F' => {
+                if n > 7 {
+                    return bad("more than 7 fraction digits");
+                }
+                let digits = format!("{:09}", dt.nanosecond() % 1_000_000_000);
+                let mut part = digits[..n].to_string();
+                if c == 'F' {
+                    part = part.trim_end_matches('0').to_string();
+                    if part.is_empty() && out.ends_with('.') {
+                        out.pop();
+                    }
+                }
+                out.push_str(&part);
+            }
+            'g' => out.push_str("A.D."),
+            'h' => {
+                let h = match dt.hour() % 12 {
+                    0 => 12,
+                    h => h,
+                };
+                out.push_str(&if n == 1 {
+                    h.to_string()
+                } else {
+                    format!("{h:02}")
+                });
+            }
+            'H' => out.push_str(&if n == 1 {
+                dt.hour().to_string()
+            } else {
+                format!("{:02}", dt.hour())
+            }),
+            'K' => {
+                if st.kind == Kind::Utc {
+                    out.push('Z');
+                }
+                n = 1.min(n);
+            }
+            'm' => out.push_str(&if n == 1 {
+                dt.minute().to_string()
+            } else {
+                format!("{:02}", dt.minute())
+            }),
+            'M' => match n {
+                1 => out.push_str(&dt.month().to_string()),
+                2 => out.push_str(&format!("{:02}", dt.month())),
+                3 => out.push_str(&MONTHS[dt.month0() as usize][..3]),
+                _ => out.push_str(MONTHS[dt.month0() as usize]),
+            },
+            's' => out.push_str(&if n == 1 {
+                dt.second().to_string()
+            } else {
+                format!("{:02}", dt.second())
+            }),
+            't' => {
+                let ampm = if dt.hour() < 12 { "AM" } else { "PM" };
+                out.push_str(if n == 1 { &ampm[..1] } else { ampm });
+            }
+            'y' => {
+                let y = dt.year();
+                out.push_str(&match n {
+                    1 => (y % 100).to_string(),
+                    2 => format!("{:02}", y % 100),
+                    n => format!("{y:0n$}"),
+                });
+            }
+            'z' => {
+                // Without a zone the offset is the server's, and ADF's servers run in UTC.
+                out.push_str(match n {
+                    1 => "+0",
+                    2 => "+00",
+                    _ => "+00:00",
+                });
+            }
+            '\'' | '"' => {
+                let close = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| {
+                    format!("'{fmt}' is not a valid date and time format: unterminated quote")
+                })?;
+                out.extend(&chars[i + 1..i + 1 + close]);
+                n = close + 2;
+            }
+            '\\' => {
+                match chars.get(i + 1) {
+                    Some(&x) => out.push(x),
+                    None => return bad("it ends with '\\'"),
+                }
+                n = 2;
+            }
+            '%' => {
+                // `%d` uses one custom specifier on its own; the specifier follows.
+                n = 1;
+            }
+            other => {
+                out.extend(std::iter::repeat_n(other, n));
+            }
+        }
+        i += n;
+    }
+    Ok(out)
+}
+
+/// Daylight-saving rules, as they stand today.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    None,
+    /// Second Sunday of March 02:00 to first Sunday of November 02:00, local time.
+    Us,
+    /// Last Sunday of March to last Sunday of October, 01:00 UTC.
+    Eu,
+    /// First Sunday of October 02:00 to first Sunday of April 03:00, local time.
+    Au,
+    /// Last Sunday of September 02:00 to first Sunday of April 03:00, local time.
+    Nz,
+}
+
+/// A time zone: its standard offset in minutes east of UTC and its daylight-saving rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Zone {
+    std: i64,
+    rule: Rule,
+}
+
+const ZONES: &[(&str, i64, Rule)] = &[
+    ("UTC", 0, Rule::None),
+    ("Coordinated Universal Time", 0, Rule::None),
+    ("GMT Standard Time", 0, Rule::Eu),
+    ("Greenwich Standard Time", 0, Rule::None),
+    ("W. Europe Standard Time", 60, Rule::Eu),
+    ("Central Europe Standard Time", 60, Rule::Eu),
+    ("Central European Standard Time", 60, Rule::Eu),
+    ("Romance Standard Time", 60, Rule::Eu),
+    ("W. Central Africa Standard Time", 60, Rule::None),
+    ("E. Europe Standard Time", 120, Rule::Eu),
+    ("FLE Standard Time", 120, Rule::Eu),
+    ("GTB Standard Time", 120, Rule::Eu),
+    ("South Africa Standard Time", 120, Rule::None),
+    ("Egypt Standard Time", 120, Rule::None),
+    ("Russian Standard Time", 180, Rule::None),
+    ("Turkey Standard Time", 180, Rule::None),
+    ("Arab Standard Time", 180, Rule::None),
+    ("Arabic Standard Time", 180, Rule::None),
+    ("E. Africa Standard Time", 180, Rule::None),
+    ("Arabian Standard Time", 240, Rule::None),
+    ("Pakistan Standard Time", 300, Rule::None),
+    ("West Asia Standard Time", 300, Rule::None),
+    ("India Standard Time", 330, Rule::None),
+    ("Sri Lanka Standard Time", 330, Rule::None),
+    ("Nepal Standard Time", 345, Rule::None),
+    ("Bangladesh Standard Time", 360, Rule::None),
+    ("Central Asia Standard Time", 360, Rule::None),
+    ("SE Asia Standard Time", 420, Rule::None),
+    ("China Standard Time", 480, Rule::None),
+    ("Singapore Standard Time", 480, Rule::None),
+    ("Taipei Standard Time", 480, Rule::None),
+    ("W. Australia Standard Time", 480, Rule::None),
+    ("Tokyo Standard Time", 540, Rule::None),
+    ("Korea Standard Time", 540, Rule::None),
+    ("Cen. Australia Standard Time", 570, Rule::Au),
+    ("AUS Central Standard Time", 570, Rule::None),
+    ("AUS Eastern Standard Time", 600, Rule::Au),
+    ("E. Australia Standard Time", 600, Rule::None),
+    ("Tasmania Standard Time", 600, Rule::Au),
+    ("West Pacific Standard Time", 600, Rule::None),
+    ("New Zealand Standard Time", 720, Rule::Nz),
+    ("Atlantic Standard Time", -240, Rule::Us),
+    ("Newfoundland Standard Time", -210, Rule::Us),
+    ("SA Western Standard Time", -240, Rule::None),
+    ("E. South America Standard Time", -180, Rule::None),
+    ("Argentina Standard Time", -180, Rule::None),
+    ("SA Eastern Standard Time", -180, Rule::None),
+    ("Eastern Standard Time", -300, Rule::Us),
+    ("US Eastern Standard Time", -300, Rule::Us),
+    ("SA Pacific Standard Time", -300, Rule::None),
+    ("Central Standard Time", -360, Rule::Us),
+    ("Canada Central Standard Time", -360, Rule::None),
+    ("Central America Standard Time", -360, Rule::None),
+    ("Central Standard Time (Mexico)", -360, Rule::None),
+    ("Mountain Standard Time", -420, Rule::Us),
+    ("US Mountain Standard Time", -420, Rule::None),
+    ("Pacific Standard Time", -480, Rule::Us),
+    ("Alaskan Standard Time", -540, Rule::Us),
+    ("Hawaiian Standard Time", -600, Rule::None),
+];
+
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Finds a zone by Windows name (punctuation and case ignored), `UTC`/`GMT`, or a fixed offset
+/// such as `+05:30`, `-0800` or `UTC-08`.
+pub(crate) fn zone(name: &str) -> Option<Zone> {
+    let key = squash(name);
+    if let Some((_, std, rule)) = ZONES.iter().find(|(n, _, _)| squash(n) == key) {
+        return Some(Zone {
+            std: *std,
+            rule: *rule,
+        });
+    }
+    let t = name.trim();
+    let t = t
+        .strip_prefix("UTC")
+        .or_else(|| t.strip_prefix("GMT"))
+        .unwrap_or(t)
+        .trim();
+    if t.is_empty() {
+        return Some(Zone {
+            std: 0,
+            rule: Rule::None,
+        });
+    }
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() > 2 => rest.split_at(rest.len() - 2),
+        None => (rest, "0"),
+    };
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(Zone {
+        std: sign * (h * 60 + m),
+        rule: Rule::None,
+    })
+}
+
+fn nth_sunday(year: i32, month: u32, n: u8) -> Option<NaiveDate> {
+    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n)
+}
+
+fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
+    nth_sunday(year, month, 5).or_else(|| nth_sunday(year, month, 4))
+}
+
+fn at(d: Option<NaiveDate>, hour: u32) -> Option<NaiveDateTime> {
+    d.and_then(|d| d.and_hms_opt(hour, 0, 0))
+}
+
+/// Is `t` in the yearly period from `start` to `end` (which wraps the new year when
+/// `end < start`, as in the southern hemisphere)?
+fn between(start: Option<NaiveDateTime>, end: Option<NaiveDateTime>, t: NaiveDateTime) -> bool {
+    match (start, end) {
+        (Some(s), Some(e)) if s < e => t >= s && t < e,
+        (Some(s), Some(e)) => t >= s || t < e,
+        _ => false,
+    }
+}
+
+impl Zone {
+    fn dst(&self, utc: NaiveDateTime) -> bool {
+        let local_std = utc + Duration::minutes(self.std);
+        let y = local_std.year();
+        match self.rule {
+            Rule::None => false,
+            Rule::Us => between(
+                at(nth_sunday(y, 3, 2), 2),
+                at(nth_sunday(y, 11, 1), 1),
+                local_std,
+            ),
+            Rule::Eu => {
+                let y = utc.year();
+                between(at(last_sunday(y, 3), 1), at(last_sunday(y, 10), 1), utc)
+            }
+            Rule::Au => between(
+                at(nth_sunday(y, 10, 1), 2),
+                at(nth_sunday(y, 4, 1), 2),
+                local_std,
+            ),
+            Rule::Nz => between(
+                at(last_sunday(y, 9), 2),
+                at(nth_sunday(y, 4, 1), 2),
+                local_std,
+            ),
+        }
+    }
+
+    /// The wall-clock time in this zone at a UTC time.
+    pub(crate) fn utc_to_local(self, utc: NaiveDateTime) -> NaiveDateTime {
+        let dst = if self.dst(utc) { 60 } else { 0 };
+        utc + Duration::minutes(self.std + dst)
+    }
+
+    /// The UTC time of a wall-clock time in this zone (an ambiguous time is read as standard
+    /// time).
+    pub(crate) fn local_to_utc(self, local: NaiveDateTime) -> NaiveDateTime {
+        let std = local - Duration::minutes(self.std);
+        let daylight = std - Duration::minutes(60);
+        if self.rule != Rule::None && self.dst(daylight) && self.dst(std) {
+            daylight
+        } else {
+            std
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Stamp {
+        Stamp::parse(s).unwrap_or_else(|| panic!("{s}"))
+    }
+
+    #[test]
+    fn parses_common_forms() {
+        assert_eq!(
+            p("2018-03-15T13:00:00Z").format_default(),
+            "2018-03-15T13:00:00.0000000Z"
+        );
+        assert_eq!(
+            p("2018-03-15").format_default(),
+            "2018-03-15T00:00:00.0000000"
+        );
+        assert_eq!(
+            p("2018-03-15 13:00:00.1234567891+02:00").format_default(),
+            "2018-03-15T11:00:00.1234567Z"
+        );
+        assert_eq!(
+            p("03/15/2018 1:05:00 PM").format(Some("s")).unwrap(),
+            "2018-03-15T13:05:00"
+        );
+        assert_eq!(
+            p("3/5/2018 12:00 AM").format(Some("s")).unwrap(),
+            "2018-03-05T00:00:00"
+        );
+        assert_eq!(
+            p("Thu, 15 Mar 2018 13:00:00 GMT").format_default(),
+            "2018-03-15T13:00:00.0000000Z"
+        );
+        assert_eq!(
+            p("2018-03-15T13:00Z").format(Some("u")).unwrap(),
+            "2018-03-15 13:00:00Z"
+        );
+        for bad in [
+            "",
+            "2018-13-01",
+            "2018-02-30",
+            "hello",
+            "2018-03-15T25:00:00",
+            "2018-03-15X",
+        ] {
+            assert!(Stamp::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_like_dotnet() {
+        let s = p("2009-06-15T13:45:30.6175425Z");
+        let f = |fmt: &str| s.format(Some(fmt)).unwrap();
+        assert_eq!(f("d"), "6/15/2009");
+        assert_eq!(f("D"), "Monday, June 15, 2009");
+        assert_eq!(f("f"), "Monday, June 15, 2009 1:45 PM");
+        assert_eq!(f("F"), "Monday, June 15, 2009 1:45:30 PM");
+        assert_eq!(f("g"), "6/15/2009 1:45 PM");
+        assert_eq!(f("G"), "6/15/2009 1:45:30 PM");
+        assert_eq!(f("M"), "June 15");
+        assert_eq!(f("o"), "2009-06-15T13:45:30.6175425Z");
+        assert_eq!(f("R"), "Mon, 15 Jun 2009 13:45:30 GMT");
+        assert_eq!(f("s"), "2009-06-15T13:45:30");
+        assert_eq!(f("t"), "1:45 PM");
+        assert_eq!(f("T"), "1:45:30 PM");
+        assert_eq!(f("u"), "2009-06-15 13:45:30Z");
+        assert_eq!(f("Y"), "June 2009");
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss.fff"), "2009-06-15 13:45:30.617");
+        assert_eq!(f("yy yyy yyyyy y"), "09 2009 02009 9");
+        assert_eq!(f("ddd dd d MMM M h hh tt t"), "Mon 15 15 Jun 6 1 01 PM P");
+        assert_eq!(f("HH:mm:ss.FFFFFFF zzz K"), "13:45:30.6175425 +00:00 Z");
+        assert_eq!(f("'Date:' yyyy\\y \"q\" %d"), "Date: 2009y q 15");
+        assert_eq!(f("yyyyMMddTHHmmss"), "20090615T134530");
+        let whole = p("2009-06-15T13:45:30Z");
+        assert_eq!(whole.format(Some("HH:mm:ss.FFF")).unwrap(), "13:45:30");
+        assert!(s.format(Some("q")).is_err());
+        assert!(s.format(Some("ffffffff")).is_err());
+        assert!(s.format(Some("'open")).is_err());
+    }
+
+    #[test]
+    fn ticks_match_dotnet() {
+        assert_eq!(p("0001-01-01T00:00:00Z").ticks(), 0);
+        assert_eq!(p("2018-03-15T13:00:00Z").ticks(), 636_567_156_000_000_000);
+    }
+
+    #[test]
+    fn zones_and_daylight_saving() {
+        let pst = zone("Pacific Standard Time").unwrap();
+        let t = |s: &str| p(s).dt;
+        assert_eq!(
+            pst.utc_to_local(t("2018-01-01T08:00:00")),
+            t("2018-01-01T00:00:00")
+        );
+        assert_eq!(
+            pst.utc_to_local(t("2018-07-01T08:00:00")),
+            t("2018-07-01T01:00:00")
+        );
+        assert_eq!(
+            pst.local_to_utc(t("2018-07-01T01:00:00")),
+            t("2018-07-01T08:00:00")
+        );
+        assert_eq!(
+            pst.local_to_utc(t("2018-01-01T00:00:00")),
+            t("2018-01-01T08:00:00")
+        );
+        // US change: 2018-03-11 02:00 PST -> 03:00 PDT (10:00 UTC).
+        assert_eq!(
+            pst.utc_to_local(t("2018-03-11T09:59:00")),
+            t("2018-03-11T01:59:00")
+        );
+        assert_eq!(
+            pst.utc_to_local(t("2018-03-11T10:00:00")),
+            t("2018-03-11T03:00:00")
+        );
+        let cet = zone("W. Europe Standard Time").unwrap();
+        assert_eq!(
+            cet.utc_to_local(t("2018-03-25T00:59:00")),
+            t("2018-03-25T01:59:00")
+        );
+        assert_eq!(
+            cet.utc_to_local(t("2018-03-25T01:00:00")),
+            t("2018-03-25T03:00:00")
+        );
+        assert_eq!(
+            cet.utc_to_local(t("2018-10-28T01:00:00")),
+            t("2018-10-28T02:00:00")
+        );
+        let syd = zone("AUS Eastern Standard Time").unwrap();
+        assert_eq!(
+            syd.utc_to_local(t("2018-01-01T00:00:00")),
+            t("2018-01-01T11:00:00")
+        );
+        assert_eq!(
+            syd.utc_to_local(t("2018-07-01T00:00:00")),
+            t("2018-07-01T10:00:00")
+        );
+        assert_eq!(
+            zone("india standard time")
+                .unwrap()
+                .utc_to_local(t("2018-01-01T00:00:00")),
+            t("2018-01-01T05:30:00")
+        );
+        assert_eq!(zone("+05:45").unwrap().std, 345);
+        assert_eq!(zone("UTC-08").unwrap().std, -480);
+        assert_eq!(zone("-0330").unwrap().std, -210);
+        assert_eq!(zone("UTC").unwrap().std, 0);
+        assert!(zone("Mars Standard Time").is_none());
+    }
+}
