@@ -300,3 +300,33 @@ async fn dataset_and_linked_service_parameters_resolve_through_expressions() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(db.count("dst").await, 7);
 }
+
+#[tokio::test]
+async fn execute_pipeline_without_waiting_returns_at_once_and_the_child_still_runs() {
+    let db = TestDb::new("nowait").await;
+    db.exec("CREATE TABLE {s}.log (at timestamptz)").await;
+    let f = TestFactory::new();
+    f.local_pg("Pg");
+    f.put("pipeline", "Child", json!({"activities": [
+        {"name": "Pause", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 2}},
+        {"name": "Write", "type": "Script", "dependsOn": [{"activity": "Pause", "dependencyConditions": ["Succeeded"]}],
+         "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+         "typeProperties": {"scripts": [{"type": "NonQuery", "text": format!("INSERT INTO {}.log VALUES (now())", db.schema)}]}}]}));
+    f.put(
+        "pipeline",
+        "Parent",
+        json!({"activities": [
+        {"name": "Fire", "type": "ExecutePipeline",
+         "typeProperties": {"pipeline": {"referenceName": "Child", "type": "PipelineReference"},
+                            "waitOnCompletion": false}}]}),
+    );
+    let run = run_factory(&f, &["--pipeline", "Parent"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = run.json();
+    let fire = activity(&out, "Fire");
+    assert_eq!(fire["status"], "Succeeded");
+    assert!(fire["durationInMs"].as_u64().unwrap() < 1500, "{fire}");
+    assert!(fire["output"].get("pipelineRunId").is_none(), "{fire}");
+    // The process waited for the detached child before exiting.
+    assert_eq!(db.count("log").await, 1);
+}

@@ -3,6 +3,7 @@
 //! the row stages in order: `source.transforms` plugins, the translator's column mapping, then
 //! the `sink.rowMapper` plugin.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use super::mapping::Projection;
 use super::progress::Progress;
 use super::transform::{PluginChain, PluginHost};
 use crate::connectors::csv::{CsvSink, CsvSource};
+use crate::connectors::postgres::partition::ReadReport;
 use crate::connectors::postgres::sink::PgSink;
 use crate::connectors::postgres::source::PgSource;
 use crate::connectors::{Sink, SinkStats, Source, SourceStats, StoreError};
@@ -48,16 +50,40 @@ pub struct CopyOutput {
 }
 
 pub(crate) async fn open_source(plan: &SourcePlan) -> Result<Box<dyn Source>, StoreError> {
+    Ok(open_source_reporting(plan).await?.0)
+}
+
+/// Opens the source, with the report of a partitioned PostgreSQL read when it is one.
+async fn open_source_reporting(
+    plan: &SourcePlan,
+) -> Result<(Box<dyn Source>, Option<Arc<ReadReport>>), StoreError> {
     Ok(match plan {
         SourcePlan::Postgres {
             dataset,
             endpoint,
             query,
             query_timeout,
-        } => Box::new(PgSource::open(endpoint, query, *query_timeout, dataset).await?),
-        SourcePlan::Csv { dataset, csv } => Box::new(
-            CsvSource::open(csv)
-                .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
+            partitioning,
+            parallel_copies,
+        } => {
+            let source = PgSource::open(
+                endpoint,
+                query,
+                *query_timeout,
+                dataset,
+                partitioning,
+                *parallel_copies,
+            )
+            .await?;
+            let report = source.report();
+            (Box::new(source), report)
+        }
+        SourcePlan::Csv { dataset, csv } => (
+            Box::new(
+                CsvSource::open(csv)
+                    .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
+            ),
+            None,
         ),
     })
 }
@@ -168,7 +194,7 @@ pub async fn run_copy(
 ) -> Result<CopyOutput, StoreError> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let source = open_source(&plan.source).await?;
+    let (source, read_report) = open_source_reporting(&plan.source).await?;
     let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema()).await?;
     let sink = open_sink(&plan.sink, &sink_schema)
         .await
@@ -260,20 +286,35 @@ pub async fn run_copy(
     } else {
         0.0
     };
+    let used_parallel_copies = read_report.as_ref().map_or(1, |r| r.parallel_copies.max(1));
+    let mut reading = json!({"type": plan.source.type_label(), "workingDuration": round3(read_time.as_secs_f64())});
+    if let Some(r) = &read_report {
+        // Sluice extension: how the partitioned read went, partition by partition.
+        reading["partitionOption"] = json!(r.option);
+        reading["partitionCount"] = json!(r.partitions);
+        reading["partitions"] = r
+            .stats()
+            .iter()
+            .map(|p| {
+                json!({"partition": p.label, "rowsRead": p.rows, "dataRead": p.bytes,
+                       "duration": round3(p.duration.as_secs_f64())})
+            })
+            .collect();
+    }
     let details = json!({
         "source": {"type": plan.source.type_label()},
         "sink": {"type": plan.sink.type_label()},
         "status": "Succeeded",
         "start": started.to_rfc3339(),
         "duration": round3(secs),
-        "usedParallelCopies": 1,
+        "usedParallelCopies": used_parallel_copies,
         "profile": {
             "queue": {"status": "Completed", "duration": 0},
             "transfer": {
                 "status": "Completed",
                 "duration": round3(secs),
                 "details": {
-                    "readingFromSource": {"type": plan.source.type_label(), "workingDuration": round3(read_time.as_secs_f64())},
+                    "readingFromSource": reading,
                     "writingToSink": {"type": plan.sink.type_label(), "workingDuration": round3(write_time.as_secs_f64())}
                 }
             }
@@ -289,7 +330,7 @@ pub async fn run_copy(
         throughput: round3(throughput),
         source_peak_connections: src.peak_connections,
         sink_peak_connections: sink.peak_connections,
-        used_parallel_copies: 1,
+        used_parallel_copies,
         errors: stages.rejections(),
         execution_details: vec![details],
     })

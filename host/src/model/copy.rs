@@ -37,6 +37,40 @@ pub enum SourceQuery {
     Table(TableName),
 }
 
+/// `partitionOption` of a PostgreSQL source: how the read is split into partitions that are
+/// read in parallel (all in one exported snapshot, so the copy stays consistent).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum PgPartitioning {
+    /// `None`: one query, one connection.
+    #[default]
+    None,
+    /// `DynamicRange`: ranges of an integer, date or time column. The bounds set the stride,
+    /// not a filter: the first range also takes everything below, the last everything above
+    /// and NULLs.
+    DynamicRange {
+        /// `partitionColumnName`; the table's primary key when omitted.
+        column: Option<String>,
+        /// `partitionLowerBound` / `partitionUpperBound` as text (cast by the server to the
+        /// column's type); the column's minimum / maximum when omitted.
+        lower: Option<String>,
+        upper: Option<String>,
+    },
+    /// `PhysicalPartitionsOfTable`: one read per partition of a partitioned table.
+    Physical {
+        /// `partitionNames`; every leaf partition of `table` when omitted.
+        names: Option<Vec<String>>,
+        /// The dataset's table (also when a `query` with `?AdfTabularPartitionName` is read).
+        table: Option<TableName>,
+    },
+}
+
+/// The hook a source query marks where each range's condition goes.
+pub const RANGE_HOOK: &str = "?AdfDynamicRangePartitionCondition";
+/// The hook a source query marks where each partition's (quoted) name goes.
+pub const PARTITION_NAME_HOOK: &str = "?AdfTabularPartitionName";
+/// Upper limit of `parallelCopies`.
+pub const MAX_PARALLEL_COPIES: i64 = 256;
+
 /// How the PostgreSQL sink writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteMethod {
@@ -68,6 +102,11 @@ pub enum SourcePlan {
         endpoint: PgEndpoint,
         query: SourceQuery,
         query_timeout: Duration,
+        /// `partitionOption` and `partitionSettings`.
+        partitioning: PgPartitioning,
+        /// The copy activity's `parallelCopies`: how many partitions are read at once (and
+        /// how many ranges `DynamicRange` makes). `None` when not set (a Lookup, or omitted).
+        parallel_copies: Option<u32>,
     },
     Csv {
         dataset: String,
@@ -213,7 +252,14 @@ pub fn resolve(
     let sink_p = tp
         .object("sink")?
         .ok_or_else(|| tp.err("sink", "is required"))?;
-    let source = source_plan(source_ds, &source_p)?;
+    let mut source = source_plan(source_ds, &source_p)?;
+    let parallel = tp.int_in("parallelCopies", 1, MAX_PARALLEL_COPIES)?;
+    if let SourcePlan::Postgres {
+        parallel_copies, ..
+    } = &mut source
+    {
+        *parallel_copies = parallel.map(|n| n as u32);
+    }
     let sink = sink_plan(sink_ds, &sink_p)?;
     let mappings = match tp.object("translator")? {
         Some(t) => translator(&t)?,
@@ -294,9 +340,9 @@ pub(crate) fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, Mode
                 ));
             }
             let query_timeout = timespan(p, "queryTimeout", Duration::from_secs(2 * 3600))?;
-            let query = match (p.str("query")?, table) {
+            let query = match (p.str("query")?, &table) {
                 (Some(q), _) if !q.trim().is_empty() => SourceQuery::Query(q.to_string()),
-                (_, Some(t)) => SourceQuery::Table(t),
+                (_, Some(t)) => SourceQuery::Table(t.clone()),
                 _ => {
                     return Err(p.err(
                         "query",
@@ -304,13 +350,14 @@ pub(crate) fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, Mode
                     ))
                 }
             };
-            // partitionOption/partitionSettings are left unread: a warning lists them and the
-            // table is read in one stream, which copies the same rows.
+            let partitioning = partitioning(p, &query, table)?;
             Ok(SourcePlan::Postgres {
                 dataset: name,
                 endpoint,
                 query,
                 query_timeout,
+                partitioning,
+                parallel_copies: None,
             })
         }
         Dataset::Csv { name, csv } => {
@@ -322,6 +369,145 @@ pub(crate) fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, Mode
             }
             Ok(SourcePlan::Csv { dataset: name, csv })
         }
+    }
+}
+
+/// `partitionOption` (or `partitionOptions`) and `partitionSettings` of a PostgreSQL source.
+fn partitioning(
+    p: &Props<'_>,
+    query: &SourceQuery,
+    table: Option<TableName>,
+) -> Result<PgPartitioning, ModelError> {
+    let key = if p.get("partitionOption").is_some() {
+        "partitionOption"
+    } else {
+        "partitionOptions"
+    };
+    let option = p.str(key)?.map(str::trim);
+    let settings = p.object("partitionSettings")?;
+    if let Some(s) = &settings {
+        let unknown: Vec<String> = s
+            .keys()
+            .into_iter()
+            .filter(|k| {
+                ![
+                    "partitionColumnName",
+                    "partitionLowerBound",
+                    "partitionUpperBound",
+                    "partitionNames",
+                ]
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(k))
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(s.err(
+                "",
+                format!(
+                    "unknown properties {} (partitionSettings takes partitionColumnName, partitionLowerBound, partitionUpperBound and partitionNames)",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+    }
+    let user_query = match query {
+        SourceQuery::Query(q) => Some(q.as_str()),
+        SourceQuery::Table(_) => None,
+    };
+    match option {
+        None => Ok(PgPartitioning::None),
+        Some(o) if o.eq_ignore_ascii_case("None") => Ok(PgPartitioning::None),
+        Some(o) if o.eq_ignore_ascii_case("DynamicRange") => {
+            let (mut column, mut lower, mut upper) = (None, None, None);
+            if let Some(s) = &settings {
+                s.accept("partitionNames");
+                column = s
+                    .str("partitionColumnName")?
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string);
+                lower = bound(s, "partitionLowerBound")?;
+                upper = bound(s, "partitionUpperBound")?;
+            }
+            if column.is_none() && user_query.is_some() {
+                return Err(p.err(
+                    "partitionSettings",
+                    "Partition column name must be specified. A query source has no primary key to partition on: set partitionSettings.partitionColumnName",
+                ));
+            }
+            Ok(PgPartitioning::DynamicRange {
+                column,
+                lower,
+                upper,
+            })
+        }
+        Some(o) if o.eq_ignore_ascii_case("PhysicalPartitionsOfTable") => {
+            let mut names = None;
+            if let Some(s) = &settings {
+                for k in [
+                    "partitionColumnName",
+                    "partitionLowerBound",
+                    "partitionUpperBound",
+                ] {
+                    s.accept(k);
+                }
+                if let Some(list) = s.array("partitionNames")? {
+                    let list = list
+                        .iter()
+                        .map(|v| match v.as_str().map(str::trim) {
+                            Some(n) if !n.is_empty() => Ok(n.to_string()),
+                            _ => Err(s.err(
+                                "partitionNames",
+                                "must be an array of partition names",
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if list.is_empty() {
+                        return Err(s.err(
+                            "partitionNames",
+                            "must name at least one partition (or be omitted to read every partition of the table)",
+                        ));
+                    }
+                    names = Some(list);
+                }
+            }
+            if let Some(q) = user_query {
+                if !q.contains(PARTITION_NAME_HOOK) {
+                    return Err(p.err(
+                        "query",
+                        format!("must contain {PARTITION_NAME_HOOK} where each partition's name goes when partitionOption is PhysicalPartitionsOfTable (e.g. SELECT * FROM {PARTITION_NAME_HOOK})"),
+                    ));
+                }
+                if names.is_none() && table.is_none() {
+                    return Err(p.err(
+                        "partitionSettings",
+                        "partitionNames is required: the query reads ?AdfTabularPartitionName and the dataset names no table whose partitions could be listed",
+                    ));
+                }
+            }
+            Ok(PgPartitioning::Physical { names, table })
+        }
+        Some(other) => Err(p.err(
+            key,
+            format!("{other:?} is not a partition option; use None, DynamicRange or PhysicalPartitionsOfTable"),
+        )),
+    }
+}
+
+/// A partition bound: a string or a number, kept as text for the server to cast.
+fn bound(s: &Props<'_>, key: &str) -> Result<Option<String>, ModelError> {
+    match s.get(key) {
+        None => Ok(None),
+        Some(Value::String(v)) if v.trim().is_empty() => Ok(None),
+        Some(Value::String(v)) => Ok(Some(v.trim().to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(s.err(
+            key,
+            format!(
+                "expected a number or a string, found {}",
+                super::props::kind(other)
+            ),
+        )),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod copy_text;
 pub mod endpoint;
 pub mod errors;
 pub mod ident;
+pub mod partition;
 pub mod sink;
 pub mod source;
 pub mod tls;
