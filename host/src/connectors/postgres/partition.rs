@@ -346,7 +346,10 @@ async fn dynamic_range(
         .map(|r| r.get(0))
         .collect();
 
-    let limit = |setting: &str| format!("CAST(current_setting('{setting}') AS {})", kind.cast());
+    // A scalar subquery is an InitPlan: evaluated once per scan, not once per row as a bare
+    // `current_setting()` in a filter would be; index scans and partition pruning still apply.
+    let limit =
+        |setting: &str| format!("(SELECT CAST(current_setting('{setting}') AS {}))", kind.cast());
     let (lower_limit, upper_limit) = (limit(LOWER_SETTING), limit(UPPER_SETTING));
     let mut parts = Vec::with_capacity(cuts.len() + 1);
     if cuts.is_empty() {
