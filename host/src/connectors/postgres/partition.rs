@@ -4,7 +4,8 @@
 //! Values never go into SQL text. Bounds are cast by the server from bound text parameters;
 //! each range's limits reach its `COPY` (which takes no bind parameters) through
 //! transaction-local settings set with `set_config($1, $2, true)` and read back with
-//! `current_setting(...)`, a stable expression the planner still uses for index scans and
+//! `current_setting(...)` inside a scalar subquery (an InitPlan, evaluated once per scan), which the
+//! planner still uses for index scans and
 //! partition pruning. Column and partition names are quoted identifiers.
 
 use std::sync::Mutex;
@@ -348,8 +349,12 @@ async fn dynamic_range(
 
     // A scalar subquery is an InitPlan: evaluated once per scan, not once per row as a bare
     // `current_setting()` in a filter would be; index scans and partition pruning still apply.
-    let limit =
-        |setting: &str| format!("(SELECT CAST(current_setting('{setting}') AS {}))", kind.cast());
+    let limit = |setting: &str| {
+        format!(
+            "(SELECT CAST(current_setting('{setting}') AS {}))",
+            kind.cast()
+        )
+    };
     let (lower_limit, upper_limit) = (limit(LOWER_SETTING), limit(UPPER_SETTING));
     let mut parts = Vec::with_capacity(cuts.len() + 1);
     if cuts.is_empty() {
