@@ -4,9 +4,9 @@
 //! Values never go into SQL text. Bounds are cast by the server from bound text parameters;
 //! each range's limits reach its `COPY` (which takes no bind parameters) through
 //! transaction-local settings set with `set_config($1, $2, true)` and read back with
-//! `current_setting(...)` inside a scalar subquery (an InitPlan, evaluated once per scan), which the
-//! planner still uses for index scans and
-//! partition pruning. Column and partition names are quoted identifiers.
+//! `current_setting(...)` inside a scalar subquery (an InitPlan, evaluated once per scan, which
+//! the planner still uses for index scans and partition pruning). Column and partition names are
+//! quoted identifiers.
 
 use std::sync::Mutex;
 use std::time::Duration;
