@@ -217,11 +217,9 @@ fn expect_source(got: LoadSource, want: LoadSource) -> Result<()> {
 
 fn write_factory(dir: &Path) -> Result<()> {
     let put = |kind: &str, name: &str, props: Value| -> Result<()> {
-        let folder = dir.join(kind);
-        std::fs::create_dir_all(&folder)?;
-        let body = json!({"name": name, "properties": props});
-        std::fs::write(folder.join(format!("{name}.json")), body.to_string())?;
-        Ok(())
+        Ok(sluice::model::load::write_definition(
+            dir, kind, name, &props,
+        )?)
     };
     // The connection string is replaced by the bench server (pg_overrides).
     put(

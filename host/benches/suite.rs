@@ -1166,11 +1166,9 @@ fn partition_warning(run: Option<&Value>) -> Option<String> {
 /// The bench factory: one linked service per store, the datasets, one pipeline per case.
 fn write_factory(dir: &Path, files: &Path, rows: usize) -> Result<()> {
     let put = |kind: &str, name: &str, props: Value| -> Result<()> {
-        let folder = dir.join(kind);
-        std::fs::create_dir_all(&folder)?;
-        let body = json!({"name": name, "properties": props});
-        std::fs::write(folder.join(format!("{name}.json")), body.to_string())?;
-        Ok(())
+        Ok(sluice::model::load::write_definition(
+            dir, kind, name, &props,
+        )?)
     };
     // Pointed at the bench server with --connection Pg=<url>.
     put(

@@ -139,14 +139,7 @@ impl TestFactory {
     /// Writes `{"name": name, "properties": properties}` into `kind/name.json`
     /// (`kind` is linkedService, dataset or pipeline).
     pub fn put(&self, kind: &str, name: &str, properties: Value) -> &Self {
-        let folder = self.dir.path().join(kind);
-        std::fs::create_dir_all(&folder).unwrap();
-        let body = json!({"name": name, "properties": properties});
-        std::fs::write(
-            folder.join(format!("{name}.json")),
-            serde_json::to_string_pretty(&body).unwrap(),
-        )
-        .unwrap();
+        sluice::model::load::write_definition(self.dir.path(), kind, name, &properties).unwrap();
         self
     }
 

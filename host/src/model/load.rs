@@ -230,6 +230,22 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// Writes one definition as ADF's git integration lays it out: `<dir>/<kind>/<name>.json`
+/// holding `{"name": name, "properties": properties}` (`kind` is `linkedService`, `dataset` or
+/// `pipeline`). Benchmarks and tests build factories with it.
+pub fn write_definition(
+    dir: &Path,
+    kind: &str,
+    name: &str,
+    properties: &serde_json::Value,
+) -> std::io::Result<()> {
+    let folder = dir.join(kind);
+    std::fs::create_dir_all(&folder)?;
+    let body = serde_json::json!({"name": name, "properties": properties});
+    let text = serde_json::to_string_pretty(&body).map_err(std::io::Error::other)?;
+    std::fs::write(folder.join(format!("{name}.json")), text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
