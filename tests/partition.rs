@@ -16,15 +16,7 @@ fn factory(db: &TestDb, src: &str, dst: &str, source: Value, parallel: Option<u3
     if let Some(n) = parallel {
         tp["parallelCopies"] = json!(n);
     }
-    f.put(
-        "pipeline",
-        "P",
-        json!({"activities": [{
-            "name": "Copy", "type": "Copy",
-            "inputs": [{"referenceName": "Src", "type": "DatasetReference"}],
-            "outputs": [{"referenceName": "Dst", "type": "DatasetReference"}],
-            "typeProperties": tp}]}),
-    );
+    f.copy_pipeline_with("P", "Src", "Dst", tp);
     f
 }
 

@@ -263,15 +263,12 @@ async fn rejected_rows_fail_the_copy_unless_skipping_is_enabled() {
     f.local_pg("Pg")
         .table("Src", "Pg", &db.schema, "src")
         .table("Dst", "Pg", &db.schema, "dst");
-    f.put(
-        "pipeline",
+    f.copy_pipeline_with(
         "P",
-        json!({"activities": [{
-        "name": "Copy", "type": "Copy",
-        "inputs": [{"referenceName": "Src", "type": "DatasetReference"}],
-        "outputs": [{"referenceName": "Dst", "type": "DatasetReference"}],
-        "typeProperties": {"source": pg_source(transforms), "sink": pg_sink(),
-                           "enableSkipIncompatibleRow": true}}]}),
+        "Src",
+        "Dst",
+        json!({"source": pg_source(transforms), "sink": pg_sink(),
+               "enableSkipIncompatibleRow": true}),
     );
     let out = succeeded(&run_with_plugins(&f, &[]));
     let o = activity_output(&out);

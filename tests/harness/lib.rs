@@ -173,6 +173,17 @@ impl TestFactory {
         source: Value,
         sink: Value,
     ) -> &Self {
+        self.copy_pipeline_with(name, input, output, json!({"source": source, "sink": sink}))
+    }
+
+    /// A pipeline with one Copy activity named `Copy` and the given `typeProperties`.
+    pub fn copy_pipeline_with(
+        &self,
+        name: &str,
+        input: &str,
+        output: &str,
+        type_properties: Value,
+    ) -> &Self {
         self.put(
             "pipeline",
             name,
@@ -180,7 +191,7 @@ impl TestFactory {
                 "name": "Copy", "type": "Copy",
                 "inputs": [{"referenceName": input, "type": "DatasetReference"}],
                 "outputs": [{"referenceName": output, "type": "DatasetReference"}],
-                "typeProperties": {"source": source, "sink": sink}}]}),
+                "typeProperties": type_properties}]}),
         )
     }
 }

@@ -81,7 +81,7 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
             run_nested_list(state, a, branch, frame.clone()).await?;
             Ok(json!({}))
         }
-        "ForEach" => for_each(state, a, frame, &scope).await,
+        "ForEach" => for_each(state, a, &scope).await,
         "Until" => until(state, a, frame).await,
         "Filter" => filter(a, &scope),
         "ExecutePipeline" => execute_pipeline(state, a, &scope).await,
@@ -232,10 +232,10 @@ fn inner_failure(state: &Arc<RunState>, a: &Activity, names: &[String]) -> Failu
     }
 }
 
+/// Each iteration gets its own frame: its `item()` and its activities' outputs.
 async fn for_each(
     state: &Arc<RunState>,
     a: &Activity,
-    frame: &Frame,
     scope: &crate::model::params::Scope,
 ) -> Outcome {
     let items = array_prop(a, scope, "items")?;
@@ -260,7 +260,6 @@ async fn for_each(
             item: Some(item),
             local: Some(Arc::new(Mutex::new(Map::new()))),
         };
-        let _ = frame;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
             run_container(state, list, iteration).await
@@ -319,11 +318,12 @@ fn filter(a: &Activity, scope: &crate::model::params::Scope) -> Outcome {
         .and_then(|tp| tp.get("condition"))
         .ok_or_else(|| bad(a, "condition", "is required"))?;
     let mut kept = Vec::new();
+    // One copy of the scope (it holds every activity output), with `item()` set per item.
+    let mut s = scope.clone();
+    let at = format!("{} typeProperties.condition", a.at);
     for item in &items {
-        let mut s = scope.clone();
         s.item = Some(item.clone());
-        let keep = substitute(raw, &s, &format!("{} typeProperties.condition", a.at))
-            .map_err(Failure::definition)?;
+        let keep = substitute(raw, &s, &at).map_err(Failure::definition)?;
         if boolean(a, "condition", keep)? {
             kept.push(item.clone());
         }

@@ -118,8 +118,8 @@ impl Stages {
         plugins: Option<&PluginHost>,
         source: SchemaRef,
     ) -> Result<(Stages, SchemaRef), StoreError> {
-        let uses: Vec<_> = plan.transforms.iter().chain(&plan.row_mapper).collect();
-        let host = match (plugins, uses.first()) {
+        let first_use = plan.transforms.first().or(plan.row_mapper.as_ref());
+        let host = match (plugins, first_use) {
             (Some(h), _) => Some(h),
             (None, None) => None,
             (None, Some(u)) => {
@@ -221,7 +221,7 @@ pub async fn run_copy(
     // The relay runs here and keeps `sink_tx` open until the reader's result is known: the
     // sink must only see the end of its input after a complete read. On a failed read or
     // plugin the writer is aborted, so a file sink never publishes a partial file.
-    let mut rows_sent = 0u64;
+    let mut sent = Sent::default();
     let mut stage_error = None;
     while let Some(batch) = src_rx.recv().await {
         progress.add(batch.num_rows() as u64, batch.bytes);
@@ -232,48 +232,41 @@ pub async fn run_copy(
                 break;
             }
         };
-        if batch.num_rows() == 0 {
-            continue; // a filter dropped every row of this batch
-        }
-        rows_sent += batch.num_rows() as u64;
-        if sink_tx.send(batch).await.is_err() {
+        if !sent.send(&sink_tx, batch).await {
             break; // the sink failed; its error is reported below
         }
     }
     drop(src_rx); // unblocks a reader still sending after the sink failed
     let (read_result, read_time) = join(reader).await?;
-    let failed = match (stage_error, read_result.as_ref().err()) {
-        (Some(e), _) => Some(e),
-        (None, Some(e)) => Some(StoreError::new(e.to_string())),
-        (None, None) => None,
-    };
-    if let Some(e) = failed {
-        writer.abort();
-        let _ = writer.await;
-        progress.finish();
-        return Err(e);
-    }
-    match stages.finish().await {
-        Ok(rest) => {
-            for batch in rest {
-                rows_sent += batch.num_rows() as u64;
-                if sink_tx.send(batch).await.is_err() {
-                    break;
+    // Rows held back by stateful plugins go out only after a complete read.
+    let read = match (stage_error, read_result) {
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok(src)) => match stages.finish().await {
+            Ok(rest) => {
+                for batch in rest {
+                    if !sent.send(&sink_tx, batch).await {
+                        break;
+                    }
                 }
+                Ok(src)
             }
-        }
+            Err(e) => Err(e),
+        },
+    };
+    let src: SourceStats = match read {
+        Ok(src) => src,
         Err(e) => {
             writer.abort();
             let _ = writer.await;
             progress.finish();
             return Err(e);
         }
-    }
+    };
     drop(sink_tx);
     let (write_result, write_time) = join(writer).await?;
     progress.finish();
-    let src: SourceStats = read_result?;
     let sink: SinkStats = write_result?;
+    let rows_sent = sent.rows;
     if rows_sent != sink.rows_written {
         return Err(StoreError::new(format!(
             "sent {rows_sent} rows to the sink but it wrote {}: the copy did not complete",
@@ -334,6 +327,24 @@ pub async fn run_copy(
         errors: stages.rejections(),
         execution_details: vec![details],
     })
+}
+
+/// What the relay has handed to the sink.
+#[derive(Default)]
+struct Sent {
+    rows: u64,
+}
+
+impl Sent {
+    /// Sends a non-empty batch (a filter may leave none) and counts its rows; false when the
+    /// sink has stopped.
+    async fn send(&mut self, tx: &mpsc::Sender<Batch>, batch: Batch) -> bool {
+        if batch.num_rows() == 0 {
+            return true;
+        }
+        self.rows += batch.num_rows() as u64;
+        tx.send(batch).await.is_ok()
+    }
 }
 
 fn round3(v: f64) -> f64 {

@@ -18,21 +18,15 @@ pub async fn run_lookup(plan: &LookupPlan) -> Result<Json, StoreError> {
     let (tx, mut rx) = mpsc::channel::<Batch>(1);
     let reader = tokio::spawn(async move { source.read(tx, wanted.min(4096)).await });
     let mut rows: Vec<Json> = Vec::new();
-    let mut size = 0usize;
+    let mut budget = OutputBudget::default();
     'read: while let Some(batch) = rx.recv().await {
         for r in 0..batch.num_rows() {
             if rows.len() == wanted {
                 break 'read;
             }
-            let mut obj = Map::with_capacity(schema.len());
-            for (c, v) in schema.columns.iter().zip(batch.row(r)) {
-                let j = to_json(v)
-                    .map_err(|reason| StoreError::new(format!("column '{}': {reason}", c.name)))?;
-                obj.insert(c.name.clone(), j);
-            }
-            let row = Json::Object(obj);
-            size += row.to_string().len();
-            if size > MAX_OUTPUT_BYTES {
+            let names = schema.columns.iter().map(|c| c.name.as_str());
+            let row = json_row(names.zip(batch.row(r))).map_err(StoreError::new)?;
+            if !budget.admit(&row) {
                 return Err(StoreError::new(format!(
                     "the Lookup output exceeds the {} MB limit after {} rows; select fewer rows or columns",
                     MAX_OUTPUT_BYTES / (1024 * 1024),
@@ -57,6 +51,33 @@ pub async fn run_lookup(plan: &LookupPlan) -> Result<Json, StoreError> {
     } else {
         serde_json::json!({ "count": rows.len(), "value": rows })
     })
+}
+
+/// One result row as a JSON object of ADF-typed values; a value that cannot be one is refused
+/// naming its column.
+pub(crate) fn json_row<'a>(
+    columns: impl Iterator<Item = (&'a str, &'a Value)>,
+) -> Result<Json, String> {
+    let mut obj = Map::new();
+    for (name, v) in columns {
+        let j = to_json(v).map_err(|reason| format!("column '{name}': {reason}"))?;
+        obj.insert(name.to_string(), j);
+    }
+    Ok(Json::Object(obj))
+}
+
+/// The 4 MB ADF allows an activity output, spent row by row.
+#[derive(Default)]
+pub(crate) struct OutputBudget {
+    used: usize,
+}
+
+impl OutputBudget {
+    /// Counts `row`'s serialized size; false once the total is over the limit.
+    pub(crate) fn admit(&mut self, row: &Json) -> bool {
+        self.used += row.to_string().len();
+        self.used <= MAX_OUTPUT_BYTES
+    }
 }
 
 /// A value as ADF's Lookup gives it: numbers stay numbers, date and time values are ISO 8601

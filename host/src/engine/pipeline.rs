@@ -38,13 +38,11 @@ pub const MAX_PIPELINE_DEPTH: u32 = 16;
 pub struct RunState {
     pub factory: Arc<Factory>,
     pub settings: RunSettings,
-    pub pipeline: Arc<Pipeline>,
-    pub run_id: String,
     pub parameters: Map<String, Value>,
     /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
     pub system: Map<String, Value>,
     pub variables: Mutex<Map<String, Value>>,
-    /// Every activity's latest output, for `activity('A').output`.
+    /// Every activity's latest `{"output": ...}`, as `activity('A')` reads it.
     pub outputs: Mutex<Map<String, Value>>,
     /// Activity runs in the order they finished (nested ones included).
     records: Mutex<Vec<ActivityRun>>,
@@ -60,20 +58,17 @@ pub struct RunState {
 #[derive(Clone, Default)]
 pub struct Frame {
     pub item: Option<Value>,
-    /// Outputs of activities in this iteration, over the run's.
+    /// `{"output": ...}` of activities in this iteration, over the run's.
     pub local: Option<Arc<Mutex<Map<String, Value>>>>,
 }
 
 impl RunState {
     /// The expression scope an activity sees now.
     pub fn scope(&self, frame: &Frame) -> Scope {
-        let mut activities: Map<String, Value> = lock(&self.outputs)
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::json!({ "output": v })))
-            .collect();
+        let mut activities = lock(&self.outputs).clone();
         if let Some(local) = &frame.local {
             for (k, v) in lock(local).iter() {
-                activities.insert(k.clone(), serde_json::json!({ "output": v }));
+                activities.insert(k.clone(), v.clone());
             }
         }
         Scope {
@@ -87,10 +82,11 @@ impl RunState {
     }
 
     fn record_output(&self, frame: &Frame, name: &str, output: &Value) {
+        let record = serde_json::json!({ "output": output });
         if let Some(local) = &frame.local {
-            lock(local).insert(name.to_string(), output.clone());
+            lock(local).insert(name.to_string(), record.clone());
         }
-        lock(&self.outputs).insert(name.to_string(), output.clone());
+        lock(&self.outputs).insert(name.to_string(), record);
     }
 
     /// Activity runs recorded so far.
@@ -148,8 +144,6 @@ pub async fn run_nested(
     let state = Arc::new(RunState {
         factory,
         settings: settings.clone(),
-        pipeline: Arc::new(pipeline.clone()),
-        run_id: run_id.clone(),
         parameters: parameters.clone(),
         system,
         variables: Mutex::new(pipeline.variables.clone()),

@@ -3,15 +3,15 @@
 
 use bytes::BytesMut;
 use postgres_types::{Format, FromSql, IsNull, ToSql, Type};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
-use super::lookup::to_json;
+use super::lookup::{json_row, OutputBudget};
 use super::value::Value;
 use crate::connectors::postgres::binary::decode;
 use crate::connectors::postgres::connect::connect;
 use crate::connectors::postgres::errors::describe;
 use crate::connectors::StoreError;
-use crate::model::lookup::{MAX_OUTPUT_BYTES, MAX_ROWS};
+use crate::model::lookup::MAX_ROWS;
 use crate::model::script::{ScriptKind, ScriptPlan};
 
 /// A parameter sent in text form: PostgreSQL parses it with the input function of whatever
@@ -78,7 +78,7 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
         .map_err(|e| StoreError::new(format!("cannot set the script timeout: {e}")))?;
     let mut result_sets = Vec::new();
     let mut affected: u64 = 0;
-    let mut size = 0usize;
+    let mut budget = OutputBudget::default();
     for (i, block) in plan.scripts.iter().enumerate() {
         let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("scripts[{i}]: {e}"));
         let pg = |e: tokio_postgres::Error| fail(&describe(&e));
@@ -101,17 +101,13 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
                 let rows = client.query(block.text.as_str(), &refs).await.map_err(pg)?;
                 let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
                 for row in rows.iter().take(MAX_ROWS) {
-                    let mut obj = Map::new();
-                    for (c, col) in row.columns().iter().enumerate() {
-                        let AnyValue(v) = row.try_get(c).map_err(pg)?;
-                        let j = to_json(&v).map_err(|reason| {
-                            fail(&format!("column '{}': {reason}", col.name()))
-                        })?;
-                        obj.insert(col.name().to_string(), j);
-                    }
-                    let row = Json::Object(obj);
-                    size += row.to_string().len();
-                    if size > MAX_OUTPUT_BYTES {
+                    let values = (0..row.len())
+                        .map(|c| row.try_get(c).map(|AnyValue(v)| v))
+                        .collect::<Result<Vec<Value>, _>>()
+                        .map_err(pg)?;
+                    let names = row.columns().iter().map(|col| col.name());
+                    let row = json_row(names.zip(&values)).map_err(|e| fail(&e))?;
+                    if !budget.admit(&row) {
                         return Err(fail(&"the result sets exceed the 4 MB output limit"));
                     }
                     out.push(row);

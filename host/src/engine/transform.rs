@@ -74,11 +74,11 @@ impl PluginHost {
         input: &SchemaRef,
     ) -> Result<PluginInstance, StoreError> {
         let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("{}: {e}", plugin.property));
-        let runtime = self.runtime().await?.clone();
+        let runtime = self.runtime().await?;
         let reference = PluginRef::parse(&plugin.reference).map_err(|e| fail(&e))?;
-        let registry = self.registry.clone();
+        let (loader, registry) = (runtime.clone(), self.registry.clone());
         // Compiling is CPU-bound (hundreds of ms on a cache miss): keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || runtime.load(&registry, &reference)).await;
+        let loaded = tokio::task::spawn_blocking(move || loader.load(&registry, &reference)).await;
         let loaded = match loaded {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => return Err(fail(&e)),
@@ -86,8 +86,7 @@ impl PluginHost {
         };
         tracing::debug!(plugin = %loaded.id(), source = ?loaded.load.source, ms = loaded.load.total.as_secs_f64() * 1e3, "plugin loaded");
         let config = plugin.config.to_string();
-        self.runtime()
-            .await?
+        runtime
             .instantiate(&self.tenant, &loaded, &config, input)
             .await
             .map_err(|e| fail(&e))
