@@ -198,6 +198,7 @@ async fn retries_recover_from_a_transient_failure_and_timeouts_stop_an_activity(
         ]),
         json!({}),
     );
+    sluice_bin(); // build it (if needed) outside the timing
     let t = std::time::Instant::now();
     let run = run_factory(&f, &[]);
     let out = run.json();

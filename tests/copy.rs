@@ -45,6 +45,12 @@ async fn every_type_round_trips_losslessly_with_each_write_method() {
         assert_eq!(o["rowsRead"], 4, "{method}: {o}");
         assert_eq!(o["rowsCopied"], 4, "{method}: {o}");
         assert_eq!(o["rowsSkipped"], 0);
+        // User-defined types (an enum, a domain) and types the engine reads as text (point,
+        // tsvector, bit varying) keep this table on the decoded path.
+        assert_eq!(
+            o["executionDetails"][0]["passThrough"], false,
+            "{method}: {o}"
+        );
         assert!(
             o["dataRead"].as_u64().unwrap() > 10_000,
             "{method}: dataRead {o}"
@@ -180,6 +186,77 @@ async fn committed_batches_stay_when_a_later_batch_fails() {
 }
 
 #[tokio::test]
+async fn pass_through_splits_commit_units_exactly_and_falls_back_when_types_differ() {
+    let db = TestDb::new("raw").await;
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, repeat('x', g % 50) AS t FROM generate_series(1, 20000) g; \
+         CREATE TABLE {s}.same (id int, t text); \
+         CREATE TABLE {s}.checked (id int CHECK (id <> 14001), t text); \
+         CREATE TABLE {s}.wider (id bigint, t varchar(60))",
+    )
+    .await;
+    let f = TestFactory::new();
+    let query = format!("SELECT id, t FROM \"{}\".src ORDER BY id", db.schema);
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Same", "Pg", &db.schema, "same")
+        .table("Checked", "Pg", &db.schema, "checked")
+        .table("Wider", "Pg", &db.schema, "wider")
+        .copy_pipeline(
+            "Raw",
+            "Src",
+            "Same",
+            json!({"type": "AzurePostgreSqlSource", "query": query}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 7000}),
+        )
+        .copy_pipeline(
+            "RawFails",
+            "Src",
+            "Checked",
+            json!({"type": "AzurePostgreSqlSource", "query": query}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 7000}),
+        )
+        .copy_pipeline(
+            "Decoded",
+            "Src",
+            "Wider",
+            json!({"type": "AzurePostgreSqlSource", "query": query}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 7000}),
+        );
+    // 20,000 rows arrive in source batches of a few thousand rows; the commit units must still
+    // be exactly 7,000 rows: rows 1-14,000 commit, the unit holding row 14,001 fails.
+    let run = run_factory(&f, &["--pipeline", "Raw"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = run.json();
+    let o = activity_output(&out);
+    assert_eq!(o["rowsRead"], 20_000, "{o}");
+    assert_eq!(o["rowsCopied"], 20_000, "{o}");
+    assert_eq!(o["executionDetails"][0]["passThrough"], true, "{o}");
+    assert_eq!(db.difference("src", "same", "id, t").await, 0);
+
+    let run = run_factory(&f, &["--pipeline", "RawFails"]);
+    assert_ne!(run.code, 0, "the check violation must fail the run");
+    let out = run.json();
+    let msg = out["activities"][0]["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("batch 3 (rows 14001-20000)") && msg.contains("check constraint"),
+        "{msg}"
+    );
+    assert_eq!(db.count("checked").await, 14_000);
+
+    let run = run_factory(&f, &["--pipeline", "Decoded"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = run.json();
+    let o = activity_output(&out);
+    assert_eq!(o["rowsCopied"], 20_000, "{o}");
+    assert_eq!(
+        o["executionDetails"][0]["passThrough"], false,
+        "int -> bigint needs decoding: {o}"
+    );
+    assert_eq!(db.difference("src", "wider", "id, t").await, 0);
+}
+
+#[tokio::test]
 async fn write_batch_timeout_fails_a_slow_batch_with_that_message() {
     let db = TestDb::new("wbt").await;
     db.exec(
@@ -199,6 +276,7 @@ async fn write_batch_timeout_fails_a_slow_batch_with_that_message() {
             json!({"type": "AzurePostgreSqlSource"}),
             json!({"type": "AzurePostgreSqlSink", "writeBatchTimeout": "00:00:01"}),
         );
+    sluice_bin(); // build it (if needed) outside the timing
     let t = std::time::Instant::now();
     let run = run_factory(&f, &[]);
     assert_ne!(run.code, 0);

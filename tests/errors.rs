@@ -102,7 +102,11 @@ fn bad_connection_settings_name_the_linked_service_and_property() {
     let run = validate(&f);
     assert_clean_failure(
         &run,
-        &["linked service 'Pg'", "password", "not yet supported"],
+        &[
+            "linked service 'Pg'",
+            "password",
+            "linked service 'kv', which is not defined",
+        ],
     );
 }
 

@@ -340,6 +340,7 @@ async fn an_endless_plugin_is_stopped_at_the_tenant_time_limit() {
         pg_source(json!([{"plugin": "endless-loop"}])),
         pg_sink(),
     );
+    sluice_bin(); // build it (if needed) outside the timing
     let t = std::time::Instant::now();
     let msg = failed_message(&run_with_plugins(&f, &["--plugin-timeout", "0.5"]));
     assert!(msg.contains("endless-loop@1.0.0 timed out"), "{msg}");

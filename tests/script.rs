@@ -74,6 +74,7 @@ async fn a_failing_block_names_itself_and_the_server_error() {
 #[tokio::test]
 async fn the_block_timeout_is_enforced_on_the_server() {
     let f = script_factory(json!([{"type": "NonQuery", "text": "SELECT pg_sleep(30)"}]));
+    sluice_bin(); // build it (if needed) outside the timing
     let t = std::time::Instant::now();
     let run = run_factory(&f, &[]);
     assert_ne!(run.code, 0);

@@ -3,7 +3,9 @@
 //! would run it (exit code, stdout, stderr).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod azurite;
 pub mod certs;
+pub mod keyvault;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -143,6 +145,30 @@ impl TestFactory {
         self
     }
 
+    /// A file dataset (`DelimitedText`, `Json`, `Parquet`) of type `ty` on linked service `ls`
+    /// at `location`, with `fileName` when given and the other `typeProperties` in `extra`.
+    pub fn file_dataset(
+        &self,
+        name: &str,
+        ls: &str,
+        ty: &str,
+        mut location: Value,
+        file: Option<&str>,
+        extra: Value,
+    ) -> &Self {
+        if let Some(file) = file {
+            location["fileName"] = json!(file);
+        }
+        let mut tp = extra;
+        tp["location"] = location;
+        self.put(
+            "dataset",
+            name,
+            json!({"type": ty, "linkedServiceName": {"referenceName": ls, "type": "LinkedServiceReference"},
+                   "typeProperties": tp}),
+        )
+    }
+
     /// A PostgreSQL linked service in the v1 ODBC form for the local server.
     pub fn local_pg(&self, name: &str) -> &Self {
         self.put(
@@ -221,8 +247,10 @@ pub fn sluice_bin() -> PathBuf {
         // target/<profile>/deps/<test-exe> -> target/<profile>/sluice
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        // `--workspace` resolves features as `cargo test --workspace` does; `-p sluice` would
+        // pick another feature set for shared dependencies and rebuild them on every switch.
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "sluice", "--bin", "sluice"])
+            .args(["build", "-q", "--workspace", "--bin", "sluice"])
             .args(if profile_dir.ends_with("release") {
                 vec!["--release"]
             } else {

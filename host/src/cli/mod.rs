@@ -82,6 +82,7 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    crate::secrets::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,17 +147,25 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
     let pipeline = pipeline::load(&factory, &name, &mut warnings)?;
     let params = pipeline.parameter_values(&args.params, false)?;
     // Resolve every activity once up front so a bad definition fails before anything runs
-    // (leniently: values only the run has, such as activity outputs, are checked then).
-    check_activities(
-        &factory,
-        &pipeline.activities,
-        &Scope {
-            pipeline: params.clone(),
-            lenient: true,
-            ..Scope::default()
-        },
-        &mut warnings,
-    )?;
+    // (leniently: values only the run has, such as activity outputs, are checked then). This
+    // also collects the Key Vault secrets the run needs, which are fetched before it starts.
+    {
+        let _collecting = crate::secrets::resolve::collect();
+        check_activities(
+            &factory,
+            &pipeline.activities,
+            &Scope {
+                pipeline: params.clone(),
+                lenient: true,
+                ..Scope::default()
+            },
+            &mut warnings,
+        )?;
+        collect_children(&factory, &pipeline.activities, &mut Default::default());
+    }
+    crate::secrets::resolve::fetch_all(&factory)
+        .await
+        .map_err(anyhow::Error::msg)?;
     for w in &warnings {
         tracing::warn!("not implemented, ignored: {w}");
     }
@@ -165,6 +174,36 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
         plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
     };
     Ok(run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await)
+}
+
+/// Resolves, leniently and ignoring errors (the child run reports them), the pipelines that
+/// ExecutePipeline activities start, so their Key Vault references are fetched at run start too.
+fn collect_children(
+    factory: &Factory,
+    activities: &[crate::model::pipeline::Activity],
+    seen: &mut std::collections::BTreeSet<String>,
+) {
+    for a in activities {
+        let child = a.raw["typeProperties"]["pipeline"]["referenceName"].as_str();
+        if let Some(name) = child.filter(|_| a.activity_type == "ExecutePipeline") {
+            if seen.insert(name.to_string()) {
+                if let Ok(p) = pipeline::load(factory, name, &mut Vec::new()) {
+                    if let Ok(params) = p.parameter_values(&[], true) {
+                        let scope = Scope {
+                            pipeline: params,
+                            lenient: true,
+                            ..Scope::default()
+                        };
+                        let _ = check_activities(factory, &p.activities, &scope, &mut Vec::new());
+                    }
+                    collect_children(factory, &p.activities, seen);
+                }
+            }
+        }
+        for inner in a.nested.values() {
+            collect_children(factory, inner, seen);
+        }
+    }
 }
 
 fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String> {
@@ -230,10 +269,20 @@ pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
     let factory = Factory::load(path)?;
     let (errors, warnings) = validate_factory(&factory);
     for w in factory.notices.iter().chain(&warnings) {
-        eprintln!("warning: not implemented, ignored: {w}");
+        eprintln!(
+            "warning: not implemented, ignored: {}",
+            crate::secrets::redact(w)
+        );
+    }
+    for (r, at) in crate::secrets::resolve::wanted() {
+        eprintln!(
+            "note: {at}: Azure Key Vault {} of linked service '{}' is fetched when the pipeline runs",
+            r.describe(),
+            r.store
+        );
     }
     for e in &errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::secrets::redact(e));
     }
     if errors.is_empty() {
         println!(
@@ -258,6 +307,8 @@ pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
         lenient: true,
         ..Scope::default()
     };
+    // Key Vault references are checked (shape, store) but never fetched.
+    let _collecting = crate::secrets::resolve::collect();
     for def in factory.linked_services.values() {
         if let Err(e) = crate::model::linked_service::parse(def, &def.properties, &mut warnings) {
             errors.push(e.to_string());
@@ -294,6 +345,8 @@ pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
             Err(e) => errors.push(e.to_string()),
         }
     }
+    let wanted = crate::secrets::resolve::wanted();
+    errors.extend(crate::secrets::resolve::check_stores(factory, &wanted, true).1);
     errors.dedup();
     warnings.sort();
     warnings.dedup();

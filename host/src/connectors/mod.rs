@@ -3,6 +3,7 @@
 //! stays flat.
 
 pub mod csv;
+pub mod files;
 pub mod postgres;
 
 use async_trait::async_trait;
@@ -56,6 +57,19 @@ impl From<anyhow::Error> for StoreError {
 #[async_trait]
 pub trait Source: Send {
     fn schema(&self) -> SchemaRef;
+    /// The type OIDs of the columns, when this source can hand over undecoded binary COPY
+    /// tuples (a PostgreSQL source whose column types are all built in). See
+    /// [`Batch::raw`](crate::engine::batch::Batch::raw).
+    fn raw_copy_types(&self) -> Option<Vec<u32>> {
+        None
+    }
+    /// From now on send undecoded tuples. Called only after the sink accepted these types and
+    /// nothing between the two looks inside rows.
+    fn use_raw_copy(&mut self) {}
+    /// From now on skip rows this source cannot parse (a DelimitedText row with the wrong
+    /// number of fields), recording each in `log` (`enableSkipIncompatibleRow`). A source
+    /// that never refuses single rows ignores it.
+    fn skip_incompatible_rows(&mut self, _log: crate::engine::skip_log::SkipLog) {}
     /// Streams every row into `out` in batches of at most `batch_rows` rows. Returns when all
     /// rows are sent or `out` is closed (the consumer failed).
     async fn read(
@@ -68,6 +82,15 @@ pub trait Source: Send {
 /// A store that consumes rows. Opened with the schema it will receive.
 #[async_trait]
 pub trait Sink: Send {
+    /// Whether this sink writes undecoded binary COPY tuples whose columns have exactly these
+    /// type OIDs, in its input order.
+    fn accepts_raw_copy(&self, _types: &[u32]) -> bool {
+        false
+    }
+    /// From now on skip rows this sink refuses (bad values, constraint violations) instead of
+    /// failing, recording each in `log` (`enableSkipIncompatibleRow`). A sink that never
+    /// refuses single rows ignores it.
+    fn skip_incompatible_rows(&mut self, _log: crate::engine::skip_log::SkipLog) {}
     /// Writes every batch from `input` until it closes.
     async fn write(self: Box<Self>, input: BatchRx) -> Result<SinkStats, StoreError>;
 }

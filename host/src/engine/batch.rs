@@ -2,14 +2,28 @@
 //! consume it. Values are stored row-major in one flat vector so a batch costs a single
 //! allocation however many rows it holds.
 
+use bytes::Bytes;
+
 use super::schema::SchemaRef;
 use super::value::Value;
+
+/// Whole rows in PostgreSQL's binary COPY tuple format, not decoded: what a PostgreSQL source
+/// hands a PostgreSQL sink whose columns have exactly the same types, when nothing between
+/// them looks inside rows (see `connectors::postgres::copy_raw`).
+#[derive(Debug, Clone)]
+pub struct RawTuples {
+    /// Complete tuples, without the COPY header and trailer.
+    pub data: Bytes,
+    pub rows: usize,
+}
 
 /// A block of rows sharing one schema.
 #[derive(Debug, Clone)]
 pub struct Batch {
     schema: SchemaRef,
     values: Vec<Value>,
+    /// Set instead of `values` for a pass-through batch.
+    raw: Option<RawTuples>,
     /// Bytes of payload read to produce this batch (store-specific measure, for `dataRead`).
     pub bytes: u64,
 }
@@ -19,8 +33,25 @@ impl Batch {
         Batch {
             schema,
             values: Vec::new(),
+            raw: None,
             bytes: 0,
         }
+    }
+
+    /// A pass-through batch of undecoded binary COPY tuples. Only a consumer that agreed to
+    /// take them (the PostgreSQL sink, after the copy runner's type check) ever receives one.
+    pub fn raw(schema: SchemaRef, tuples: RawTuples) -> Self {
+        Batch {
+            schema,
+            values: Vec::new(),
+            raw: Some(tuples),
+            bytes: 0,
+        }
+    }
+
+    /// The undecoded tuples of a pass-through batch.
+    pub fn raw_tuples(&self) -> Option<&RawTuples> {
+        self.raw.as_ref()
     }
 
     pub fn with_capacity(schema: SchemaRef, rows: usize) -> Self {
@@ -28,6 +59,7 @@ impl Batch {
         Batch {
             schema,
             values: Vec::with_capacity(rows * width),
+            raw: None,
             bytes: 0,
         }
     }
@@ -41,6 +73,9 @@ impl Batch {
     }
 
     pub fn num_rows(&self) -> usize {
+        if let Some(raw) = &self.raw {
+            return raw.rows;
+        }
         match self.width() {
             0 => 0,
             w => self.values.len() / w,
@@ -48,7 +83,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.num_rows() == 0
     }
 
     /// Appends one row; the caller guarantees `row.len() == width()`.
@@ -100,6 +135,7 @@ impl Batch {
         Batch {
             schema,
             values,
+            raw: None,
             bytes: 0,
         }
     }

@@ -2,6 +2,11 @@
 //! and writing overlap, every queue bounded so memory stays flat. The relay counts rows and runs
 //! the row stages in order: `source.transforms` plugins, the translator's column mapping, then
 //! the `sink.rowMapper` plugin.
+//!
+//! Fault tolerance: with `enableSkipIncompatibleRow`, every stage that refuses a row (the
+//! source, a plugin, the sink) records it in one [`SkipLog`], which streams it to the session
+//! log (`logSettings`) and counts it in `rowsSkipped`. `validateDataConsistency` then checks
+//! that every row read was either copied or skipped.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,8 +17,10 @@ use tokio::sync::mpsc;
 
 use super::mapping::Projection;
 use super::progress::Progress;
+use super::session_log::SessionLog;
+use super::skip_log::SkipLog;
 use super::transform::{PluginChain, PluginHost};
-use crate::connectors::csv::{CsvSink, CsvSource};
+use crate::connectors::files::{FileSink, FileSource};
 use crate::connectors::postgres::partition::ReadReport;
 use crate::connectors::postgres::sink::PgSink;
 use crate::connectors::postgres::source::PgSource;
@@ -46,6 +53,16 @@ pub struct CopyOutput {
     pub sink_peak_connections: u32,
     pub used_parallel_copies: u32,
     pub errors: Vec<serde_json::Value>,
+    /// The folder holding the session log (`logSettings` or `redirectIncompatibleRowSettings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_file_path: Option<String>,
+    /// The same folder under the legacy name, when set through `redirectIncompatibleRowSettings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_row_path: Option<String>,
+    /// `{"VerificationResult": ..., "InconsistentData": ...}` when `validateDataConsistency`
+    /// is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_consistency_verification: Option<serde_json::Value>,
     pub execution_details: Vec<serde_json::Value>,
 }
 
@@ -78,13 +95,10 @@ async fn open_source_reporting(
             let report = source.report();
             (Box::new(source), report)
         }
-        SourcePlan::Csv { dataset, csv } => (
-            Box::new(
-                CsvSource::open(csv)
-                    .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
-            ),
-            None,
-        ),
+        // Skipped rows reach the copy's log through `Source::skip_incompatible_rows`.
+        SourcePlan::File { dataset, read } => {
+            (Box::new(FileSource::open(dataset, read, None).await?), None)
+        }
     })
 }
 
@@ -98,10 +112,9 @@ async fn open_sink(
             endpoint,
             settings,
         } => Box::new(PgSink::open(endpoint, settings, schema, dataset).await?),
-        SinkPlan::Csv { dataset, csv } => Box::new(
-            CsvSink::open(csv, schema.clone())
-                .map_err(|e| StoreError::new(format!("dataset '{dataset}': {e}")))?,
-        ),
+        SinkPlan::File { dataset, write } => {
+            Box::new(FileSink::open(dataset, write, schema.clone()).await?)
+        }
     })
 }
 
@@ -117,6 +130,7 @@ impl Stages {
         plan: &CopyPlan,
         plugins: Option<&PluginHost>,
         source: SchemaRef,
+        skips: &SkipLog,
     ) -> Result<(Stages, SchemaRef), StoreError> {
         let first_use = plan.transforms.first().or(plan.row_mapper.as_ref());
         let host = match (plugins, first_use) {
@@ -129,10 +143,10 @@ impl Stages {
                 )))
             }
         };
-        let skip = plan.skip_incompatible_rows;
+        let skip = plan.skip_incompatible_rows.then(|| skips.clone());
         let (transforms, schema) = match host {
-            Some(h) => PluginChain::build(h, &plan.transforms, source, skip).await?,
-            None => (PluginChain::empty(skip), source),
+            Some(h) => PluginChain::build(h, &plan.transforms, source, skip.clone()).await?,
+            None => (PluginChain::empty(skip.clone()), source),
         };
         let projection =
             Projection::build(&schema, plan.mappings.as_deref()).map_err(StoreError::new)?;
@@ -169,19 +183,6 @@ impl Stages {
         out.extend(self.mapper.finish().await?);
         Ok(out)
     }
-
-    fn rows_skipped(&self) -> u64 {
-        self.transforms.rows_skipped + self.mapper.rows_skipped
-    }
-
-    fn rejections(&self) -> Vec<serde_json::Value> {
-        self.transforms
-            .quoted
-            .iter()
-            .chain(&self.mapper.quoted)
-            .cloned()
-            .collect()
-    }
 }
 
 /// Runs one copy to completion. On failure, batches the sink already committed stay written.
@@ -192,21 +193,91 @@ pub async fn run_copy(
     plugins: Option<&PluginHost>,
     progress: &Progress,
 ) -> Result<CopyOutput, StoreError> {
+    let skips = match &plan.session_log {
+        Some(log) => SkipLog::with_session_log(SessionLog::create(log).await.map_err(|e| {
+            StoreError::new(format!(
+                "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
+            ))
+        })?),
+        None => SkipLog::new(),
+    };
+    let copied = copy_rows(plan, plugins, progress, &skips).await;
+    // The log is flushed also when the copy failed: it lists the rows skipped until then.
+    let logged = skips.finish().await.map_err(StoreError::new);
+    let mut out = copied?;
+    logged?;
+    if let Some(folder) = skips.log_folder() {
+        if plan.session_log.as_ref().is_some_and(|l| l.legacy) {
+            out.redirect_row_path = Some(folder.clone());
+        }
+        out.log_file_path = Some(folder);
+    }
+    out.data_consistency_verification = verify_consistency(plan, &out)?;
+    Ok(out)
+}
+
+/// `validateDataConsistency`: every row read was copied or skipped. Plugins may drop or add
+/// rows on purpose (a filter, a dedupe), so with plugins the counts cannot be compared and
+/// the result is `Unsupported`.
+fn verify_consistency(
+    plan: &CopyPlan,
+    out: &CopyOutput,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    match plan.validate_data_consistency {
+        None => Ok(None),
+        Some(false) => Ok(Some(json!({"VerificationResult": "NotVerified"}))),
+        Some(true) if !plan.transforms.is_empty() || plan.row_mapper.is_some() => {
+            Ok(Some(json!({"VerificationResult": "Unsupported"})))
+        }
+        Some(true) => {
+            let accounted = out.rows_copied + out.rows_skipped;
+            if out.rows_read != accounted {
+                return Err(StoreError::new(format!(
+                    "validateDataConsistency: the source read {} rows but {} were copied and {} skipped ({accounted} in all): the sink does not hold what was read",
+                    out.rows_read, out.rows_copied, out.rows_skipped
+                )));
+            }
+            let inconsistent = if out.rows_skipped > 0 {
+                "Skipped"
+            } else {
+                "None"
+            };
+            Ok(Some(
+                json!({"VerificationResult": "Verified", "InconsistentData": inconsistent}),
+            ))
+        }
+    }
+}
+
+/// Moves the rows: source, stages, sink.
+async fn copy_rows(
+    plan: &CopyPlan,
+    plugins: Option<&PluginHost>,
+    progress: &Progress,
+    skips: &SkipLog,
+) -> Result<CopyOutput, StoreError> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let (source, read_report) = open_source_reporting(&plan.source).await?;
-    let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema()).await?;
-    let sink = open_sink(&plan.sink, &sink_schema)
-        .await
-        .map_err(|e| match &plan.row_mapper {
-            Some(m) => StoreError::new(format!(
-                "{e} (the columns come from {} {}: {})",
-                m.property,
-                m.reference,
-                sink_schema.names().collect::<Vec<_>>().join(", ")
-            )),
-            None => e,
-        })?;
+    let (mut source, read_report) = open_source_reporting(&plan.source).await?;
+    let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema(), skips).await?;
+    let mut sink =
+        open_sink(&plan.sink, &sink_schema)
+            .await
+            .map_err(|e| match &plan.row_mapper {
+                Some(m) => StoreError::new(format!(
+                    "{e} (the columns come from {} {}: {})",
+                    m.property,
+                    m.reference,
+                    sink_schema.names().collect::<Vec<_>>().join(", ")
+                )),
+                None => e,
+            })?;
+
+    if plan.skip_incompatible_rows {
+        source.skip_incompatible_rows(skips.clone());
+        sink.skip_incompatible_rows(skips.clone());
+    }
+    let pass_through = offer_pass_through(plan, &stages, source.as_mut(), sink.as_ref());
 
     let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
     let (sink_tx, sink_rx) = mpsc::channel(QUEUE_BATCHES);
@@ -267,11 +338,15 @@ pub async fn run_copy(
     progress.finish();
     let sink: SinkStats = write_result?;
     let rows_sent = sent.rows;
-    if rows_sent != sink.rows_written {
+    let sink_skipped = skips.count_of(crate::connectors::postgres::bisect::SINK_OPERATION);
+    if rows_sent != sink.rows_written + sink_skipped {
         return Err(StoreError::new(format!(
-            "sent {rows_sent} rows to the sink but it wrote {}: the copy did not complete",
+            "sent {rows_sent} rows to the sink but it wrote {} and skipped {sink_skipped}: the copy did not complete",
             sink.rows_written
         )));
+    }
+    for file in &sink.files {
+        skips.file_written(file, &format!("wrote {} rows", sink.rows_written));
     }
     let secs = t0.elapsed().as_secs_f64();
     let throughput = if secs > 0.0 {
@@ -301,6 +376,8 @@ pub async fn run_copy(
         "start": started.to_rfc3339(),
         "duration": round3(secs),
         "usedParallelCopies": used_parallel_copies,
+        // Sluice extension: rows moved as undecoded binary COPY tuples.
+        "passThrough": pass_through,
         "profile": {
             "queue": {"status": "Completed", "duration": 0},
             "transfer": {
@@ -318,15 +395,46 @@ pub async fn run_copy(
         data_written: sink.bytes_written,
         rows_read: src.rows_read,
         rows_copied: sink.rows_written,
-        rows_skipped: stages.rows_skipped(),
+        rows_skipped: skips.count(),
         copy_duration: round3(secs),
         throughput: round3(throughput),
         source_peak_connections: src.peak_connections,
         sink_peak_connections: sink.peak_connections,
         used_parallel_copies,
-        errors: stages.rejections(),
+        errors: skips
+            .first()
+            .iter()
+            .map(|r| json!({"Code": error_code(&r.operation), "Message": r.message}))
+            .collect(),
+        log_file_path: None,
+        redirect_row_path: None,
+        data_consistency_verification: None,
         execution_details: vec![details],
     })
+}
+
+/// Lets the rows travel as undecoded binary COPY tuples when nothing between source and sink
+/// looks inside them and the sink takes exactly the source's column types: decoding and
+/// re-encoding every value is then pure overhead (see `connectors::postgres::copy_raw`).
+/// Skipping incompatible rows needs the rows' values, so it keeps the decoded path.
+fn offer_pass_through(
+    plan: &CopyPlan,
+    stages: &Stages,
+    source: &mut dyn Source,
+    sink: &dyn Sink,
+) -> bool {
+    let untouched = plan.transforms.is_empty()
+        && plan.row_mapper.is_none()
+        && stages.projection.is_identity()
+        && !plan.skip_incompatible_rows;
+    let accepted = untouched
+        && source
+            .raw_copy_types()
+            .is_some_and(|types| sink.accepts_raw_copy(&types));
+    if accepted {
+        source.use_raw_copy();
+    }
+    accepted
 }
 
 /// What the relay has handed to the sink.
@@ -344,6 +452,15 @@ impl Sent {
         }
         self.rows += batch.num_rows() as u64;
         tx.send(batch).await.is_ok()
+    }
+}
+
+/// The `Code` of a skipped row in the activity's `errors` output, by the stage that refused it.
+fn error_code(operation: &str) -> &'static str {
+    match operation {
+        super::transform::OPERATION => "RowRejectedByPlugin",
+        "source" => "SourceRowSkipped",
+        _ => "SinkRowSkipped",
     }
 }
 

@@ -64,6 +64,11 @@ impl Projection {
         })
     }
 
+    /// True when batches pass unchanged (same columns, same order, same names).
+    pub fn is_identity(&self) -> bool {
+        self.indices.is_none()
+    }
+
     /// Applies the projection to a batch.
     pub fn apply(&self, batch: Batch) -> Batch {
         let Some(indices) = &self.indices else {

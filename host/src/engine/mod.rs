@@ -10,6 +10,8 @@ pub mod progress;
 pub mod run;
 pub mod schema;
 pub mod script;
+pub mod session_log;
+pub mod skip_log;
 pub mod text_form;
 pub mod transform;
 pub mod value;

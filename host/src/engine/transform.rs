@@ -11,14 +11,15 @@ use tokio::sync::OnceCell;
 
 use super::batch::Batch;
 use super::schema::SchemaRef;
+use super::skip_log::SkipLog;
 use crate::connectors::StoreError;
 use crate::model::copy::PluginUse;
 use crate::plugins::{
     PluginInstance, PluginRef, PluginRegistry, PluginRuntime, Rejection, RuntimeConfig, Tenant,
 };
 
-/// Rejections quoted in the activity output when rows are skipped.
-const QUOTED_REJECTIONS: usize = 10;
+/// The stage name rejected rows are recorded under in the [`SkipLog`].
+pub const OPERATION: &str = "transform";
 
 /// The plugin side of a host: where plugins are found, how they are compiled and cached, and
 /// whose limits apply. The runtime (a wasmtime engine and its epoch thread) is created on the
@@ -103,11 +104,9 @@ struct Stage {
 /// Plugins of one copy, in the order rows pass through them.
 pub struct PluginChain {
     stages: Vec<Stage>,
-    skip_rejected: bool,
-    /// Rows rejected and skipped so far.
-    pub rows_skipped: u64,
-    /// The first rejections, for the activity output.
-    pub quoted: Vec<serde_json::Value>,
+    /// With `enableSkipIncompatibleRow`: where rejected rows are recorded (else a rejection
+    /// fails the copy).
+    skips: Option<SkipLog>,
 }
 
 impl PluginChain {
@@ -117,7 +116,7 @@ impl PluginChain {
         host: &PluginHost,
         uses: &[PluginUse],
         input: SchemaRef,
-        skip_rejected: bool,
+        skips: Option<SkipLog>,
     ) -> Result<(PluginChain, SchemaRef), StoreError> {
         let mut stages = Vec::with_capacity(uses.len());
         let mut schema = input;
@@ -130,18 +129,16 @@ impl PluginChain {
                 batches: 0,
             });
         }
-        let mut chain = PluginChain::empty(skip_rejected);
+        let mut chain = PluginChain::empty(skips);
         chain.stages = stages;
         Ok((chain, schema))
     }
 
     /// A chain without stages: batches pass through unchanged.
-    pub fn empty(skip_rejected: bool) -> PluginChain {
+    pub fn empty(skips: Option<SkipLog>) -> PluginChain {
         PluginChain {
             stages: Vec::new(),
-            skip_rejected,
-            rows_skipped: 0,
-            quoted: Vec::new(),
+            skips,
         }
     }
 
@@ -161,7 +158,8 @@ impl PluginChain {
                 .await
                 .map_err(|e| StoreError::new(format!("{}: {e}", stage.at)))?;
             let label = format!("{} flush", stage.at);
-            self.rejected(&label, rejected)?;
+            // Held rows are not in any input batch: the log names them by index only.
+            self.rejected(&label, rejected, None)?;
             if flushed.num_rows() > 0 {
                 out.push(self.run_from(i + 1, flushed).await?);
             }
@@ -174,24 +172,32 @@ impl PluginChain {
             let stage = &mut self.stages[i];
             stage.batches += 1;
             let number = stage.batches;
+            // Kept only when skipping, so the session log can show the rejected rows.
+            let input = self.skips.as_ref().map(|_| batch.clone());
             let (out, rejected) = stage
                 .instance
                 .process(batch, number)
                 .await
                 .map_err(|e| StoreError::new(format!("{}: {e}", stage.at)))?;
             let label = format!("{} batch {number}", stage.at);
-            self.rejected(&label, rejected)?;
+            self.rejected(&label, rejected, input.as_ref())?;
             batch = out;
         }
         Ok(batch)
     }
 
-    /// Counts rejections as skipped rows, or fails with the first one's message.
-    fn rejected(&mut self, label: &str, rejected: Vec<Rejection>) -> Result<(), StoreError> {
+    /// Records rejections as skipped rows, or fails with the first one's message. `input` is
+    /// the batch the rows were rejected from, when known.
+    fn rejected(
+        &mut self,
+        label: &str,
+        rejected: Vec<Rejection>,
+        input: Option<&Batch>,
+    ) -> Result<(), StoreError> {
         let Some(first) = rejected.first() else {
             return Ok(());
         };
-        if !self.skip_rejected {
+        let Some(skips) = &self.skips else {
             return Err(StoreError::new(format!(
                 "{label}: the plugin rejected row {} ({}){}; set enableSkipIncompatibleRow to skip rejected rows",
                 first.row,
@@ -202,16 +208,17 @@ impl PluginChain {
                     String::new()
                 }
             )));
-        }
-        self.rows_skipped += rejected.len() as u64;
-        for r in rejected
-            .iter()
-            .take(QUOTED_REJECTIONS.saturating_sub(self.quoted.len()))
-        {
-            self.quoted.push(serde_json::json!({
-                "Code": "RowRejectedByPlugin",
-                "Message": crate::secrets::redact(&format!("{label}, row {}: {}", r.row, r.message)),
-            }));
+        };
+        for r in &rejected {
+            let item = input
+                .filter(|b| r.row < b.num_rows())
+                .map(|b| crate::connectors::postgres::bisect::render_values(b.row(r.row)))
+                .unwrap_or_default();
+            skips.record(
+                OPERATION,
+                &item,
+                &format!("{label}, row {}: {}", r.row, r.message),
+            );
         }
         Ok(())
     }

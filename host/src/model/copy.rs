@@ -10,7 +10,7 @@ use super::load::Factory;
 use super::params::{substitute, Scope};
 use super::props::Props;
 use super::timespan::parse_timespan;
-use crate::connectors::csv::CsvDataset;
+use crate::connectors::files::{FileRead, FileWrite};
 use crate::connectors::postgres::endpoint::PgEndpoint;
 use crate::connectors::postgres::ident::TableName;
 
@@ -108,10 +108,8 @@ pub enum SourcePlan {
         /// how many ranges `DynamicRange` makes). `None` when not set (a Lookup, or omitted).
         parallel_copies: Option<u32>,
     },
-    Csv {
-        dataset: String,
-        csv: CsvDataset,
-    },
+    /// `DelimitedTextSource`, `JsonSource`, `ParquetSource`.
+    File { dataset: String, read: FileRead },
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -122,10 +120,8 @@ pub enum SinkPlan {
         endpoint: PgEndpoint,
         settings: PgSinkSettings,
     },
-    Csv {
-        dataset: String,
-        csv: CsvDataset,
-    },
+    /// `DelimitedTextSink`, `JsonSink`, `ParquetSink`.
+    File { dataset: String, write: FileWrite },
 }
 
 /// One explicit column mapping of a `TabularTranslator`.
@@ -147,9 +143,14 @@ pub struct CopyPlan {
     /// Sluice extension: a wasm plugin that runs last and produces the sink's columns
     /// (`sink.rowMapper`).
     pub row_mapper: Option<PluginUse>,
-    /// `enableSkipIncompatibleRow`: rows a plugin rejects are skipped and counted instead of
+    /// `enableSkipIncompatibleRow`: rows a source cannot parse, a plugin rejects or the sink
+    /// refuses (conversion errors, constraint violations) are skipped and counted instead of
     /// failing the activity.
     pub skip_incompatible_rows: bool,
+    /// `logSettings` (or legacy `redirectIncompatibleRowSettings`): where skipped rows are logged.
+    pub session_log: Option<super::fault_tolerance::SessionLogPlan>,
+    /// `validateDataConsistency` as written.
+    pub validate_data_consistency: Option<bool>,
 }
 
 /// A plugin attached to a Copy activity: `{"plugin": "name[@version]", "config": {...}}`.
@@ -216,7 +217,7 @@ impl SourcePlan {
     pub fn type_label(&self) -> &'static str {
         match self {
             SourcePlan::Postgres { .. } => "AzurePostgreSql",
-            SourcePlan::Csv { .. } => "DelimitedText",
+            SourcePlan::File { read, .. } => read.dataset.format.type_label(),
         }
     }
 }
@@ -225,7 +226,7 @@ impl SinkPlan {
     pub fn type_label(&self) -> &'static str {
         match self {
             SinkPlan::Postgres { .. } => "AzurePostgreSql",
-            SinkPlan::Csv { .. } => "DelimitedText",
+            SinkPlan::File { write, .. } => write.dataset.format.type_label(),
         }
     }
 }
@@ -265,12 +266,11 @@ pub fn resolve(
         Some(t) => translator(&t)?,
         None => None,
     };
-    let skip_incompatible_rows = tp.bool("enableSkipIncompatibleRow")?.unwrap_or(false);
-    if skip_incompatible_rows {
-        warnings.push(format!(
-            "{at} typeProperties.enableSkipIncompatibleRow: applies to rows plugins reject; rows the sink refuses still fail the activity"
-        ));
-    }
+    let activity_name = activity
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("Copy");
+    let faults = super::fault_tolerance::resolve(factory, &tp, activity_name, scope, warnings)?;
     let mut transforms = Vec::new();
     for (i, t) in source_p
         .array("transforms")?
@@ -295,7 +295,9 @@ pub fn resolve(
         sink,
         transforms,
         row_mapper,
-        skip_incompatible_rows,
+        skip_incompatible_rows: faults.skip_incompatible_rows,
+        session_log: faults.session_log,
+        validate_data_consistency: faults.validate_data_consistency,
         mappings,
     })
 }
@@ -360,14 +362,12 @@ pub(crate) fn source_plan(ds: Dataset, p: &Props<'_>) -> Result<SourcePlan, Mode
                 parallel_copies: None,
             })
         }
-        Dataset::Csv { name, csv } => {
-            if ty != "DelimitedTextSource" {
-                return Err(p.err("type", format!("{ty:?} cannot read dataset '{name}' (DelimitedText); use DelimitedTextSource")));
-            }
-            for k in ["storeSettings", "formatSettings"] {
-                p.accept(k);
-            }
-            Ok(SourcePlan::Csv { dataset: name, csv })
+        Dataset::File { name, file } => {
+            let read = FileRead::from_props(file, p, &name)?;
+            Ok(SourcePlan::File {
+                dataset: name,
+                read,
+            })
         }
     }
 }
@@ -595,14 +595,12 @@ fn sink_plan(ds: Dataset, p: &Props<'_>) -> Result<SinkPlan, ModelError> {
                 settings,
             })
         }
-        Dataset::Csv { name, csv } => {
-            if ty != "DelimitedTextSink" {
-                return Err(p.err("type", format!("{ty:?} cannot write dataset '{name}' (DelimitedText); use DelimitedTextSink")));
-            }
-            for k in ["storeSettings", "formatSettings"] {
-                p.accept(k);
-            }
-            Ok(SinkPlan::Csv { dataset: name, csv })
+        Dataset::File { name, file } => {
+            let write = FileWrite::from_props(file, p, &name)?;
+            Ok(SinkPlan::File {
+                dataset: name,
+                write,
+            })
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Datasets: a table on a PostgreSQL linked service, or delimited text on a local folder.
+//! Datasets: a table on a PostgreSQL linked service, or files (DelimitedText, Json, Parquet) on
+//! a local folder or in Azure Blob Storage.
 
 use serde_json::{Map, Value};
 
@@ -7,7 +8,7 @@ use super::linked_service::{self, LinkedService};
 use super::load::{Factory, Kind};
 use super::params::{substitute, Scope};
 use super::props::Props;
-use crate::connectors::csv::CsvDataset;
+use crate::connectors::files::{FileDataset, FILE_DATASET_TYPES};
 use crate::connectors::postgres::endpoint::PgEndpoint;
 use crate::connectors::postgres::ident::TableName;
 
@@ -26,23 +27,23 @@ pub enum Dataset {
         endpoint: PgEndpoint,
         table: Option<TableName>,
     },
-    Csv {
+    File {
         name: String,
-        csv: CsvDataset,
+        file: FileDataset,
     },
 }
 
 impl Dataset {
     pub fn name(&self) -> &str {
         match self {
-            Dataset::PgTable { name, .. } | Dataset::Csv { name, .. } => name,
+            Dataset::PgTable { name, .. } | Dataset::File { name, .. } => name,
         }
     }
 
     pub fn type_label(&self) -> &'static str {
         match self {
             Dataset::PgTable { .. } => "AzurePostgreSqlTable",
-            Dataset::Csv { .. } => "DelimitedText",
+            Dataset::File { file, .. } => file.format.type_label(),
         }
     }
 }
@@ -175,20 +176,24 @@ pub fn resolve(
             endpoint,
             table,
         }
-    } else if ty == "DelimitedText" {
-        let LinkedService::Files { root } = linked else {
-            return Err(props.err("linkedServiceName", format!("a DelimitedText dataset needs a FileServer linked service, and '{ls_name}' is not one")));
-        };
-        Dataset::Csv {
+    } else if FILE_DATASET_TYPES.contains(&ty) {
+        if !matches!(
+            linked,
+            LinkedService::Files { .. } | LinkedService::AzureBlob(_)
+        ) {
+            return Err(props.err("linkedServiceName", format!("a {ty} dataset needs a FileServer or AzureBlobStorage linked service, and '{ls_name}' is not one")));
+        }
+        Dataset::File {
             name: name.to_string(),
-            csv: CsvDataset::from_props(&tp, &root)?,
+            file: FileDataset::from_props(ty, &tp, &linked, ls_name)?,
         }
     } else {
         return Err(props.err(
             "type",
             format!(
-                "dataset type {ty:?} is not supported (supported: {}, DelimitedText)",
-                POSTGRES_TABLE_TYPES.join(", ")
+                "dataset type {ty:?} is not supported (supported: {}, {})",
+                POSTGRES_TABLE_TYPES.join(", "),
+                FILE_DATASET_TYPES.join(", ")
             ),
         ));
     };

@@ -19,6 +19,13 @@ pub enum LinkedService {
     Files {
         root: PathBuf,
     },
+    /// `AzureKeyVault`: where `AzureKeyVaultSecret` references are read (see
+    /// [`crate::secrets::resolve`]); `base_url` has no trailing `/`.
+    KeyVault {
+        base_url: String,
+    },
+    /// `AzureBlobStorage`: an account key connection string or a SAS URI.
+    AzureBlob(crate::connectors::files::blob::BlobAccount),
 }
 
 /// Parses a linked service definition (after parameter substitution of `properties`).
@@ -51,11 +58,20 @@ pub fn parse(
         LinkedService::Files {
             root: PathBuf::from(host),
         }
+    } else if ty == "AzureKeyVault" {
+        LinkedService::KeyVault {
+            base_url: crate::secrets::keyvault::base_url_from(&type_props)?,
+        }
+    } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
+        LinkedService::AzureBlob(crate::connectors::files::blob::BlobAccount::from_props(
+            &type_props,
+            &def.name,
+        )?)
     } else {
         return Err(props.err(
             "type",
             format!(
-                "linked service type {ty:?} is not supported (supported: {}, FileServer)",
+                "linked service type {ty:?} is not supported (supported: {}, FileServer, AzureBlobStorage, AzureKeyVault)",
                 POSTGRES_TYPES.join(", ")
             ),
         ));

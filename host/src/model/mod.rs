@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod dataset;
 pub mod error;
+pub mod fault_tolerance;
 pub mod linked_service;
 pub mod load;
 pub mod lookup;

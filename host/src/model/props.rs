@@ -114,8 +114,10 @@ impl<'a> Props<'a> {
         }
     }
 
-    /// A secret: a plain string, or `{"type":"SecureString","value":...}`. Key Vault references
-    /// are reported as not yet supported.
+    /// A secret: a plain string, `{"type":"SecureString","value":...}`, or an Azure Key Vault
+    /// reference `{"type":"AzureKeyVaultSecret","store":{...},"secretName":...,
+    /// "secretVersion":...}` whose value [`crate::secrets::resolve`] fetched at run start (in
+    /// `validate`, a [`Secret::deferred`] stand-in after the reference's shape is checked).
     pub fn secret(&self, key: &str) -> Result<Option<Secret>, ModelError> {
         match self.get(key) {
             None => Ok(None),
@@ -127,13 +129,16 @@ impl<'a> Props<'a> {
                         Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
                         _ => Err(self.err(key, "a SecureString needs a string `value`")),
                     },
-                    "AzureKeyVaultSecret" => Err(self.err(
-                        key,
-                        "Azure Key Vault secret references are not yet supported by Sluice; use a SecureString for now",
-                    )),
+                    "AzureKeyVaultSecret" => {
+                        let parsed = crate::secrets::resolve::parse_reference(obj)
+                            .map_err(|reason| self.err(key, reason))?;
+                        crate::secrets::resolve::secret_for(&parsed, &format!("{}.{key}", self.path))
+                            .map(Some)
+                            .map_err(|reason| self.err(key, reason))
+                    }
                     other => Err(self.err(
                         key,
-                        format!("expected a string or a SecureString object, found an object of type {other:?}"),
+                        format!("expected a string, a SecureString or an AzureKeyVaultSecret object, found an object of type {other:?}"),
                     )),
                 }
             }

@@ -5,8 +5,6 @@
 //! activity itself rejects multi-character column delimiters, and keeping every special
 //! character one byte lets the parser and writer work on raw bytes and check UTF-8 per field.
 
-use std::path::{Path, PathBuf};
-
 use crate::model::props::Props;
 use crate::ModelError;
 
@@ -87,43 +85,11 @@ impl CsvFormat {
     }
 }
 
-/// A `DelimitedText` dataset on a local folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvDataset {
-    /// `location.folderPath` joined to the linked service's root folder.
-    pub folder: PathBuf,
-    /// `location.fileName`; `None` means every file in `folder` (sources only).
-    pub file_name: Option<String>,
-    pub format: CsvFormat,
-}
-
-impl CsvDataset {
-    /// Reads a `DelimitedText` dataset's `typeProperties`. `base_dir` is the linked service's
-    /// root folder (`host` of a `FileServer` linked service); `folderPath` and `fileName` are
-    /// relative to it.
-    pub fn from_props(type_props: &Props<'_>, base_dir: &Path) -> Result<Self, ModelError> {
+impl CsvFormat {
+    /// Reads a `DelimitedText` dataset's format properties from its `typeProperties`, with
+    /// ADF's defaults. `location` and `compressionCodec` belong to the file store.
+    pub fn from_props(type_props: &Props<'_>) -> Result<Self, ModelError> {
         let p = type_props;
-        let location = p
-            .object("location")?
-            .ok_or_else(|| p.err("location", "is required"))?;
-        let loc_type = location.req_str("type")?;
-        if !loc_type.ends_with("Location") {
-            return Err(location.err(
-                "type",
-                format!(
-                    "expected a location type such as 'FileServerLocation', found '{loc_type}'"
-                ),
-            ));
-        }
-        let folder = match location.str("folderPath")? {
-            Some(f) => base_dir.join(f),
-            None => base_dir.to_path_buf(),
-        };
-        let file_name = location
-            .str("fileName")?
-            .filter(|f| !f.is_empty())
-            .map(str::to_string);
-
         let mut format = CsvFormat::default();
         if let Some(d) = p.str("columnDelimiter")? {
             format.column_delimiter = match single_byte(p, "columnDelimiter", d)? {
@@ -154,22 +120,8 @@ impl CsvDataset {
         if let Some(enc) = p.str("encodingName")? {
             format.encoding = encoding(p, enc)?;
         }
-        if let Some(codec) = p.str("compressionCodec")? {
-            if !(codec.is_empty() || codec.eq_ignore_ascii_case("none")) {
-                return Err(p.err(
-                    "compressionCodec",
-                    format!(
-                        "compression '{codec}' is not supported yet; store the files uncompressed"
-                    ),
-                ));
-            }
-        }
         check_consistent(p, &format)?;
-        Ok(CsvDataset {
-            folder,
-            file_name,
-            format,
-        })
+        Ok(format)
     }
 }
 
@@ -270,9 +222,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> Result<CsvDataset, ModelError> {
+    /// The format under the name the assertions use.
+    struct CsvDataset {
+        format: CsvFormat,
+    }
+
+    fn parse(v: serde_json::Value) -> Result<CsvFormat, ModelError> {
         let props = Props::of("dataset 'D' typeProperties", &v)?;
-        CsvDataset::from_props(&props, Path::new("/data"))
+        CsvFormat::from_props(&props)
     }
 
     fn err_text(v: serde_json::Value) -> String {
@@ -284,10 +241,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_adf() {
-        let d = parse(json!({"location": {"type": "FileServerLocation"}})).unwrap();
-        assert_eq!(d.folder, PathBuf::from("/data"));
-        assert_eq!(d.file_name, None);
-        let f = d.format;
+        let f = parse(json!({"location": {"type": "FileServerLocation"}})).unwrap();
         assert_eq!(f, CsvFormat::default());
         assert_eq!(f.column_delimiter, b',');
         assert_eq!(f.row_delimiter, RowDelimiter::Any);
@@ -309,14 +263,13 @@ mod tests {
             "escapeChar": "'",
             "firstRowAsHeader": true,
             "nullValue": "NULL",
-            "encodingName": "utf-8",
-            "compressionCodec": "none"
+            "encodingName": "utf-8"
         });
         let props = Props::of("dataset 'D' typeProperties", &v).unwrap();
-        let d = CsvDataset::from_props(&props, Path::new("/root")).unwrap();
+        let d = CsvFormat::from_props(&props).unwrap();
+        props.accept("location");
         assert_eq!(props.unused(), Vec::<String>::new());
-        assert_eq!(d.folder, PathBuf::from("/root/in/sub"));
-        assert_eq!(d.file_name.as_deref(), Some("a.csv"));
+        let d = CsvDataset { format: d };
         assert_eq!(d.format.column_delimiter, b'\t');
         assert_eq!(d.format.row_delimiter, RowDelimiter::Char(b'\n'));
         assert_eq!(d.format.quote, Some(b'\''));
@@ -332,6 +285,7 @@ mod tests {
             "columnDelimiter": "\t", "rowDelimiter": "\r\n", "quoteChar": "", "escapeChar": "\\",
             "firstRowAsHeader": "true", "encodingName": "UTF-8 without BOM"}))
         .unwrap();
+        let d = CsvDataset { format: d };
         assert_eq!(d.format.column_delimiter, b'\t');
         assert_eq!(d.format.row_delimiter, RowDelimiter::CrLf);
         assert_eq!(d.format.quote, None);
@@ -340,6 +294,7 @@ mod tests {
         let d = parse(json!({"location": {"type": "FileServerLocation"},
             "columnDelimiter": "\u{1}", "rowDelimiter": "\\r\\n", "escapeChar": ""}))
         .unwrap();
+        let d = CsvDataset { format: d };
         assert_eq!(d.format.column_delimiter, 1);
         assert_eq!(d.format.row_delimiter, RowDelimiter::CrLf);
         assert_eq!(d.format.escape, None);
@@ -364,18 +319,9 @@ mod tests {
             e.contains("encodingName 'UTF-16' is not supported yet; use UTF-8"),
             "{e}"
         );
-        let e = err_text(json!({"location": loc, "compressionCodec": "gzip"}));
-        assert!(
-            e.contains("compressionCodec") && e.contains("not supported yet"),
-            "{e}"
-        );
         let e = err_text(json!({"location": loc, "quoteChar": ","}));
         assert!(e.contains("quoteChar") && e.contains("differ"), "{e}");
         let e = err_text(json!({"location": loc, "firstRowAsHeader": "yes"}));
         assert!(e.contains("firstRowAsHeader"), "{e}");
-        let e = err_text(json!({"columnDelimiter": ","}));
-        assert!(e.contains("'location'") && e.contains("required"), "{e}");
-        let e = err_text(json!({"location": {"type": "Blob"}}));
-        assert!(e.contains("location") && e.contains("'type'"), "{e}");
     }
 }

@@ -1,9 +1,10 @@
-//! `DelimitedText` files on a local folder: reading and writing CSV with ADF's settings.
+//! The `DelimitedText` format: reading and writing CSV with ADF's settings. Where the files are
+//! (a local folder, a blob container) and their compression are `connectors::files`' concern.
 //!
-//! - [`format`]: the dataset (`location`, delimiters, quoting, `nullValue`, encoding) with ADF's
-//!   defaults.
-//! - [`reader`]: [`CsvSource`], every column as text, rows streamed in bounded batches.
-//! - [`writer`]: [`CsvSink`], all-or-nothing writes through a temporary file.
+//! - [`format`]: the dataset's format properties (delimiters, quoting, `nullValue`, encoding)
+//!   with ADF's defaults.
+//! - [`reader`]: [`CsvReader`], every column as text, rows in bounded batches.
+//! - [`writer`]: [`CsvWriter`], values in PostgreSQL's text form, quoted only when needed.
 //! - `parse`: the byte-level record parser both sides agree with.
 
 pub mod format;
@@ -11,9 +12,9 @@ mod parse;
 pub mod reader;
 pub mod writer;
 
-pub use format::{CsvDataset, CsvFormat, RowDelimiter, TextEncoding};
-pub use reader::CsvSource;
-pub use writer::CsvSink;
+pub use format::{CsvFormat, RowDelimiter, TextEncoding};
+pub use reader::CsvReader;
+pub use writer::CsvWriter;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

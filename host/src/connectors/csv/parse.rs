@@ -136,6 +136,7 @@ impl<R: Read> RecordParser<R> {
     }
 
     /// Bytes read from the underlying reader so far (the file size once parsing is done).
+    #[cfg(test)]
     pub fn bytes_read(&self) -> u64 {
         self.consumed
     }

@@ -6,14 +6,18 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::*;
+use crate::connectors::files::location::Selection;
+use crate::connectors::files::{FileDataset, FileRead, FileSink, FileSource, FileWrite};
 use crate::connectors::{Sink, Source, SourceStats, StoreError};
 use crate::engine::batch::Batch;
 use crate::engine::schema::{Column, DataType, Schema, SchemaRef};
 use crate::engine::value::{ArrayValue, Value};
+use crate::model::linked_service::LinkedService;
 use crate::model::props::Props;
 
-fn dataset(dir: &Path, extra: serde_json::Value) -> CsvDataset {
+/// A DelimitedText dataset on a local folder `dir`, folder `data`, with `extra` properties
+/// (`fileName` goes into the location).
+fn dataset(dir: &Path, extra: serde_json::Value) -> FileDataset {
     let mut v = json!({"location": {"type": "FileServerLocation", "folderPath": "data"}});
     if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
         for (k, val) in more {
@@ -27,7 +31,38 @@ fn dataset(dir: &Path, extra: serde_json::Value) -> CsvDataset {
         }
     }
     let props = Props::of("dataset 'D' typeProperties", &v).unwrap();
-    CsvDataset::from_props(&props, dir).unwrap()
+    let linked = LinkedService::Files {
+        root: dir.to_path_buf(),
+    };
+    FileDataset::from_props("DelimitedText", &props, &linked, "Files").unwrap()
+}
+
+fn reading(ds: &FileDataset) -> FileRead {
+    FileRead {
+        dataset: ds.clone(),
+        selection: Selection {
+            recursive: true,
+            ..Selection::default()
+        },
+        additional_columns: Vec::new(),
+    }
+}
+
+fn writing(ds: &FileDataset) -> FileWrite {
+    FileWrite {
+        dataset: ds.clone(),
+        max_rows_per_file: None,
+        file_name_prefix: None,
+        file_extension: None,
+    }
+}
+
+async fn open_source(ds: &FileDataset) -> Result<FileSource, StoreError> {
+    FileSource::open("D", &reading(ds), None).await
+}
+
+async fn open_sink(ds: &FileDataset, schema: SchemaRef) -> Result<FileSink, StoreError> {
+    FileSink::open("D", &writing(ds), schema).await
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
@@ -37,10 +72,10 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 async fn read_all(
-    ds: &CsvDataset,
+    ds: &FileDataset,
     batch_rows: usize,
 ) -> Result<(SchemaRef, Vec<Vec<Value>>, usize, SourceStats), StoreError> {
-    let source = CsvSource::open(ds)?;
+    let source = open_source(ds).await?;
     let schema = source.schema();
     let (tx, mut rx) = mpsc::channel::<Batch>(4);
     let reading = tokio::spawn(Box::new(source).read(tx, batch_rows));
@@ -69,11 +104,11 @@ fn text_schema(names: &[&str]) -> SchemaRef {
 }
 
 async fn write_rows(
-    ds: &CsvDataset,
+    ds: &FileDataset,
     schema: SchemaRef,
     rows: Vec<Vec<Value>>,
 ) -> Result<crate::connectors::SinkStats, StoreError> {
-    let sink = CsvSink::open(ds, schema.clone())?;
+    let sink = open_sink(ds, schema.clone()).await?;
     let (tx, rx) = mpsc::channel::<Batch>(2);
     let writing = tokio::spawn(Box::new(sink).write(rx));
     for chunk in rows.chunks(2) {
@@ -231,29 +266,36 @@ async fn folder_files_in_name_order_with_matching_headers() {
 
     write_file(dir.path(), "c.csv", b"key\n3\n");
     let e = read_all(&ds, 10).await.unwrap_err().to_string();
-    assert!(e.contains("c.csv: line 1: header (key) differs"), "{e}");
+    assert!(
+        e.contains("c.csv has columns (key) but the first file")
+            && e.contains("a.csv has (id): it lacks id and it has key in addition"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn missing_folder_or_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), json!({}));
-    let e = CsvSource::open(&ds)
+    let e = open_source(&ds)
+        .await
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        e.contains("data") && e.contains("cannot list folder"),
+        e.contains("data") && e.contains("cannot list the folder"),
         "{e}"
     );
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    let e = CsvSource::open(&ds)
+    let e = open_source(&ds)
+        .await
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("no files"), "{e}");
     let ds = dataset(dir.path(), json!({"fileName": "nope.csv"}));
-    let e = CsvSource::open(&ds)
+    let e = open_source(&ds)
+        .await
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -265,7 +307,7 @@ async fn consumer_gone_stops_quietly() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "a.csv", b"1\n2\n3\n4\n");
     let ds = dataset(dir.path(), json!({"fileName": "a.csv"}));
-    let source = CsvSource::open(&ds).unwrap();
+    let source = open_source(&ds).await.unwrap();
     let (tx, rx) = mpsc::channel::<Batch>(1);
     drop(rx);
     let stats = Box::new(source).read(tx, 1).await.unwrap();
@@ -393,7 +435,7 @@ async fn failed_write_leaves_no_file_and_keeps_the_old_one() {
     let ds = dataset(dir.path(), json!({"fileName": "o.csv"}));
     write_file(dir.path(), "o.csv", b"old\n");
     let schema = text_schema(&["a", "b"]);
-    let sink = CsvSink::open(&ds, schema.clone()).unwrap();
+    let sink = open_sink(&ds, schema.clone()).await.unwrap();
     let (tx, rx) = mpsc::channel::<Batch>(2);
     let writing = tokio::spawn(Box::new(sink).write(rx));
     let mut good = Batch::new(schema.clone());
@@ -414,7 +456,7 @@ async fn cancelled_write_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), json!({"fileName": "o.csv"}));
     let schema = text_schema(&["a"]);
-    let sink = CsvSink::open(&ds, schema.clone()).unwrap();
+    let sink = open_sink(&ds, schema.clone()).await.unwrap();
     let (tx, rx) = mpsc::channel::<Batch>(2);
     let writing = tokio::spawn(Box::new(sink).write(rx));
     let mut b = Batch::new(schema.clone());
@@ -440,7 +482,8 @@ async fn cancelled_write_leaves_no_file() {
 async fn sink_needs_a_file_name_and_creates_its_folder() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), json!({}));
-    let e = CsvSink::open(&ds, text_schema(&["a"]))
+    let sink = json!({"type": "DelimitedTextSink"});
+    let e = FileWrite::from_props(ds, &Props::of("sink", &sink).unwrap(), "D")
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();

@@ -1,9 +1,4 @@
-//! [`CsvSink`]: writes rows to one delimited text file, all or nothing.
-//!
-//! Rows go to a temporary file in the target folder, which is renamed over the target only
-//! after the last batch has been written and synced, and only when the `write` future runs to
-//! completion. A failed write, or a run that drops the `write` future because its source
-//! failed, leaves any earlier target file untouched and no partial file behind.
+//! [`CsvWriter`]: writes rows to one delimited text file.
 //!
 //! Values are written in their text form ([`Value::write_text`]), which PostgreSQL reads back
 //! without loss. Fields are quoted only when needed: when they contain the column or row
@@ -11,194 +6,123 @@
 //! read back as NULL (a non-null value equal to `nullValue`, including the empty string when
 //! `nullValue` is empty). Without a quote character that last distinction cannot be made: a
 //! value equal to `nullValue` reads back as NULL.
+//!
+//! Making the file appear all at once (temporary file, then rename or upload) is the file
+//! sink's job (`connectors::files::sink`); this writer only produces the bytes.
 
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::Write;
 
-use async_trait::async_trait;
-
-use super::format::{CsvDataset, CsvFormat};
-use crate::connectors::{BatchRx, Sink, SinkStats, StoreError};
+use super::format::CsvFormat;
+use crate::connectors::files::RowWriter;
+use crate::connectors::StoreError;
+use crate::engine::batch::Batch;
 use crate::engine::schema::SchemaRef;
 use crate::engine::value::Value;
 
-/// Write buffer size: big enough that each system call moves a lot of rows.
-const WRITE_BUF: usize = 1 << 20;
-
-/// Writes a `DelimitedText` dataset's file.
-pub struct CsvSink {
-    path: PathBuf,
+/// Writes one file's rows (and its header with `firstRowAsHeader`).
+pub struct CsvWriter {
+    out: Box<dyn Write + Send>,
+    label: String,
     format: CsvFormat,
     schema: SchemaRef,
+    encoder: FieldEncoder,
+    line: Vec<u8>,
+    text: String,
+    rows: u64,
+    written: u64,
 }
 
-impl CsvSink {
-    /// Checks the target and creates its folder. A sink needs `location.fileName`.
-    pub fn open(ds: &CsvDataset, schema: SchemaRef) -> Result<CsvSink, StoreError> {
-        let Some(name) = &ds.file_name else {
-            return Err(StoreError::new(format!(
-                "{}: a DelimitedText sink dataset needs location.fileName",
-                ds.folder.display()
-            )));
-        };
-        std::fs::create_dir_all(&ds.folder).map_err(|e| {
-            StoreError::new(format!(
-                "{}: cannot create folder: {e}",
-                ds.folder.display()
-            ))
-        })?;
-        let path = ds.folder.join(name);
-        if path.is_dir() {
-            return Err(StoreError::new(format!(
-                "{}: is a folder, not a file",
-                path.display()
-            )));
-        }
-        Ok(CsvSink {
-            path,
-            format: ds.format.clone(),
-            schema,
-        })
-    }
-
-    /// The file this sink writes.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    /// Runs on a blocking thread; returns the finished temporary file for the caller to rename.
-    fn write_blocking(
-        &self,
-        mut input: BatchRx,
-    ) -> Result<(tempfile::NamedTempFile, SinkStats), StoreError> {
-        let folder = self
-            .path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        let prefix = format!(
-            ".{}.",
-            self.path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        );
-        let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .tempfile_in(&folder)
-            .map_err(|e| {
-                StoreError::new(format!(
-                    "{}: cannot create a temporary file: {e}",
-                    folder.display()
-                ))
+/// Opens a writer and writes the header when the format has one. `label` names the file in
+/// errors.
+pub fn open_writer(
+    out: Box<dyn Write + Send>,
+    schema: SchemaRef,
+    format: &CsvFormat,
+    label: &str,
+) -> Result<CsvWriter, StoreError> {
+    let mut w = CsvWriter {
+        out,
+        label: label.to_string(),
+        format: format.clone(),
+        encoder: FieldEncoder::new(format),
+        schema,
+        line: Vec::with_capacity(4096),
+        text: String::new(),
+        rows: 0,
+        written: 0,
+    };
+    if w.format.first_row_as_header {
+        w.line.clear();
+        for (i, col) in w.schema.columns.iter().enumerate() {
+            if i > 0 {
+                w.line.push(w.format.column_delimiter);
+            }
+            w.encoder.text(&mut w.line, &col.name).map_err(|reason| {
+                StoreError::new(format!("{label}: header column {}: {reason}", i + 1))
             })?;
-        let io_err = |e: std::io::Error| {
-            StoreError::new(format!("{}: cannot write: {e}", tmp.path().display()))
-        };
-        let encoder = FieldEncoder::new(&self.format);
-        let mut out = BufWriter::with_capacity(WRITE_BUF, tmp.as_file());
-        let mut line: Vec<u8> = Vec::with_capacity(4096);
-        let mut text = String::new();
-        let mut stats = SinkStats {
-            peak_connections: 1,
-            ..SinkStats::default()
-        };
+        }
+        w.line.extend_from_slice(&w.encoder.row_end);
+        w.flush_line()?;
+    }
+    Ok(w)
+}
+
+impl CsvWriter {
+    fn flush_line(&mut self) -> Result<(), StoreError> {
+        self.out
+            .write_all(&self.line)
+            .map_err(|e| StoreError::new(format!("{}: cannot write: {e}", self.label)))?;
+        self.written += self.line.len() as u64;
+        Ok(())
+    }
+}
+
+impl RowWriter for CsvWriter {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let width = self.schema.len();
-        let name_of = |i: usize| self.schema.columns.get(i).map_or("?", |c| c.name.as_str());
-
-        if self.format.first_row_as_header {
-            for (i, col) in self.schema.columns.iter().enumerate() {
+        if batch.width() != width {
+            return Err(StoreError::new(format!(
+                "{}: received rows with {} columns, but the sink was opened for {width} ({})",
+                self.label,
+                batch.width(),
+                self.schema.names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        for row in batch.rows() {
+            self.line.clear();
+            for (i, value) in row.iter().enumerate() {
                 if i > 0 {
-                    line.push(self.format.column_delimiter);
+                    self.line.push(self.format.column_delimiter);
                 }
-                encoder
-                    .text(&mut line, &col.name)
-                    .map_err(|reason| self.err(&format!("header column {}: {reason}", i + 1)))?;
-            }
-            line.extend_from_slice(&encoder.row_end);
-            out.write_all(&line).map_err(io_err)?;
-            stats.bytes_written += line.len() as u64;
-        }
-
-        while let Some(batch) = input.blocking_recv() {
-            if batch.width() != width {
-                return Err(self.err(&format!(
-                    "received rows with {} columns, but the sink was opened for {width} ({})",
-                    batch.width(),
-                    self.schema.names().collect::<Vec<_>>().join(", ")
-                )));
-            }
-            for row in batch.rows() {
-                line.clear();
-                for (i, value) in row.iter().enumerate() {
-                    if i > 0 {
-                        line.push(self.format.column_delimiter);
-                    }
-                    if let Value::Null = value {
-                        line.extend_from_slice(self.format.null_value.as_bytes());
-                    } else {
-                        text.clear();
-                        value.write_text(&mut text);
-                        encoder.text(&mut line, &text).map_err(|reason| {
-                            self.err(&format!(
-                                "row {}, column {}: {reason}",
-                                stats.rows_written + 1,
-                                name_of(i)
-                            ))
-                        })?;
+                if let Value::Null = value {
+                    self.line
+                        .extend_from_slice(self.format.null_value.as_bytes());
+                } else {
+                    self.text.clear();
+                    value.write_text(&mut self.text);
+                    if let Err(reason) = self.encoder.text(&mut self.line, &self.text) {
+                        return Err(StoreError::new(format!(
+                            "{}: row {}, column {}: {reason}",
+                            self.label,
+                            self.rows + 1,
+                            self.schema.columns.get(i).map_or("?", |c| c.name.as_str())
+                        )));
                     }
                 }
-                line.extend_from_slice(&encoder.row_end);
-                out.write_all(&line).map_err(io_err)?;
-                stats.bytes_written += line.len() as u64;
-                stats.rows_written += 1;
             }
+            self.line.extend_from_slice(&self.encoder.row_end);
+            self.flush_line()?;
+            self.rows += 1;
         }
-        out.flush().map_err(io_err)?;
-        drop(out);
-        tmp.as_file().sync_all().map_err(io_err)?;
-        Ok((tmp, stats))
+        Ok(())
     }
 
-    fn err(&self, reason: &str) -> StoreError {
-        StoreError::new(format!("{}: {reason}", self.path.display()))
+    fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        self.out
+            .flush()
+            .map_err(|e| StoreError::new(format!("{}: cannot write: {e}", self.label)))?;
+        Ok(self.written)
     }
-}
-
-#[async_trait]
-impl Sink for CsvSink {
-    async fn write(self: Box<Self>, input: BatchRx) -> Result<SinkStats, StoreError> {
-        let this = *self;
-        let (path, written) = tokio::task::spawn_blocking(move || {
-            let result = this.write_blocking(input);
-            (this.path, result)
-        })
-        .await
-        .map_err(|e| StoreError::new(format!("CSV writer stopped unexpectedly: {e}")))?;
-        let (tmp, mut stats) = written?;
-        // Committed here, in the future itself: if the caller drops this future the temporary
-        // file is dropped (and deleted) instead.
-        set_readable(&tmp);
-        tmp.persist(&path).map_err(|e| {
-            StoreError::new(format!(
-                "{}: cannot replace the file: {}",
-                path.display(),
-                e.error
-            ))
-        })?;
-        stats.files = vec![path.display().to_string()];
-        Ok(stats)
-    }
-}
-
-/// Temporary files are created private (0600); a data file should have the usual 0644.
-fn set_readable(tmp: &tempfile::NamedTempFile) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
-    }
-    #[cfg(not(unix))]
-    let _ = tmp;
 }
 
 /// Encodes one non-null field's text with the dataset's quoting rules.

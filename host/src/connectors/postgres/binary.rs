@@ -168,34 +168,78 @@ pub(crate) fn resolve(ty: &Type) -> Resolved<'_> {
     }
 }
 
+/// Matches on the OID (one jump table) rather than comparing `Type`s one by one: this runs for
+/// every value the codec touches. Built-in OIDs are fixed by PostgreSQL; user types start at
+/// 16384 and never collide with them.
 fn scalar_of(ty: &Type) -> Option<Scalar> {
-    Some(match *ty {
-        Type::BOOL => Scalar::Bool,
-        Type::INT2 => Scalar::Int2,
-        Type::INT4 => Scalar::Int4,
-        Type::INT8 => Scalar::Int8,
-        Type::FLOAT4 => Scalar::Float4,
-        Type::FLOAT8 => Scalar::Float8,
-        Type::NUMERIC => Scalar::Numeric,
-        Type::MONEY => Scalar::Money,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => Scalar::Text,
-        Type::XML => Scalar::Xml,
-        Type::BYTEA => Scalar::Bytea,
-        Type::UUID => Scalar::Uuid,
-        Type::JSON => Scalar::Json,
-        Type::JSONB => Scalar::Jsonb,
-        Type::DATE => Scalar::Date,
-        Type::TIME => Scalar::Time,
-        Type::TIMETZ => Scalar::TimeTz,
-        Type::TIMESTAMP => Scalar::Timestamp,
-        Type::TIMESTAMPTZ => Scalar::TimestampTz,
-        Type::INTERVAL => Scalar::Interval,
-        Type::INET => Scalar::Inet,
-        Type::CIDR => Scalar::Cidr,
-        Type::MACADDR => Scalar::MacAddr,
+    Some(match ty.oid() {
+        16 => Scalar::Bool,
+        21 => Scalar::Int2,
+        23 => Scalar::Int4,
+        20 => Scalar::Int8,
+        700 => Scalar::Float4,
+        701 => Scalar::Float8,
+        1700 => Scalar::Numeric,
+        790 => Scalar::Money,
+        // text, varchar, bpchar, name, unknown
+        25 | 1043 | 1042 | 19 | 705 => Scalar::Text,
+        142 => Scalar::Xml,
+        17 => Scalar::Bytea,
+        2950 => Scalar::Uuid,
+        114 => Scalar::Json,
+        3802 => Scalar::Jsonb,
+        1082 => Scalar::Date,
+        1083 => Scalar::Time,
+        1266 => Scalar::TimeTz,
+        1114 => Scalar::Timestamp,
+        1184 => Scalar::TimestampTz,
+        1186 => Scalar::Interval,
+        869 => Scalar::Inet,
+        650 => Scalar::Cidr,
+        829 => Scalar::MacAddr,
         _ if is_citext(ty) => Scalar::Text,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+#[test]
+fn scalar_oids_match_the_driver_types() {
+    let expected = [
+        (Type::BOOL, Scalar::Bool),
+        (Type::INT2, Scalar::Int2),
+        (Type::INT4, Scalar::Int4),
+        (Type::INT8, Scalar::Int8),
+        (Type::FLOAT4, Scalar::Float4),
+        (Type::FLOAT8, Scalar::Float8),
+        (Type::NUMERIC, Scalar::Numeric),
+        (Type::MONEY, Scalar::Money),
+        (Type::TEXT, Scalar::Text),
+        (Type::VARCHAR, Scalar::Text),
+        (Type::BPCHAR, Scalar::Text),
+        (Type::NAME, Scalar::Text),
+        (Type::UNKNOWN, Scalar::Text),
+        (Type::XML, Scalar::Xml),
+        (Type::BYTEA, Scalar::Bytea),
+        (Type::UUID, Scalar::Uuid),
+        (Type::JSON, Scalar::Json),
+        (Type::JSONB, Scalar::Jsonb),
+        (Type::DATE, Scalar::Date),
+        (Type::TIME, Scalar::Time),
+        (Type::TIMETZ, Scalar::TimeTz),
+        (Type::TIMESTAMP, Scalar::Timestamp),
+        (Type::TIMESTAMPTZ, Scalar::TimestampTz),
+        (Type::INTERVAL, Scalar::Interval),
+        (Type::INET, Scalar::Inet),
+        (Type::CIDR, Scalar::Cidr),
+        (Type::MACADDR, Scalar::MacAddr),
+    ];
+    for (ty, scalar) in expected {
+        assert_eq!(scalar_of(&ty), Some(scalar), "{ty}");
+    }
+    for ty in [Type::POINT, Type::INT4_ARRAY, Type::TS_VECTOR, Type::OID] {
+        assert_eq!(scalar_of(&ty), None, "{ty}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@
 use bytes::{BufMut, BytesMut};
 use tokio_postgres::types::Type;
 
-use super::binary::{decode_resolved, encode_resolved_with_len, resolve, type_name, CodecError};
+use super::binary::{
+    decode_resolved, encode_resolved_with_len, resolve, type_name, CodecError, Resolved, Scalar,
+};
 use crate::engine::batch::Batch;
 use crate::engine::schema::SchemaRef;
 use crate::engine::value::Value;
@@ -23,7 +25,7 @@ const FLAG_OIDS: u32 = 1 << 16;
 /// Bits 17-31 are critical: a reader that does not know them must stop.
 const CRITICAL_FLAGS: u32 = 0xFFFE_0000;
 
-fn stream_err(msg: impl Into<String>) -> CodecError {
+pub(super) fn stream_err(msg: impl Into<String>) -> CodecError {
     CodecError::Stream(msg.into())
 }
 
@@ -36,7 +38,7 @@ enum State {
 }
 
 /// Outcome of examining the start of a buffer.
-enum Step {
+pub(super) enum Step {
     /// One item (header, row, trailer) of this many bytes was consumed.
     Consumed(usize),
     /// The buffer ends inside the next item, which needs at least this many bytes in total.
@@ -51,6 +53,9 @@ enum Step {
 #[derive(Debug)]
 pub struct CopyOutDecoder {
     types: Vec<Type>,
+    /// Each column's codec when it is a scalar, classified once: classifying a type walks a
+    /// long chain of comparisons, too slow to repeat for every value.
+    scalars: Vec<Option<Scalar>>,
     schema: SchemaRef,
     state: State,
     /// Bytes of an item split across chunks (usually empty).
@@ -67,7 +72,15 @@ impl CopyOutDecoder {
     /// columns in error messages and must have the same width as the batches fed.
     pub fn new(types: Vec<Type>, schema: SchemaRef) -> Self {
         let width = types.len();
+        let scalars = types
+            .iter()
+            .map(|t| match resolve(t) {
+                Resolved::Scalar(s) => Some(s),
+                _ => None,
+            })
+            .collect();
         CopyOutDecoder {
+            scalars,
             types,
             schema,
             state: State::Header,
@@ -217,7 +230,11 @@ impl CopyOutDecoder {
                 return Ok((Step::NeedAtLeast(buf.len() + 1), false));
             }
             let (field, after) = after.split_at(len);
-            let value = decode_resolved(resolve(ty), ty, field)
+            let res = match self.scalars.get(i).copied().flatten() {
+                Some(s) => Resolved::Scalar(s),
+                None => resolve(ty),
+            };
+            let value = decode_resolved(res, ty, field)
                 .map_err(|e| e.in_column(self.column_name(i, ty)))?;
             self.row.push(value);
             rest = after;
@@ -257,7 +274,7 @@ impl CopyOutDecoder {
 }
 
 /// Validates the header at the start of `buf` and measures it.
-fn scan_header(buf: &[u8]) -> Result<Step, CodecError> {
+pub(super) fn scan_header(buf: &[u8]) -> Result<Step, CodecError> {
     let Some((head, _)) = buf.split_first_chunk::<HEADER_LEN>() else {
         // Reject a wrong signature as early as its first bytes allow.
         let n = buf.len().min(SIGNATURE.len());
@@ -300,7 +317,7 @@ fn scan_header(buf: &[u8]) -> Result<Step, CodecError> {
 }
 
 /// Measures the tuple (or trailer) at the start of `buf` from its length words only.
-fn scan_tuple(buf: &[u8]) -> Result<Step, CodecError> {
+pub(super) fn scan_tuple(buf: &[u8]) -> Result<Step, CodecError> {
     let Some((&count, _)) = buf.split_first_chunk::<2>() else {
         return Ok(Step::NeedAtLeast(2));
     };

@@ -160,6 +160,14 @@ impl PgEndpoint {
                 "is required (or use the version 2.0 properties server, port, database, username)",
             )
         })?;
+        if cs.is_deferred() {
+            // `validate`: the string comes from Key Vault when the pipeline runs.
+            let mut ep = PgEndpoint::key_vault_placeholder();
+            if let Some(pw) = props.secret("password")? {
+                ep.password = Some(pw);
+            }
+            return Ok(ep);
+        }
         let parts = parse_connection_string(cs.expose())
             .map_err(|reason| props.err("connectionString", reason))?;
         let mut ep =
@@ -168,6 +176,24 @@ impl PgEndpoint {
             ep.password = Some(pw);
         }
         Ok(ep)
+    }
+
+    /// What `validate` knows of a connection string that is fetched from Azure Key Vault at run
+    /// time: nothing, so no setting is checked and nothing connects to it.
+    fn key_vault_placeholder() -> Self {
+        PgEndpoint {
+            host: "(from Azure Key Vault)".into(),
+            port: DEFAULT_PORT,
+            database: String::new(),
+            user: String::new(),
+            password: None,
+            ssl_mode: SslMode::Prefer,
+            root_cert: None,
+            search_path: None,
+            connect_timeout: None,
+            command_timeout: None,
+            timezone: None,
+        }
     }
 
     /// v2: one property per setting.

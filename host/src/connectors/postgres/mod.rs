@@ -2,8 +2,10 @@
 //! the binary COPY codec, and the source and sink.
 
 pub mod binary;
+pub mod bisect;
 pub mod connect;
 pub mod copy_binary;
+pub mod copy_raw;
 pub mod copy_text;
 pub mod endpoint;
 pub mod errors;

@@ -5,11 +5,19 @@
 //! `statement_timeout`). As in ADF, batches committed before a failure stay; a
 //! `preCopyScript` that clears the table makes a re-run clean.
 //!
+//! With `enableSkipIncompatibleRow`, a batch the server refuses because of some rows' values
+//! (conversion errors, constraint violations) is written again in halves inside one
+//! transaction, with a savepoint per attempt, until the bad rows are isolated (see
+//! [`super::bisect`]); the good rows are committed and each bad row is recorded in the
+//! [`SkipLog`]. Without it, the activity fails naming the first bad row, its column and the
+//! reason, and the failing batch is rolled back. Batches that succeed never pay for this.
+//!
 //! Values travel in PostgreSQL's binary format when every column's value can be encoded for
 //! its target type, and in text-format COPY otherwise (for example CSV text into a range
 //! column): PostgreSQL parses the text form of every type.
 
-use std::time::Duration;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -18,15 +26,21 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Client;
 
 use super::binary::{can_encode, encode};
+use super::bisect::{
+    binary_row_ends, copy_position, is_row_error, render_binary_row, render_text_row,
+    render_values, row_reason, text_row_ends, Bisection,
+};
 use super::connect::connect;
 use super::copy_binary::{write_header, write_row, write_trailer};
+use super::copy_raw::split_after;
 use super::copy_text::write_text_row;
 use super::endpoint::PgEndpoint;
 use super::errors::{describe, is_timeout};
 use super::ident::{quote_ident, TableName};
 use crate::connectors::{BatchRx, Sink, SinkStats, StoreError};
-use crate::engine::batch::Batch;
+use crate::engine::batch::{Batch, RawTuples};
 use crate::engine::schema::SchemaRef;
+use crate::engine::skip_log::SkipLog;
 use crate::engine::value::Value;
 use crate::model::copy::{PgSinkSettings, WriteMethod};
 use crate::model::timespan::format_timespan;
@@ -37,6 +51,9 @@ const MAX_BIND_PARAMS: usize = 65_535;
 const COPY_CHUNK: usize = 256 * 1024;
 /// The staging table's ordering column, so the last of duplicate keys in a batch wins.
 const SEQ_COLUMN: &str = "__sluice_seq";
+/// The savepoint each attempt of a bisection runs under.
+const SAVEPOINT: &str = "sluice_bisect";
+use super::bisect::SINK_OPERATION as OPERATION;
 
 /// One target column receiving an input column.
 struct Target {
@@ -60,6 +77,10 @@ pub struct PgSink {
     text_copy: bool,
     /// Upsert: conflict keys and the staging table.
     upsert: Option<(Vec<String>, String)>,
+    /// Set with `enableSkipIncompatibleRow`: where refused rows are recorded.
+    skips: Option<SkipLog>,
+    /// Rows received so far, written or skipped: numbers rows in messages.
+    seen: AtomicU64,
 }
 
 impl PgSink {
@@ -173,6 +194,8 @@ impl PgSink {
             targets,
             text_copy,
             upsert,
+            skips: None,
+            seen: AtomicU64::new(0),
         })
     }
 
@@ -199,9 +222,6 @@ impl PgSink {
     fn append(&self, pending: &mut Pending, row: &[Value]) -> Result<(), String> {
         match pending {
             Pending::Copy { buf, rows } => {
-                if *rows == 0 && !self.text_copy {
-                    write_header(buf);
-                }
                 if self.text_copy {
                     write_text_row(row, buf);
                 } else {
@@ -214,24 +234,50 @@ impl PgSink {
         Ok(())
     }
 
-    /// Writes and commits one write batch.
-    async fn flush(&self, pending: Pending) -> Result<u64, tokio_postgres::Error> {
-        match pending {
-            Pending::Rows(rows) => self.bulk_insert(&rows).await,
-            Pending::Copy { mut buf, .. } => {
-                if !self.text_copy {
-                    write_trailer(&mut buf);
+    /// Writes and commits one whole write batch.
+    async fn write_unit(&self, unit: &Unit) -> Result<u64, tokio_postgres::Error> {
+        match unit {
+            Unit::Rows(rows) => {
+                self.client.batch_execute("BEGIN").await?;
+                let result = self.insert_rows(rows).await;
+                self.finish_transaction(result).await
+            }
+            Unit::Copy { body, .. } => match &self.upsert {
+                None => {
+                    self.copy_into(&self.settings.table.quoted(), body.clone())
+                        .await
                 }
-                let data = buf.freeze();
+                Some((keys, staging)) => {
+                    self.client.batch_execute("BEGIN").await?;
+                    let result = self.merge(keys, staging, body.clone(), false).await;
+                    self.finish_transaction(result).await
+                }
+            },
+        }
+    }
+
+    /// Writes rows `range` of a batch inside the bisection's transaction. `ends` holds the end
+    /// offset of every row of a COPY body.
+    async fn write_part(
+        &self,
+        unit: &Unit,
+        range: Range<usize>,
+        ends: &[usize],
+    ) -> Result<u64, tokio_postgres::Error> {
+        match unit {
+            Unit::Rows(rows) => self.insert_rows(rows.get(range).unwrap_or_default()).await,
+            Unit::Copy { body, .. } => {
+                let part = body.slice(row_span(ends, range));
                 match &self.upsert {
-                    None => self.copy_into(&self.settings.table.quoted(), data).await,
-                    Some((keys, staging)) => self.upsert(keys, staging, data).await,
+                    None => self.copy_into(&self.settings.table.quoted(), part).await,
+                    Some((keys, staging)) => self.merge(keys, staging, part, true).await,
                 }
             }
         }
     }
 
-    /// One COPY of encoded data into `target` (the table or the staging table).
+    /// One COPY of encoded rows into `target` (the table or the staging table); the binary
+    /// header and trailer are sent around them.
     async fn copy_into(&self, target: &str, mut data: Bytes) -> Result<u64, tokio_postgres::Error> {
         let format = if self.text_copy {
             ""
@@ -241,44 +287,52 @@ impl PgSink {
         let sql = format!("COPY {target} ({}) FROM STDIN{format}", self.column_list());
         let sink = self.client.copy_in::<_, Bytes>(sql.as_str()).await?;
         futures_util::pin_mut!(sink);
-        let total = data.len() as u64;
+        let mut total = data.len() as u64;
+        if !self.text_copy {
+            let mut header = BytesMut::new();
+            write_header(&mut header);
+            total += header.len() as u64;
+            sink.send(header.freeze()).await?;
+        }
         while !data.is_empty() {
             let piece = data.split_to(COPY_CHUNK.min(data.len()));
             sink.send(piece).await?;
+        }
+        if !self.text_copy {
+            let mut trailer = BytesMut::new();
+            write_trailer(&mut trailer);
+            total += trailer.len() as u64;
+            sink.send(trailer.freeze()).await?;
         }
         sink.finish().await?;
         Ok(total)
     }
 
-    /// Multi-row INSERTs in one transaction, each under the bind-parameter limit.
-    async fn bulk_insert(&self, rows: &[Vec<Value>]) -> Result<u64, tokio_postgres::Error> {
+    /// Multi-row INSERTs, each under the bind-parameter limit, in the caller's transaction.
+    async fn insert_rows(&self, rows: &[Vec<Value>]) -> Result<u64, tokio_postgres::Error> {
         let width = self.targets.len();
         let per_stmt = (MAX_BIND_PARAMS / width.max(1)).clamp(1, 1000);
-        self.client.batch_execute("BEGIN").await?;
-        let result = async {
-            let mut bytes = 0u64;
-            let mut full_stmt = None;
-            for chunk in rows.chunks(per_stmt) {
-                let stmt = if chunk.len() == per_stmt {
-                    match &full_stmt {
-                        Some(s) => s,
-                        None => full_stmt
-                            .insert(self.client.prepare(&self.insert_sql(chunk.len())).await?),
+        let mut bytes = 0u64;
+        let mut full_stmt = None;
+        for chunk in rows.chunks(per_stmt) {
+            let stmt = if chunk.len() == per_stmt {
+                match &full_stmt {
+                    Some(s) => s,
+                    None => {
+                        full_stmt.insert(self.client.prepare(&self.insert_sql(chunk.len())).await?)
                     }
-                    .clone()
-                } else {
-                    self.client.prepare(&self.insert_sql(chunk.len())).await?
-                };
-                let cells: Vec<Cell<'_>> = chunk.iter().flat_map(|r| r.iter().map(Cell)).collect();
-                bytes += cells.iter().map(|c| c.0.byte_size() as u64).sum::<u64>();
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-                self.client.execute(&stmt, &params).await?;
-            }
-            Ok::<u64, tokio_postgres::Error>(bytes)
+                }
+                .clone()
+            } else {
+                self.client.prepare(&self.insert_sql(chunk.len())).await?
+            };
+            let cells: Vec<Cell<'_>> = chunk.iter().flat_map(|r| r.iter().map(Cell)).collect();
+            bytes += cells.iter().map(|c| c.0.byte_size() as u64).sum::<u64>();
+            let params: Vec<&(dyn ToSql + Sync)> =
+                cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            self.client.execute(&stmt, &params).await?;
         }
-        .await;
-        self.finish_transaction(result).await
+        Ok(bytes)
     }
 
     fn insert_sql(&self, rows: usize) -> String {
@@ -316,36 +370,47 @@ impl PgSink {
             .collect()
     }
 
-    /// COPY into the staging table, then merge into the target; one transaction.
-    async fn upsert(
+    /// COPY into the staging table, then merge into the target, in the caller's transaction.
+    /// `clear` empties the staging table first (a bisection writes several parts in one
+    /// transaction; `ON COMMIT DELETE ROWS` only empties it at the end).
+    async fn merge(
         &self,
         keys: &[String],
         staging: &str,
         data: Bytes,
+        clear: bool,
     ) -> Result<u64, tokio_postgres::Error> {
-        self.client.batch_execute("BEGIN").await?;
-        let result = async {
-            let bytes = self.copy_into(&quote_ident(staging), data).await?;
-            let cols = self.column_list();
-            let key_list = keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ");
-            let updates: Vec<String> = self
-                .targets
-                .iter()
-                .filter(|t| !keys.iter().any(|k| k == &t.name))
-                .map(|t| format!("{0} = EXCLUDED.{0}", quote_ident(&t.name)))
-                .collect();
-            let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
-            let sql = format!(
-                "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({key_list}) {cols} FROM {} ORDER BY {key_list}, {} DESC ON CONFLICT ({key_list}) {action}",
-                self.settings.table.quoted(),
-                quote_ident(staging),
-                quote_ident(SEQ_COLUMN)
-            );
-            self.client.execute(sql.as_str(), &[]).await?;
-            Ok(bytes)
+        if clear {
+            self.client
+                .batch_execute(&format!("DELETE FROM {}", quote_ident(staging)))
+                .await?;
         }
-        .await;
-        self.finish_transaction(result).await
+        let bytes = self.copy_into(&quote_ident(staging), data).await?;
+        let cols = self.column_list();
+        let key_list = keys
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let updates: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| !keys.iter().any(|k| k == &t.name))
+            .map(|t| format!("{0} = EXCLUDED.{0}", quote_ident(&t.name)))
+            .collect();
+        let action = if updates.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            format!("DO UPDATE SET {}", updates.join(", "))
+        };
+        let sql = format!(
+            "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({key_list}) {cols} FROM {} ORDER BY {key_list}, {} DESC ON CONFLICT ({key_list}) {action}",
+            self.settings.table.quoted(),
+            quote_ident(staging),
+            quote_ident(SEQ_COLUMN)
+        );
+        self.client.execute(sql.as_str(), &[]).await?;
+        Ok(bytes)
     }
 
     async fn finish_transaction(
@@ -381,6 +446,55 @@ impl Pending {
             Pending::Rows(r) => r.len(),
         }
     }
+
+    /// The batch, ready to be written (and written again in parts when it fails).
+    fn into_unit(self) -> Unit {
+        match self {
+            Pending::Copy { buf, rows } => Unit::Copy {
+                body: buf.freeze(),
+                rows,
+            },
+            Pending::Rows(r) => Unit::Rows(r),
+        }
+    }
+}
+
+/// A write batch being written: the encoded COPY rows (no binary header or trailer, so any
+/// run of rows can be sent on its own) or the rows for INSERTs.
+enum Unit {
+    Copy { body: Bytes, rows: usize },
+    Rows(Vec<Vec<Value>>),
+}
+
+impl Unit {
+    fn rows(&self) -> usize {
+        match self {
+            Unit::Copy { rows, .. } => *rows,
+            Unit::Rows(r) => r.len(),
+        }
+    }
+}
+
+/// Byte range of rows `range` in a COPY body whose rows end at `ends`.
+fn row_span(ends: &[usize], range: Range<usize>) -> Range<usize> {
+    let start = match range.start {
+        0 => 0,
+        i => ends.get(i - 1).copied().unwrap_or(0),
+    };
+    let end = range
+        .end
+        .checked_sub(1)
+        .and_then(|i| ends.get(i))
+        .copied()
+        .unwrap_or(start);
+    start..end.max(start)
+}
+
+/// Why writing a batch (or part of one) did not succeed.
+enum Failure {
+    /// The client-side `writeBatchTimeout` timer fired.
+    TimedOut,
+    Db(tokio_postgres::Error),
 }
 
 /// Upsert keys (given or the primary key) and a session-private staging table.
@@ -459,6 +573,19 @@ impl ToSql for Cell<'_> {
 
 #[async_trait]
 impl Sink for PgSink {
+    /// Undecoded tuples fit when every column has exactly the target's type and the write
+    /// method sends binary COPY data (CopyCommand, and Upsert into its staging table).
+    fn accepts_raw_copy(&self, types: &[u32]) -> bool {
+        !self.text_copy
+            && !matches!(self.settings.write_method, WriteMethod::BulkInsert)
+            && types.len() == self.types.len()
+            && types.iter().zip(&self.types).all(|(a, t)| *a == t.oid())
+    }
+
+    fn skip_incompatible_rows(&mut self, log: SkipLog) {
+        self.skips = Some(log);
+    }
+
     async fn write(self: Box<Self>, mut input: BatchRx) -> Result<SinkStats, StoreError> {
         let mut stats = SinkStats {
             peak_connections: 1,
@@ -470,15 +597,29 @@ impl Sink for PgSink {
         loop {
             let chunk = input.recv().await;
             let done = chunk.is_none();
+            if let Some(raw) = chunk.as_ref().and_then(Batch::raw_tuples) {
+                self.append_raw(&mut pending, raw, &mut number, &mut stats)
+                    .await?;
+                continue;
+            }
             for row in chunk.iter().flat_map(Batch::rows) {
-                self.append(&mut pending, row).map_err(|e| {
-                    StoreError::new(format!(
-                        "dataset '{}': row {} cannot be written to {}: {e}",
-                        self.dataset,
-                        stats.rows_written + pending.rows() as u64 + 1,
-                        self.settings.table
-                    ))
-                })?;
+                if let Err(e) = self.append(&mut pending, row) {
+                    // A value that cannot become the column's type: refused before sending.
+                    let n = self.seen.load(Ordering::Relaxed) + pending.rows() as u64 + 1;
+                    match &self.skips {
+                        Some(skips) => {
+                            self.seen.fetch_add(1, Ordering::Relaxed);
+                            skips.record(OPERATION, &render_values(row), &format!("row {n}: {e}"));
+                            continue;
+                        }
+                        None => {
+                            return Err(StoreError::new(format!(
+                                "dataset '{}': row {n} cannot be written to {}: {e}; set enableSkipIncompatibleRow to skip incompatible rows",
+                                self.dataset, self.settings.table
+                            )))
+                        }
+                    }
+                }
                 if pending.rows() >= size {
                     number += 1;
                     let full = std::mem::replace(&mut pending, self.new_pending());
@@ -497,36 +638,235 @@ impl Sink for PgSink {
 }
 
 impl PgSink {
-    /// Writes one batch within `writeBatchTimeout`, naming the batch and its rows on failure.
+    /// Adds undecoded tuples to the write batch, writing each batch as it reaches
+    /// `writeBatchSize` rows (splitting the tuples at that row).
+    async fn append_raw(
+        &self,
+        pending: &mut Pending,
+        raw: &RawTuples,
+        number: &mut u64,
+        stats: &mut SinkStats,
+    ) -> Result<(), StoreError> {
+        let size = self.settings.write_batch_size;
+        let mut data = &raw.data[..];
+        let mut rows = raw.rows;
+        while rows > 0 {
+            let Pending::Copy { buf, rows: have } = pending else {
+                return Err(StoreError::new(
+                    "internal error: undecoded rows reached a sink writing with BulkInsert",
+                ));
+            };
+            let take = rows.min(size.saturating_sub(*have).max(1));
+            let at = if take == rows {
+                data.len()
+            } else {
+                split_after(data, take)
+                    .map_err(|e| StoreError::new(format!("dataset '{}': {e}", self.dataset)))?
+            };
+            let (head, rest) = data.split_at(at.min(data.len()));
+            buf.extend_from_slice(head);
+            *have += take;
+            data = rest;
+            rows -= take;
+            if *have >= size {
+                *number += 1;
+                let full = std::mem::replace(pending, self.new_pending());
+                self.write_timed(full, *number, stats).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the server refused a row, naming the target table where it named Upsert's staging
+    /// table (an internal detail).
+    fn reason(&self, e: &tokio_postgres::Error) -> String {
+        self.unstaged(&row_reason(e))
+    }
+
+    /// `text` with Upsert's staging table named as the target table.
+    fn unstaged(&self, text: &str) -> String {
+        match &self.upsert {
+            Some((_, staging)) => text.replace(staging.as_str(), &self.settings.table.to_string()),
+            None => text.to_string(),
+        }
+    }
+
+    /// Runs one write within `writeBatchTimeout` (the client side of it; the session's
+    /// `statement_timeout` is the server side).
+    async fn timed<F>(&self, write: F) -> Result<u64, Failure>
+    where
+        F: std::future::Future<Output = Result<u64, tokio_postgres::Error>>,
+    {
+        match tokio::time::timeout(self.settings.write_batch_timeout, write).await {
+            Err(_) => Err(Failure::TimedOut),
+            Ok(Err(e)) => Err(Failure::Db(e)),
+            Ok(Ok(bytes)) => Ok(bytes),
+        }
+    }
+
+    /// The error for a failure that is not a row's fault.
+    fn batch_error(&self, at: &str, failure: Failure) -> StoreError {
+        let timeout = format_timespan(self.settings.write_batch_timeout);
+        match failure {
+            Failure::TimedOut => {
+                StoreError::new(format!("{at}: writeBatchTimeout {timeout} exceeded"))
+            }
+            Failure::Db(e) if is_timeout(&e) => StoreError::new(format!(
+                "{at}: writeBatchTimeout {timeout} exceeded ({})",
+                describe(&e)
+            )),
+            Failure::Db(e) => StoreError::new(format!("{at} failed: {}", describe(&e))),
+        }
+    }
+
+    /// Writes one batch, naming the batch and its rows on failure. When the server refuses
+    /// some rows' values, [`PgSink::isolate`] finds them.
     async fn write_timed(
         &self,
         batch: Pending,
         number: u64,
         stats: &mut SinkStats,
     ) -> Result<(), StoreError> {
-        let timeout: Duration = self.settings.write_batch_timeout;
-        let first = stats.rows_written + 1;
-        let last = stats.rows_written + batch.rows() as u64;
+        let unit = batch.into_unit();
+        let rows = unit.rows() as u64;
+        let first = self.seen.fetch_add(rows, Ordering::Relaxed) + 1;
         let at = format!(
-            "dataset '{}': batch {number} (rows {first}-{last}) into {}",
-            self.dataset, self.settings.table
+            "dataset '{}': batch {number} (rows {first}-{}) into {}",
+            self.dataset,
+            first + rows - 1,
+            self.settings.table
         );
-        match tokio::time::timeout(timeout, self.flush(batch)).await {
-            Err(_) => Err(StoreError::new(format!(
-                "{at}: writeBatchTimeout {} exceeded",
-                format_timespan(timeout)
-            ))),
-            Ok(Err(e)) if is_timeout(&e) => Err(StoreError::new(format!(
-                "{at}: writeBatchTimeout {} exceeded ({})",
-                format_timespan(timeout),
-                describe(&e)
-            ))),
-            Ok(Err(e)) => Err(StoreError::new(format!("{at} failed: {}", describe(&e)))),
-            Ok(Ok(bytes)) => {
+        match self.timed(self.write_unit(&unit)).await {
+            Ok(bytes) => {
                 stats.bytes_written += bytes;
-                stats.rows_written = last;
+                stats.rows_written += rows;
                 Ok(())
             }
+            Err(Failure::Db(e)) if is_row_error(&e) => {
+                self.isolate(&unit, e, first, &at, stats).await
+            }
+            Err(failure) => Err(self.batch_error(&at, failure)),
         }
+    }
+
+    /// A batch failed because of some rows (`error`). With skipping on, writes it again in
+    /// halves inside one transaction until the bad rows are isolated, commits the good ones
+    /// and records the bad ones. Without it, names the first bad row (from the COPY's own
+    /// report when it has one, else by bisecting and rolling back) and fails.
+    async fn isolate(
+        &self,
+        unit: &Unit,
+        error: tokio_postgres::Error,
+        first: u64,
+        at: &str,
+        stats: &mut SinkStats,
+    ) -> Result<(), StoreError> {
+        let rows = unit.rows();
+        let skipping = self.skips.is_some();
+        // The server's own context (`COPY t, line 2, column id: "abc"`) stays in the message
+        // of a failed copy, after the row's number in the whole copy.
+        let fail = |index: u64, e: &tokio_postgres::Error| {
+            let context = e
+                .as_db_error()
+                .and_then(|db| db.where_())
+                .map(|w| self.unstaged(&format!("; where: {w}")))
+                .unwrap_or_default();
+            StoreError::new(format!(
+                "{at}: row {} cannot be written: {}{context}; set enableSkipIncompatibleRow to skip incompatible rows",
+                first + index,
+                self.reason(e)
+            ))
+        };
+        if !skipping {
+            // A COPY into the table reports the failing row itself; a staging table's merge
+            // and INSERTs do not.
+            if let (Unit::Copy { .. }, None, Some((line, _))) =
+                (unit, &self.upsert, copy_position(&error))
+            {
+                return Err(fail(line.saturating_sub(1), &error));
+            }
+        }
+        let ends = match unit {
+            Unit::Copy { body, .. } if self.text_copy => text_row_ends(body),
+            Unit::Copy { body, .. } => binary_row_ends(body)
+                .map_err(|e| StoreError::new(format!("{at}: internal error: {e}")))?,
+            Unit::Rows(_) => Vec::new(),
+        };
+        let mut bad: Vec<(usize, tokio_postgres::Error)> = Vec::new();
+        let (mut written, mut bytes) = (0u64, 0u64);
+        if rows <= 1 {
+            bad.push((0, error));
+        } else {
+            let sql = |e| self.batch_error(at, Failure::Db(e));
+            self.client.batch_execute("BEGIN").await.map_err(sql)?;
+            let mut bisection = Bisection::new(rows);
+            while let Some(range) = bisection.next_range() {
+                let savepoint = async {
+                    self.client
+                        .batch_execute(&format!("SAVEPOINT {SAVEPOINT}"))
+                        .await?;
+                    self.write_part(unit, range.clone(), &ends).await
+                };
+                match self.timed(savepoint).await {
+                    Ok(b) => {
+                        self.client
+                            .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
+                            .await
+                            .map_err(sql)?;
+                        written += range.len() as u64;
+                        bytes += b;
+                    }
+                    Err(Failure::Db(e)) if is_row_error(&e) => {
+                        self.client
+                            .batch_execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+                            .await
+                            .map_err(sql)?;
+                        if bisection.failed(range.clone()) {
+                            bad.push((range.start, e));
+                            if !skipping {
+                                break;
+                            }
+                        }
+                    }
+                    Err(failure) => {
+                        let _ = self.client.batch_execute("ROLLBACK").await;
+                        return Err(self.batch_error(at, failure));
+                    }
+                }
+            }
+            if !skipping {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+            } else {
+                self.client.batch_execute("COMMIT").await.map_err(sql)?;
+            }
+        }
+        let Some(skips) = &self.skips else {
+            return Err(match bad.first() {
+                Some((i, e)) => fail(*i as u64, e),
+                // Every part went in on its own: the rows only fail together.
+                None => StoreError::new(format!(
+                    "{at} failed, although each part of it can be written on its own"
+                )),
+            });
+        };
+        for (i, e) in &bad {
+            let item = match unit {
+                Unit::Rows(r) => render_values(r.get(*i).map(Vec::as_slice).unwrap_or_default()),
+                Unit::Copy { body, .. } => {
+                    let row = body.get(row_span(&ends, *i..*i + 1)).unwrap_or_default();
+                    if self.text_copy {
+                        render_text_row(row)
+                    } else {
+                        render_binary_row(row, &self.types)
+                    }
+                }
+            };
+            let reason = format!("row {}: {}", first + *i as u64, self.reason(e));
+            skips.record(OPERATION, &item, &reason);
+        }
+        tracing::debug!(rows, bad = bad.len(), "bisected a failed write batch");
+        stats.bytes_written += bytes;
+        stats.rows_written += written;
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use futures_util::{pin_mut, StreamExt};
 use tokio::task::JoinSet;
 use tokio_postgres::types::Type;
@@ -21,13 +22,14 @@ use tokio_postgres::Client;
 
 use super::connect::connect;
 use super::copy_binary::CopyOutDecoder;
+use super::copy_raw::{TupleFramer, FIRST_USER_OID};
 use super::errors::{describe, is_timeout};
 use super::ident::quote_ident;
 use super::partition::{self, apply_settings, set_snapshot_sql, Part, PartStat, ReadReport};
 use super::types::data_type_of;
 use crate::connectors::postgres::endpoint::PgEndpoint;
 use crate::connectors::{BatchTx, Source, SourceStats, StoreError};
-use crate::engine::batch::Batch;
+use crate::engine::batch::{Batch, RawTuples};
 use crate::engine::schema::{Column, DataType, Schema, SchemaRef};
 use crate::model::copy::{PgPartitioning, SourceQuery};
 use crate::model::timespan::format_timespan;
@@ -40,6 +42,11 @@ pub struct PgSource {
     query_timeout: Duration,
     dataset: String,
     mode: Mode,
+    /// Every column's type OID when all are built-in types the engine models: the rows can
+    /// then be handed over undecoded (see `copy_raw`).
+    raw_types: Option<Vec<u32>>,
+    /// Hand over undecoded tuples (`Source::use_raw_copy`).
+    raw: bool,
 }
 
 enum Mode {
@@ -69,6 +76,15 @@ struct Described {
     types: Vec<Type>,
     select: Vec<String>,
     casts: bool,
+}
+
+impl Described {
+    /// The column OIDs when rows may pass through undecoded: no column needed a cast to text
+    /// and every type is built in (the same OID and binary form on every server).
+    fn raw_types(&self) -> Option<Vec<u32>> {
+        (!self.casts && self.types.iter().all(|t| t.oid() < FIRST_USER_OID))
+            .then(|| self.types.iter().map(Type::oid).collect())
+    }
 }
 
 impl Described {
@@ -150,6 +166,7 @@ impl PgSource {
             };
             let d = describe_query(&client, &base, &what, dataset).await?;
             let copy_sql = d.copy_sql(&base);
+            let raw_types = d.raw_types();
             return Ok(PgSource {
                 client,
                 schema: Schema::new(d.columns).into(),
@@ -157,6 +174,8 @@ impl PgSource {
                 query_timeout,
                 dataset: dataset.to_string(),
                 mode: Mode::Single { copy_sql },
+                raw_types,
+                raw: false,
             });
         }
         let fail = |e: tokio_postgres::Error| {
@@ -197,8 +216,11 @@ impl PgSource {
             partitions: jobs.len(),
             ..ReadReport::default()
         });
+        let raw_types = d.raw_types();
         Ok(PgSource {
             client,
+            raw_types,
+            raw: false,
             schema: Schema::new(d.columns).into(),
             types: d.types,
             query_timeout,
@@ -263,7 +285,11 @@ async fn stream_copy(
     stats: &mut SourceStats,
     fail: &(dyn Fn(&tokio_postgres::Error) -> StoreError + Sync),
     ds: &str,
+    raw: bool,
 ) -> Result<bool, StoreError> {
+    if raw {
+        return stream_raw(client, copy_sql, schema, out, batch_rows, stats, fail, ds).await;
+    }
     let stream = client.copy_out(copy_sql).await.map_err(|e| fail(&e))?;
     pin_mut!(stream);
     let mut decoder = CopyOutDecoder::new(types.to_vec(), schema.clone());
@@ -297,6 +323,14 @@ impl Source for PgSource {
         self.schema.clone()
     }
 
+    fn raw_copy_types(&self) -> Option<Vec<u32>> {
+        self.raw_types.clone()
+    }
+
+    fn use_raw_copy(&mut self) {
+        self.raw = self.raw_types.is_some();
+    }
+
     async fn read(
         self: Box<Self>,
         out: BatchTx,
@@ -325,6 +359,7 @@ impl Source for PgSource {
                     &mut stats,
                     &fail,
                     &ds,
+                    this.raw,
                 )
                 .await?;
                 Ok(stats)
@@ -347,6 +382,7 @@ impl Source for PgSource {
                     timeout,
                     dataset: ds.clone(),
                     report,
+                    raw: this.raw,
                 });
                 let mut readers = JoinSet::new();
                 for _ in 0..degree {
@@ -397,6 +433,7 @@ struct Shared {
     timeout: Duration,
     dataset: String,
     report: Arc<ReadReport>,
+    raw: bool,
 }
 
 impl Shared {
@@ -453,6 +490,7 @@ async fn reader(
             &mut part_stats,
             &fail,
             ds,
+            shared.raw,
         )
         .await?;
         stats.rows_read += part_stats.rows_read;
@@ -470,6 +508,59 @@ async fn reader(
     let _ = client.batch_execute("COMMIT").await;
     Ok(stats)
 }
+
+/// Streams one `COPY` into `out` as undecoded tuples, in batches of `batch_rows` rows or
+/// [`RAW_BATCH_BYTES`], whichever comes first; false when the consumer has gone.
+#[allow(clippy::too_many_arguments)]
+async fn stream_raw(
+    client: &Client,
+    copy_sql: &str,
+    schema: &SchemaRef,
+    out: &BatchTx,
+    batch_rows: usize,
+    stats: &mut SourceStats,
+    fail: &(dyn Fn(&tokio_postgres::Error) -> StoreError + Sync),
+    ds: &str,
+) -> Result<bool, StoreError> {
+    let stream = client.copy_out(copy_sql).await.map_err(|e| fail(&e))?;
+    pin_mut!(stream);
+    let mut framer = TupleFramer::new(schema.len());
+    let mut buf = BytesMut::with_capacity(RAW_BATCH_BYTES + RAW_BATCH_BYTES / 4);
+    let mut rows = 0;
+    let mut last_bytes = 0;
+    let bad = |e: super::binary::CodecError| StoreError::new(format!("dataset '{ds}': {e}"));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| fail(&e))?;
+        rows += framer.feed(&chunk, &mut buf).map_err(bad)?;
+        if rows >= batch_rows || buf.len() >= RAW_BATCH_BYTES {
+            let data = buf.split().freeze();
+            buf.reserve(RAW_BATCH_BYTES + RAW_BATCH_BYTES / 4);
+            let batch = Batch::raw(schema.clone(), RawTuples { data, rows });
+            rows = 0;
+            if !send(out, batch, stats, framer.bytes(), &mut last_bytes).await {
+                return Ok(false);
+            }
+        }
+    }
+    framer.finish().map_err(bad)?;
+    if rows > 0 {
+        let batch = Batch::raw(
+            schema.clone(),
+            RawTuples {
+                data: buf.freeze(),
+                rows,
+            },
+        );
+        if !send(out, batch, stats, framer.bytes(), &mut last_bytes).await {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Bytes of undecoded tuples per batch: large enough that per-batch costs vanish, small enough
+/// that the bounded queues stay a few megabytes however wide the rows.
+const RAW_BATCH_BYTES: usize = 1 << 20;
 
 /// Sends a batch with its byte count; false when the consumer has gone (it reports why).
 async fn send(
