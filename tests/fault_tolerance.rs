@@ -133,6 +133,25 @@ fn read_log(folder: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, records)
 }
 
+/// A factory copying `{s}.src` into `{s}.dst` on the local server with these source and sink
+/// settings; `{s}` in the source's `query` is the test's schema.
+fn src_to_dst(db: &TestDb, mut source: Value, sink: Value, skip: bool) -> TestFactory {
+    if let Some(q) = source["query"].as_str() {
+        source["query"] = json!(q.replace("{s}", &format!("\"{}\"", db.schema)));
+    }
+    let f = TestFactory::new();
+    f.local_pg("Pg")
+        .table("Src", "Pg", &db.schema, "src")
+        .table("Dst", "Pg", &db.schema, "dst")
+        .copy_pipeline_with(
+            "P",
+            "Src",
+            "Dst",
+            json!({"source": source, "sink": sink, "enableSkipIncompatibleRow": skip}),
+        );
+    f
+}
+
 async fn ids(db: &TestDb) -> Vec<i32> {
     db.client
         .query(
@@ -264,18 +283,12 @@ async fn pg_to_pg_constraint_violations_are_skipped_with_every_write_method() {
              v int CONSTRAINT no_sevens CHECK (v % 100 <> 7), t text)",
         )
         .await;
-        let f = TestFactory::new();
-        f.local_pg("Pg")
-            .table("Src", "Pg", &db.schema, "src")
-            .table("Dst", "Pg", &db.schema, "dst")
-            .copy_pipeline_with(
-                "P",
-                "Src",
-                "Dst",
-                json!({"source": {"type": "AzurePostgreSqlSource"},
-                       "sink": {"type": "AzurePostgreSqlSink", "writeBatchSize": 100, "writeMethod": method},
-                       "enableSkipIncompatibleRow": true}),
-            );
+        let f = src_to_dst(
+            &db,
+            json!({"type": "AzurePostgreSqlSource"}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 100, "writeMethod": method}),
+            true,
+        );
         let out = succeeded(&run_factory(&f, &[]));
         let o = activity_output(&out);
         assert_eq!(o["rowsRead"], 1000, "{method}: {o}");
@@ -297,21 +310,83 @@ async fn pg_to_pg_constraint_violations_are_skipped_with_every_write_method() {
 
     // Without skipping, BulkInsert (no COPY line numbers) still names the row, by bisecting.
     db.exec("TRUNCATE {s}.dst").await;
-    let f = TestFactory::new();
-    f.local_pg("Pg")
-        .table("Src", "Pg", &db.schema, "src")
-        .table("Dst", "Pg", &db.schema, "dst")
-        .copy_pipeline(
-            "P",
-            "Src",
-            "Dst",
-            json!({"type": "AzurePostgreSqlSource", "query": format!("SELECT * FROM \"{}\".src ORDER BY id", db.schema)}),
-            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 100, "writeMethod": "BulkInsert"}),
-        );
+    let f = src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource", "query": "SELECT * FROM {s}.src ORDER BY id"}),
+        json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 100, "writeMethod": "BulkInsert"}),
+        false,
+    );
     let msg = failed(&run_factory(&f, &[]));
     assert!(msg.contains("row 7 cannot be written"), "{msg}");
     assert!(msg.contains("no_sevens"), "{msg}");
     assert_eq!(db.count("dst").await, 0);
+}
+
+/// Batches bigger than one COPY message are sent while they are gathered (see the sink's
+/// `copy_stream`); a row refused in the middle of one still fails or is skipped exactly.
+#[tokio::test]
+async fn streamed_batches_are_bisected_and_rolled_back_like_whole_ones() {
+    let db = TestDb::new("ft_stream").await;
+    // 60,000 rows of about 120 bytes: a 20,000-row batch is ten 256 KB messages.
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, g AS v, repeat('x', 100) || g AS t \
+         FROM generate_series(1, 60000) g",
+    )
+    .await;
+    let dst = "DROP TABLE IF EXISTS {s}.dst; CREATE TABLE {s}.dst (id int PRIMARY KEY, \
+               v int CONSTRAINT no_7777 CHECK (v % 10000 <> 7777), t text)";
+    let factory = |skip: bool| {
+        src_to_dst(
+            &db,
+            json!({"type": "AzurePostgreSqlSource", "query": "SELECT * FROM {s}.src ORDER BY id"}),
+            json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 20000}),
+            skip,
+        )
+    };
+
+    // Skipping (decoded rows): rows 7777, 17777, ... 57777 are isolated and logged.
+    db.exec(dst).await;
+    let out = succeeded(&run_factory(&factory(true), &[]));
+    let o = activity_output(&out);
+    assert_eq!(o["executionDetails"][0]["passThrough"], false, "{o}");
+    assert_eq!(o["rowsCopied"], 59994, "{o}");
+    assert_eq!(o["rowsSkipped"], 6, "{o}");
+    assert_eq!(db.count("dst").await, 59994);
+    assert_eq!(
+        db.query_i64("SELECT count(*) FROM {s}.dst WHERE v % 10000 = 7777")
+            .await,
+        0
+    );
+    let first = o["errors"][0]["Message"].as_str().unwrap();
+    assert!(
+        first.contains("row 7777:") && first.contains("no_7777"),
+        "{first}"
+    );
+
+    // Not skipping (pass-through tuples): the second batch fails at its first bad row, the
+    // first batch stays, the failing one leaves nothing behind.
+    db.exec(dst).await;
+    db.exec(
+        "ALTER TABLE {s}.dst DROP CONSTRAINT no_7777; \
+         ALTER TABLE {s}.dst ADD CONSTRAINT no_27777 CHECK (v <> 27777)",
+    )
+    .await;
+    let msg = failed(&run_factory(&factory(false), &[]));
+    assert!(msg.contains("batch 2 (rows 20001-40000)"), "{msg}");
+    assert!(msg.contains("row 27777 cannot be written"), "{msg}");
+    assert!(msg.contains("no_27777"), "{msg}");
+    assert_eq!(db.count("dst").await, 20000);
+    assert_eq!(
+        db.query_i64("SELECT max(id)::bigint FROM {s}.dst").await,
+        20000
+    );
+    // The same copy without the bad row: it took the pass-through path, all rows land.
+    db.exec("TRUNCATE {s}.dst; ALTER TABLE {s}.dst DROP CONSTRAINT no_27777")
+        .await;
+    let out = succeeded(&run_factory(&factory(false), &[]));
+    let o = activity_output(&out);
+    assert_eq!(o["executionDetails"][0]["passThrough"], true, "{o}");
+    assert_eq!(db.count("dst").await, 60000);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Azurite, the official Azure Storage emulator, started per test on a free port in a temporary
+//! Azurite, the official Azure Storage emulator, started per test on a port of its own in a temporary
 //! folder and killed when dropped; plus a tiny signed (SharedKey) HTTP client to create
 //! containers, upload fixtures and inspect what Sluice wrote, independently of Sluice's own
 //! `object_store` client.
@@ -6,11 +6,11 @@
 //! Azurite is installed into `tests/.azurite` by `.ci/run` (or by hand with the command in
 //! [`INSTALL`]); when it is missing the tests fail with that command.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -38,15 +38,21 @@ fn azurite_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".azurite/node_modules/.bin/azurite-blob")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+/// The port in Azurite's "successfully listens on http://127.0.0.1:<port>" line.
+fn listening_port(line: &str) -> Option<u16> {
+    line.split_once("listens on http://")?
+        .1
+        .rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl Azurite {
-    /// Starts Azurite and waits until it accepts connections.
+    /// Starts Azurite on a port the system picks (`--blobPort 0`) and waits for the line that
+    /// names it. Choosing a free port beforehand raced with other tests starting emulators:
+    /// a test could end up talking to another test's Azurite as it shut down.
     pub fn start() -> Azurite {
         let bin = azurite_bin();
         assert!(
@@ -54,46 +60,46 @@ impl Azurite {
             "Azurite is not installed ({} is missing); install it with:\n  {INSTALL}\n(from the repository root; Node.js 18+ and npm are needed)",
             bin.display()
         );
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
-            let mut child = Command::new(&bin)
-                .args([
-                    "--blobHost",
-                    "127.0.0.1",
-                    "--blobPort",
-                    &port.to_string(),
-                    "--location",
-                    dir.path().to_str().unwrap(),
-                    "--skipApiVersionCheck",
-                    "--loose",
-                    "--silent",
-                    "--disableTelemetry",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {}: {e} (is node installed?)", bin.display())
-                });
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Azurite {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                "0",
+                "--location",
+                dir.path().to_str().unwrap(),
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+                "--disableTelemetry",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (is node installed?)", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the port, then keeps draining stdout so Azurite never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = listening_port(&line) {
+                    let _ = tx.send(port);
                 }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken meanwhile: try another
-                }
-                std::thread::sleep(Duration::from_millis(100));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => Azurite {
+                child,
+                port,
+                _dir: dir,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("Azurite did not report a listening port within 30 s");
+            }
         }
-        panic!("Azurite did not start listening within 30 s (tried three ports)");
     }
 
     /// `http://127.0.0.1:<port>/devstoreaccount1`.

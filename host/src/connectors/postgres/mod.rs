@@ -6,6 +6,7 @@ pub mod bisect;
 pub mod connect;
 pub mod copy_binary;
 pub mod copy_raw;
+mod copy_stream;
 pub mod copy_text;
 pub mod endpoint;
 pub mod errors;

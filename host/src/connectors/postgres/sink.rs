@@ -3,7 +3,9 @@
 //! Each incoming batch (`writeBatchSize` rows) is written and committed on its own, within
 //! `writeBatchTimeout` (enforced on both sides: a client timer and the session's
 //! `statement_timeout`). As in ADF, batches committed before a failure stay; a
-//! `preCopyScript` that clears the table makes a re-run clean.
+//! `preCopyScript` that clears the table makes a re-run clean. With CopyCommand a batch's COPY
+//! is opened as its first rows are encoded and fed while the rest arrive
+//! ([`super::copy_stream`]); it still commits, or rolls back, as one unit.
 //!
 //! With `enableSkipIncompatibleRow`, a batch the server refuses because of some rows' values
 //! (conversion errors, constraint violations) is written again in halves inside one
@@ -33,6 +35,7 @@ use super::bisect::{
 use super::connect::connect;
 use super::copy_binary::{write_header, write_row, write_trailer};
 use super::copy_raw::split_after;
+use super::copy_stream::{timed_step, Failure, StreamingCopy};
 use super::copy_text::write_text_row;
 use super::endpoint::PgEndpoint;
 use super::errors::{describe, is_timeout};
@@ -207,6 +210,41 @@ impl PgSink {
             .join(", ")
     }
 
+    /// The `COPY ... FROM STDIN` statement into `target` (the table or the staging table).
+    fn copy_sql(&self, target: &str) -> String {
+        let format = if self.text_copy {
+            ""
+        } else {
+            " (FORMAT binary)"
+        };
+        format!("COPY {target} ({}) FROM STDIN{format}", self.column_list())
+    }
+
+    /// Sends the encoded rows of the batch being gathered once there is a message's worth,
+    /// opening its COPY with the first (CopyCommand only: Upsert merges whole batches).
+    async fn send_ready(&self, pending: &mut Pending) {
+        let Pending::Copy { buf, stream, .. } = pending else {
+            return;
+        };
+        if buf.len() < COPY_CHUNK || self.upsert.is_some() {
+            return;
+        }
+        let rows = buf.split().freeze();
+        let open = match stream {
+            Some(open) => open,
+            None => stream.insert(
+                StreamingCopy::open(
+                    &self.client,
+                    &self.copy_sql(&self.settings.table.quoted()),
+                    !self.text_copy,
+                    self.settings.write_batch_timeout,
+                )
+                .await,
+            ),
+        };
+        open.send(rows).await;
+    }
+
     /// An empty write batch of the kind this sink's write method gathers.
     fn new_pending(&self) -> Pending {
         match self.settings.write_method {
@@ -214,6 +252,7 @@ impl PgSink {
             _ => Pending::Copy {
                 buf: BytesMut::new(),
                 rows: 0,
+                stream: None,
             },
         }
     }
@@ -221,7 +260,7 @@ impl PgSink {
     /// Adds one row to the write batch, encoding it for COPY right away.
     fn append(&self, pending: &mut Pending, row: &[Value]) -> Result<(), String> {
         match pending {
-            Pending::Copy { buf, rows } => {
+            Pending::Copy { buf, rows, .. } => {
                 if self.text_copy {
                     write_text_row(row, buf);
                 } else {
@@ -279,13 +318,10 @@ impl PgSink {
     /// One COPY of encoded rows into `target` (the table or the staging table); the binary
     /// header and trailer are sent around them.
     async fn copy_into(&self, target: &str, mut data: Bytes) -> Result<u64, tokio_postgres::Error> {
-        let format = if self.text_copy {
-            ""
-        } else {
-            " (FORMAT binary)"
-        };
-        let sql = format!("COPY {target} ({}) FROM STDIN{format}", self.column_list());
-        let sink = self.client.copy_in::<_, Bytes>(sql.as_str()).await?;
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(self.copy_sql(target).as_str())
+            .await?;
         futures_util::pin_mut!(sink);
         let mut total = data.len() as u64;
         if !self.text_copy {
@@ -433,8 +469,13 @@ impl PgSink {
 /// Rows gathered for the next write batch (`writeBatchSize` rows, one transaction).
 enum Pending {
     /// CopyCommand and Upsert: the COPY data, encoded as rows arrive. Compact (about the size
-    /// of the table's data), and an unencodable value is found before anything is sent.
-    Copy { buf: BytesMut, rows: usize },
+    /// of the table's data). CopyCommand sends it on as it grows (`stream`, see
+    /// [`super::copy_stream`]); Upsert's staging and merge run once the batch is whole.
+    Copy {
+        buf: BytesMut,
+        rows: usize,
+        stream: Option<StreamingCopy>,
+    },
     /// BulkInsert: rows for the statements' bind parameters.
     Rows(Vec<Vec<Value>>),
 }
@@ -450,10 +491,16 @@ impl Pending {
     /// The batch, ready to be written (and written again in parts when it fails).
     fn into_unit(self) -> Unit {
         match self {
-            Pending::Copy { buf, rows } => Unit::Copy {
-                body: buf.freeze(),
-                rows,
-            },
+            Pending::Copy { buf, rows, stream } => {
+                let body = match stream {
+                    Some(mut sent) => {
+                        sent.keep(buf.freeze());
+                        sent.into_body()
+                    }
+                    None => buf.freeze(),
+                };
+                Unit::Copy { body, rows }
+            }
             Pending::Rows(r) => Unit::Rows(r),
         }
     }
@@ -488,13 +535,6 @@ fn row_span(ends: &[usize], range: Range<usize>) -> Range<usize> {
         .copied()
         .unwrap_or(start);
     start..end.max(start)
-}
-
-/// Why writing a batch (or part of one) did not succeed.
-enum Failure {
-    /// The client-side `writeBatchTimeout` timer fired.
-    TimedOut,
-    Db(tokio_postgres::Error),
 }
 
 /// Upsert keys (given or the primary key) and a session-private staging table.
@@ -624,6 +664,8 @@ impl Sink for PgSink {
                     number += 1;
                     let full = std::mem::replace(&mut pending, self.new_pending());
                     self.write_timed(full, number, &mut stats).await?;
+                } else {
+                    self.send_ready(&mut pending).await;
                 }
             }
             if done {
@@ -651,7 +693,10 @@ impl PgSink {
         let mut data = &raw.data[..];
         let mut rows = raw.rows;
         while rows > 0 {
-            let Pending::Copy { buf, rows: have } = pending else {
+            let Pending::Copy {
+                buf, rows: have, ..
+            } = pending
+            else {
                 return Err(StoreError::new(
                     "internal error: undecoded rows reached a sink writing with BulkInsert",
                 ));
@@ -672,6 +717,8 @@ impl PgSink {
                 *number += 1;
                 let full = std::mem::replace(pending, self.new_pending());
                 self.write_timed(full, *number, stats).await?;
+            } else {
+                self.send_ready(pending).await;
             }
         }
         Ok(())
@@ -697,11 +744,8 @@ impl PgSink {
     where
         F: std::future::Future<Output = Result<u64, tokio_postgres::Error>>,
     {
-        match tokio::time::timeout(self.settings.write_batch_timeout, write).await {
-            Err(_) => Err(Failure::TimedOut),
-            Ok(Err(e)) => Err(Failure::Db(e)),
-            Ok(Ok(bytes)) => Ok(bytes),
-        }
+        let mut busy = std::time::Duration::ZERO;
+        timed_step(&mut busy, self.settings.write_batch_timeout, write).await
     }
 
     /// The error for a failure that is not a row's fault.
@@ -727,8 +771,7 @@ impl PgSink {
         number: u64,
         stats: &mut SinkStats,
     ) -> Result<(), StoreError> {
-        let unit = batch.into_unit();
-        let rows = unit.rows() as u64;
+        let rows = batch.rows() as u64;
         let first = self.seen.fetch_add(rows, Ordering::Relaxed) + 1;
         let at = format!(
             "dataset '{}': batch {number} (rows {first}-{}) into {}",
@@ -736,16 +779,42 @@ impl PgSink {
             first + rows - 1,
             self.settings.table
         );
-        match self.timed(self.write_unit(&unit)).await {
-            Ok(bytes) => {
+        let (result, unit) = match batch {
+            Pending::Copy {
+                buf,
+                rows,
+                stream: Some(mut open),
+            } => {
+                if !buf.is_empty() {
+                    open.send(buf.freeze()).await;
+                }
+                match open.finish().await {
+                    Ok(bytes) => (Ok(bytes), None),
+                    // Kept rows become a whole batch again, to be written in parts.
+                    Err(f) => (
+                        Err(f),
+                        Some(Unit::Copy {
+                            body: open.into_body(),
+                            rows,
+                        }),
+                    ),
+                }
+            }
+            whole => {
+                let unit = whole.into_unit();
+                (self.timed(self.write_unit(&unit)).await, Some(unit))
+            }
+        };
+        match (result, unit) {
+            (Ok(bytes), _) => {
                 stats.bytes_written += bytes;
                 stats.rows_written += rows;
                 Ok(())
             }
-            Err(Failure::Db(e)) if is_row_error(&e) => {
+            (Err(Failure::Db(e)), Some(unit)) if is_row_error(&e) => {
                 self.isolate(&unit, e, first, &at, stats).await
             }
-            Err(failure) => Err(self.batch_error(&at, failure)),
+            (Err(failure), _) => Err(self.batch_error(&at, failure)),
         }
     }
 

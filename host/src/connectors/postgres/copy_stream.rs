@@ -1,0 +1,138 @@
+//! Sending one write batch's COPY while its rows are still arriving.
+//!
+//! A write batch (`writeBatchSize` rows) is one COPY and one commit. When a batch was gathered
+//! whole before it was sent, the target server sat idle while the source read and the client
+//! sat idle while the server wrote. Measured on 1,000,000 rows, the copy got slower as the
+//! batches grew: 1.85 s at 10,000 rows, 2.15 s at 200,000 and 2.3 s at 1,000,000.
+//!
+//! A [`StreamingCopy`] opens the COPY when the batch's first chunk is encoded and sends each
+//! chunk as soon as it is ready, so reading, encoding and writing overlap. It keeps the
+//! chunks until the batch commits, because a batch the server refuses because of some of its
+//! rows is written again in parts (see `super::bisect`). Only the time spent waiting on the
+//! server counts against `writeBatchTimeout`, just as when a batch was sent whole.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+use tokio_postgres::{Client, CopyInSink};
+
+use super::copy_binary::{write_header, write_trailer};
+
+/// Why writing a batch (or part of one) did not succeed.
+pub(super) enum Failure {
+    /// The client-side `writeBatchTimeout` timer fired.
+    TimedOut,
+    Db(tokio_postgres::Error),
+}
+
+/// Runs one step of a write within what is left of `limit`, adding its time to `busy`.
+pub(super) async fn timed_step<T>(
+    busy: &mut Duration,
+    limit: Duration,
+    step: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, Failure> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit.saturating_sub(*busy), step).await;
+    *busy += started.elapsed();
+    match result {
+        Err(_) => Err(Failure::TimedOut),
+        Ok(Err(e)) => Err(Failure::Db(e)),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// An open COPY of one write batch and the rows sent so far.
+pub(super) struct StreamingCopy {
+    sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    /// The batch's COPY rows sent so far (no header or trailer), for writing it again in parts.
+    sent: Vec<Bytes>,
+    /// Bytes on the wire, header and trailer included.
+    bytes: u64,
+    binary: bool,
+    busy: Duration,
+    limit: Duration,
+    /// The first failure; later chunks are kept but no longer sent.
+    failed: Option<Failure>,
+}
+
+impl StreamingCopy {
+    /// Starts `sql` (a `COPY ... FROM STDIN`). A failure to start is reported by
+    /// [`StreamingCopy::finish`], after the batch's rows have all been kept.
+    pub(super) async fn open(client: &Client, sql: &str, binary: bool, limit: Duration) -> Self {
+        let mut copy = StreamingCopy {
+            sink: None,
+            sent: Vec::new(),
+            bytes: 0,
+            binary,
+            busy: Duration::ZERO,
+            limit,
+            failed: None,
+        };
+        match timed_step(&mut copy.busy, limit, client.copy_in::<_, Bytes>(sql)).await {
+            Ok(sink) => copy.sink = Some(Box::pin(sink)),
+            Err(f) => copy.failed = Some(f),
+        }
+        if binary {
+            let mut header = BytesMut::new();
+            write_header(&mut header);
+            copy.transmit(header.freeze()).await;
+        }
+        copy
+    }
+
+    /// Sends encoded rows and keeps them.
+    pub(super) async fn send(&mut self, rows: Bytes) {
+        self.keep(rows.clone());
+        self.transmit(rows).await;
+    }
+
+    /// Keeps rows for writing the batch again, without sending them.
+    pub(super) fn keep(&mut self, rows: Bytes) {
+        self.sent.push(rows);
+    }
+
+    async fn transmit(&mut self, data: Bytes) {
+        let (Some(sink), None) = (self.sink.as_mut(), &self.failed) else {
+            return;
+        };
+        let len = data.len() as u64;
+        match timed_step(&mut self.busy, self.limit, sink.send(data)).await {
+            Ok(()) => self.bytes += len,
+            Err(f) => self.failed = Some(f),
+        }
+    }
+
+    /// Ends the COPY and waits for its commit; returns the bytes sent.
+    pub(super) async fn finish(&mut self) -> Result<u64, Failure> {
+        if self.binary {
+            let mut trailer = BytesMut::new();
+            write_trailer(&mut trailer);
+            self.transmit(trailer.freeze()).await;
+        }
+        if let Some(failure) = self.failed.take() {
+            return Err(failure);
+        }
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(self.bytes);
+        };
+        timed_step(&mut self.busy, self.limit, sink.as_mut().finish()).await?;
+        Ok(self.bytes)
+    }
+
+    /// Every row kept, as one COPY body.
+    pub(super) fn into_body(self) -> Bytes {
+        match self.sent.as_slice() {
+            [one] => one.clone(),
+            parts => {
+                let mut body = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in parts {
+                    body.extend_from_slice(p);
+                }
+                body.freeze()
+            }
+        }
+    }
+}
