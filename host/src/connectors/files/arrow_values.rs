@@ -269,67 +269,27 @@ fn field_of(name: &str, enc: &Enc, type_name: &str) -> Field {
 /// Builds one arrow column from its cells.
 fn build(enc: &Enc, arrow: &ArrowType, cells: &[&Value]) -> Result<ArrayRef, String> {
     Ok(match enc {
-        Enc::Bool => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Bool(b) => Ok(Some(*b)),
-                    other => Err(mismatch("a boolean", other)),
-                })
-                .collect::<Result<BooleanArray, _>>()?,
-        ),
-        Enc::Int16 => Arc::new(
-            cells
-                .iter()
-                .map(|v| {
-                    int_of(v).and_then(|o| {
-                        o.map(i16::try_from)
-                            .transpose()
-                            .map_err(|_| out_of_range(v, "smallint"))
-                    })
-                })
-                .collect::<Result<Int16Array, _>>()?,
-        ),
-        Enc::Int32 => Arc::new(
-            cells
-                .iter()
-                .map(|v| {
-                    int_of(v).and_then(|o| {
-                        o.map(i32::try_from)
-                            .transpose()
-                            .map_err(|_| out_of_range(v, "integer"))
-                    })
-                })
-                .collect::<Result<Int32Array, _>>()?,
-        ),
+        Enc::Bool => Arc::new(typed::<BooleanArray, _>(cells, "a boolean", |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })?),
+        Enc::Int16 => Arc::new(narrowed::<Int16Array, i16>(cells, "smallint")?),
+        Enc::Int32 => Arc::new(narrowed::<Int32Array, i32>(cells, "integer")?),
         Enc::Int64 => Arc::new(
             cells
                 .iter()
                 .map(|v| int_of(v))
                 .collect::<Result<Int64Array, _>>()?,
         ),
-        Enc::Float32 => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Float32(f) => Ok(Some(*f)),
-                    other => Err(mismatch("a real", other)),
-                })
-                .collect::<Result<Float32Array, _>>()?,
-        ),
-        Enc::Float64 => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Float64(f) => Ok(Some(*f)),
-                    Value::Float32(f) => Ok(Some(f64::from(*f))),
-                    other => Err(mismatch("a double", other)),
-                })
-                .collect::<Result<Float64Array, _>>()?,
-        ),
+        Enc::Float32 => Arc::new(typed::<Float32Array, _>(cells, "a real", |v| match v {
+            Value::Float32(f) => Some(*f),
+            _ => None,
+        })?),
+        Enc::Float64 => Arc::new(typed::<Float64Array, _>(cells, "a double", |v| match v {
+            Value::Float64(f) => Some(*f),
+            Value::Float32(f) => Some(f64::from(*f)),
+            _ => None,
+        })?),
         Enc::Decimal { precision, scale } => Arc::new(
             cells
                 .iter()
@@ -346,16 +306,12 @@ fn build(enc: &Enc, arrow: &ArrowType, cells: &[&Value]) -> Result<ArrayRef, Str
                 .map_err(|e| e.to_string())?,
         ),
         Enc::Money => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Money(cents) => Ok(Some(i128::from(*cents))),
-                    other => Err(mismatch("a money amount", other)),
-                })
-                .collect::<Result<Decimal128Array, _>>()?
-                .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
-                .map_err(|e| e.to_string())?,
+            typed::<Decimal128Array, _>(cells, "a money amount", |v| match v {
+                Value::Money(cents) => Some(i128::from(*cents)),
+                _ => None,
+            })?
+            .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+            .map_err(|e| e.to_string())?,
         ),
         Enc::Text => {
             let mut scratch = String::new();
@@ -376,16 +332,10 @@ fn build(enc: &Enc, arrow: &ArrowType, cells: &[&Value]) -> Result<ArrayRef, Str
             }
             Arc::new(out.finish())
         }
-        Enc::Bytes => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Bytes(b) => Ok(Some(b.as_slice())),
-                    other => Err(mismatch("bytes", other)),
-                })
-                .collect::<Result<BinaryArray, _>>()?,
-        ),
+        Enc::Bytes => Arc::new(typed::<BinaryArray, _>(cells, "bytes", |v| match v {
+            Value::Bytes(b) => Some(b.as_slice()),
+            _ => None,
+        })?),
         Enc::Uuid => {
             let mut out =
                 arrow_array::builder::FixedSizeBinaryBuilder::with_capacity(cells.len(), 16);
@@ -398,26 +348,18 @@ fn build(enc: &Enc, arrow: &ArrowType, cells: &[&Value]) -> Result<ArrayRef, Str
             }
             Arc::new(out.finish())
         }
-        Enc::Date => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Date(d) => Ok(Some(date_to_arrow(*d))),
-                    other => Err(mismatch("a date", other)),
-                })
-                .collect::<Result<Date32Array, _>>()?,
-        ),
-        Enc::Time => Arc::new(
-            cells
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    Value::Time(t) => Ok(Some(*t)),
-                    other => Err(mismatch("a time", other)),
-                })
-                .collect::<Result<Time64MicrosecondArray, _>>()?,
-        ),
+        Enc::Date => Arc::new(typed::<Date32Array, _>(cells, "a date", |v| match v {
+            Value::Date(d) => Some(date_to_arrow(*d)),
+            _ => None,
+        })?),
+        Enc::Time => Arc::new(typed::<Time64MicrosecondArray, _>(
+            cells,
+            "a time",
+            |v| match v {
+                Value::Time(t) => Some(*t),
+                _ => None,
+            },
+        )?),
         Enc::Timestamp | Enc::TimestampTz => {
             let array = cells
                 .iter()
@@ -492,6 +434,43 @@ fn check_flat(a: &ArrayValue) -> Result<(), String> {
             dims.len()
         )),
     }
+}
+
+/// One column from cells of a single kind: NULL stays null, `of` converts every other cell
+/// and returns `None` for a cell of another kind, which is reported as not being `expected`.
+fn typed<'a, A, T>(
+    cells: &[&'a Value],
+    expected: &str,
+    of: impl Fn(&'a Value) -> Option<T>,
+) -> Result<A, String>
+where
+    A: FromIterator<Option<T>>,
+{
+    cells
+        .iter()
+        .map(|&v| match v {
+            Value::Null => Ok(None),
+            v => of(v).map(Some).ok_or_else(|| mismatch(expected, v)),
+        })
+        .collect()
+}
+
+/// An integer column narrower than bigint, refusing values that do not fit `ty`.
+fn narrowed<A, T>(cells: &[&Value], ty: &str) -> Result<A, String>
+where
+    A: FromIterator<Option<T>>,
+    T: TryFrom<i64>,
+{
+    cells
+        .iter()
+        .map(|&v| {
+            int_of(v).and_then(|o| {
+                o.map(T::try_from)
+                    .transpose()
+                    .map_err(|_| out_of_range(v, ty))
+            })
+        })
+        .collect()
 }
 
 fn mismatch(expected: &str, found: &Value) -> String {
