@@ -39,16 +39,6 @@ fn setup(db: &TestDb) -> (TestFactory, tempfile::TempDir) {
     (f, root)
 }
 
-fn assert_one_clean_error(run: &Run, needles: &[&str]) -> String {
-    assert_ne!(run.code, 0, "must fail: {}", run.all());
-    assert!(!run.all().contains("panicked"), "no panic: {}", run.all());
-    let e = first_error(run);
-    for n in needles {
-        assert!(e.contains(n), "expected {n:?} in the error: {e}");
-    }
-    e
-}
-
 #[tokio::test]
 async fn wildcards_recursion_and_additional_columns() {
     let db = TestDb::new("files_wild").await;

@@ -415,6 +415,18 @@ pub fn plugins_dir() -> PathBuf {
 }
 
 /// The first activity's error message of a `--output json` run (panics when it has none).
+/// Asserts that a run failed without a panic and that its first activity's error holds every
+/// needle; returns that error.
+pub fn assert_one_clean_error(run: &Run, needles: &[&str]) -> String {
+    assert_ne!(run.code, 0, "must fail: {}", run.all());
+    assert!(!run.all().contains("panicked"), "no panic: {}", run.all());
+    let e = first_error(run);
+    for n in needles {
+        assert!(e.contains(n), "expected {n:?} in the error: {e}");
+    }
+    e
+}
+
 pub fn first_error(run: &Run) -> String {
     run.json()["activities"][0]["error"]["message"]
         .as_str()
