@@ -611,11 +611,15 @@ impl<'a> Bench<'a> {
                     if pipeline == "CopyCommand" {
                         volume = read;
                     }
-                    let raw = out
-                        .and_then(|o| o["executionDetails"][0]["passThrough"].as_bool())
-                        .unwrap_or(false);
-                    let mut note = if raw {
+                    let details = out.map(|o| &o["executionDetails"][0]);
+                    let flag = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
+                    let tuples = details.map(|d| &d["pluginCopyTuples"]);
+                    let mut note = if flag(details.map(|d| &d["passThrough"])) {
                         "pass-through".to_string()
+                    } else if flag(tuples.map(|t| &t["input"]))
+                        && flag(tuples.map(|t| &t["output"]))
+                    {
+                        "plugin reads and writes COPY tuples".to_string()
                     } else {
                         "decoded".to_string()
                     };

@@ -57,14 +57,14 @@ impl From<anyhow::Error> for StoreError {
 #[async_trait]
 pub trait Source: Send {
     fn schema(&self) -> SchemaRef;
-    /// The type OIDs of the columns, when this source can hand over undecoded binary COPY
-    /// tuples (a PostgreSQL source whose column types are all built in). See
+    /// The types of the columns, when this source can hand over undecoded binary COPY tuples
+    /// (a PostgreSQL source whose column types are all built in). See
     /// [`Batch::raw`](crate::engine::batch::Batch::raw).
-    fn raw_copy_types(&self) -> Option<Vec<u32>> {
+    fn raw_copy_types(&self) -> Option<std::sync::Arc<[tokio_postgres::types::Type]>> {
         None
     }
-    /// From now on send undecoded tuples. Called only after the sink accepted these types and
-    /// nothing between the two looks inside rows.
+    /// From now on send undecoded tuples. Called only when the first consumer takes them: a
+    /// sink whose column types are exactly these, or a plugin stage.
     fn use_raw_copy(&mut self) {}
     /// From now on skip rows this source cannot parse (a DelimitedText row with the wrong
     /// number of fields), recording each in `log` (`enableSkipIncompatibleRow`). A source
@@ -82,10 +82,10 @@ pub trait Source: Send {
 /// A store that consumes rows. Opened with the schema it will receive.
 #[async_trait]
 pub trait Sink: Send {
-    /// Whether this sink writes undecoded binary COPY tuples whose columns have exactly these
-    /// type OIDs, in its input order.
-    fn accepts_raw_copy(&self, _types: &[u32]) -> bool {
-        false
+    /// The column types, in input order, when this sink takes undecoded binary COPY tuples
+    /// encoded for them (batches made by [`Batch::raw`](crate::engine::batch::Batch::raw)).
+    fn copy_targets(&self) -> Option<std::sync::Arc<[tokio_postgres::types::Type]>> {
+        None
     }
     /// From now on skip rows this sink refuses (bad values, constraint violations) instead of
     /// failing, recording each in `log` (`enableSkipIncompatibleRow`). A sink that never

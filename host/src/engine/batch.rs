@@ -2,19 +2,26 @@
 //! consume it. Values are stored row-major in one flat vector so a batch costs a single
 //! allocation however many rows it holds.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use tokio_postgres::types::Type;
 
 use super::schema::SchemaRef;
 use super::value::Value;
 
 /// Whole rows in PostgreSQL's binary COPY tuple format, not decoded: what a PostgreSQL source
 /// hands a PostgreSQL sink whose columns have exactly the same types, when nothing between
-/// them looks inside rows (see `connectors::postgres::copy_raw`).
+/// them looks inside rows (see `connectors::postgres::copy_raw`), and what goes between a
+/// PostgreSQL store and a plugin that reads or writes its columns (see
+/// `plugins::copy_tuples`).
 #[derive(Debug, Clone)]
 pub struct RawTuples {
     /// Complete tuples, without the COPY header and trailer.
     pub data: Bytes,
     pub rows: usize,
+    /// The column types the tuples are encoded for.
+    pub types: Arc<[Type]>,
 }
 
 /// A block of rows sharing one schema.
@@ -38,8 +45,8 @@ impl Batch {
         }
     }
 
-    /// A pass-through batch of undecoded binary COPY tuples. Only a consumer that agreed to
-    /// take them (the PostgreSQL sink, after the copy runner's type check) ever receives one.
+    /// A batch of undecoded binary COPY tuples. Only a consumer that agreed to take them (the
+    /// PostgreSQL sink or a plugin stage, after the copy runner's type check) ever receives one.
     pub fn raw(schema: SchemaRef, tuples: RawTuples) -> Self {
         Batch {
             schema,

@@ -277,7 +277,7 @@ async fn copy_rows(
         source.skip_incompatible_rows(skips.clone());
         sink.skip_incompatible_rows(skips.clone());
     }
-    let pass_through = offer_pass_through(plan, &stages, source.as_mut(), sink.as_ref());
+    let undecoded = offer_undecoded(plan, &mut stages, source.as_mut(), sink.as_ref());
 
     let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
     let (sink_tx, sink_rx) = mpsc::channel(QUEUE_BATCHES);
@@ -377,7 +377,9 @@ async fn copy_rows(
         "duration": round3(secs),
         "usedParallelCopies": used_parallel_copies,
         // Sluice extension: rows moved as undecoded binary COPY tuples.
-        "passThrough": pass_through,
+        "passThrough": undecoded.pass_through,
+        // Sluice extension: the plugins read the source's / wrote the sink's COPY tuples.
+        "pluginCopyTuples": {"input": undecoded.plugin_input, "output": undecoded.plugin_output},
         "profile": {
             "queue": {"status": "Completed", "duration": 0},
             "transfer": {
@@ -413,28 +415,58 @@ async fn copy_rows(
     })
 }
 
-/// Lets the rows travel as undecoded binary COPY tuples when nothing between source and sink
-/// looks inside them and the sink takes exactly the source's column types: decoding and
-/// re-encoding every value is then pure overhead (see `connectors::postgres::copy_raw`).
-/// Skipping incompatible rows needs the rows' values, so it keeps the decoded path.
-fn offer_pass_through(
+/// Where rows travel as undecoded binary COPY tuples instead of engine values.
+#[derive(Default)]
+struct Undecoded {
+    /// Source to sink untouched.
+    pass_through: bool,
+    /// The first plugin reads the source's tuples.
+    plugin_input: bool,
+    /// The last plugin writes the sink's tuples.
+    plugin_output: bool,
+}
+
+/// Lets rows travel as undecoded binary COPY tuples wherever no step needs engine values:
+/// decoding and re-encoding every value is then pure overhead, CPU the database servers need
+/// (see `connectors::postgres::copy_raw` and `plugins::copy_tuples`). Without plugins that
+/// takes a sink with exactly the source's column types and a mapping that keeps the columns
+/// as they are; with plugins, the first one reads a PostgreSQL source's tuples and the last
+/// one writes a PostgreSQL sink's (binary COPY: CopyCommand or Upsert) when no mapping stands
+/// between them and the store. Skipping incompatible rows needs the rows' values (for the
+/// session log, and to bisect a refused batch), so it keeps the value path throughout.
+fn offer_undecoded(
     plan: &CopyPlan,
-    stages: &Stages,
+    stages: &mut Stages,
     source: &mut dyn Source,
     sink: &dyn Sink,
-) -> bool {
-    let untouched = plan.transforms.is_empty()
-        && plan.row_mapper.is_none()
-        && stages.projection.is_identity()
-        && !plan.skip_incompatible_rows;
-    let accepted = untouched
-        && source
-            .raw_copy_types()
-            .is_some_and(|types| sink.accepts_raw_copy(&types));
-    if accepted {
+) -> Undecoded {
+    let mut undecoded = Undecoded::default();
+    if plan.skip_incompatible_rows {
+        return undecoded;
+    }
+    let identity = stages.projection.is_identity();
+    let source_types = source.raw_copy_types();
+    let targets = sink.copy_targets();
+    if stages.transforms.is_empty() && stages.mapper.is_empty() {
+        undecoded.pass_through = identity
+            && matches!((&source_types, &targets), (Some(from), Some(to))
+                if from.len() == to.len() && from.iter().zip(to.iter()).all(|(a, b)| a.oid() == b.oid()));
+    } else {
+        undecoded.plugin_input =
+            source_types.is_some() && (!stages.transforms.is_empty() || identity);
+        let last = if stages.mapper.is_empty() {
+            identity.then_some(&mut stages.transforms)
+        } else {
+            Some(&mut stages.mapper)
+        };
+        if let (Some(chain), Some(targets)) = (last, targets) {
+            undecoded.plugin_output = chain.emit_copy_tuples(targets);
+        }
+    }
+    if undecoded.pass_through || undecoded.plugin_input {
         source.use_raw_copy();
     }
-    accepted
+    undecoded
 }
 
 /// What the relay has handed to the sink.

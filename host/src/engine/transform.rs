@@ -6,6 +6,9 @@
 //! [`PluginChain`] is one copy's instances, created for the schema each stage receives.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_postgres::types::Type;
 
 use tokio::sync::OnceCell;
 
@@ -139,6 +142,22 @@ impl PluginChain {
         PluginChain {
             stages: Vec::new(),
             skips,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Has the last stage return binary COPY tuples for columns of `targets` instead of engine
+    /// values (see `plugins::copy_tuples`); false when the chain has no stage.
+    pub fn emit_copy_tuples(&mut self, targets: Arc<[Type]>) -> bool {
+        match self.stages.last_mut() {
+            Some(stage) => {
+                stage.instance.emit_copy_tuples(targets);
+                true
+            }
+            None => false,
         }
     }
 

@@ -15,6 +15,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::bindings::sluice::plugin::types as wit;
+use crate::connectors::postgres::binary::ValueRef;
 use crate::engine::batch::Batch;
 use crate::engine::schema::{Column, DataType, Schema, SchemaRef};
 use crate::engine::value::{ArrayValue, RangeValue, Value};
@@ -44,7 +45,7 @@ impl fmt::Display for ConvertError {
 impl std::error::Error for ConvertError {}
 
 impl ConvertError {
-    fn shape(message: impl Into<String>) -> Self {
+    pub(super) fn shape(message: impl Into<String>) -> Self {
         ConvertError {
             column: String::new(),
             row: None,
@@ -52,7 +53,7 @@ impl ConvertError {
         }
     }
 
-    fn column(column: &str, message: impl Into<String>) -> Self {
+    pub(super) fn column(column: &str, message: impl Into<String>) -> Self {
         ConvertError {
             column: column.to_string(),
             row: None,
@@ -60,7 +61,7 @@ impl ConvertError {
         }
     }
 
-    fn at(column: &str, row: usize, message: impl Into<String>) -> Self {
+    pub(super) fn at(column: &str, row: usize, message: impl Into<String>) -> Self {
         ConvertError {
             column: column.to_string(),
             row: Some(row),
@@ -511,7 +512,7 @@ fn range_from_wit(r: wit::RangeValue, elem: wit::ScalarType) -> Result<Value, St
 // ---------------------------------------------------------------------------------------------
 
 /// Builds one WIT column while the row-major values stream past.
-struct ColumnBuilder {
+pub(super) struct ColumnBuilder {
     values: wit::ColumnValues,
     /// Element type for arrays and ranges.
     elem: wit::ScalarType,
@@ -521,7 +522,7 @@ struct ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(dt: wit::DataType, rows: usize) -> Self {
+    pub(super) fn new(dt: wit::DataType, rows: usize) -> Self {
         use wit::ColumnValues as C;
         use wit::ScalarType as T;
         let (values, elem) = match dt {
@@ -561,7 +562,7 @@ impl ColumnBuilder {
         }
     }
 
-    fn push_null(&mut self, capacity: usize) {
+    pub(super) fn push_null(&mut self, capacity: usize) {
         use wit::ColumnValues as C;
         if self.nulls.is_empty() {
             self.nulls.reserve_exact(capacity);
@@ -680,7 +681,32 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    fn finish(self) -> wit::ColumnData {
+    /// [`ColumnBuilder::push`] for a borrowed value: var-column bytes are copied straight from
+    /// where they lie (a COPY tuple), without an owned value in between.
+    pub(super) fn push_ref(&mut self, value: ValueRef<'_>, capacity: usize) -> Result<(), String> {
+        use wit::ColumnValues as C;
+        match (&mut self.values, value) {
+            (_, ValueRef::Owned(v)) => return self.push(v, capacity),
+            (C::Text(v), ValueRef::Text(x))
+            | (C::Json(v), ValueRef::Json(x))
+            | (C::Numeric(v), ValueRef::Numeric(x)) => push_var(v, x.as_bytes())?,
+            (C::Bytes(v), ValueRef::Bytes(x)) => push_var(v, x)?,
+            (values, other) => {
+                return Err(format!(
+                    "value is {}, but the column is declared {}",
+                    other.kind().to_lowercase(),
+                    column_values_kind(values, self.elem)
+                ))
+            }
+        }
+        if !self.nulls.is_empty() {
+            self.nulls.push(false);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> wit::ColumnData {
         wit::ColumnData {
             nulls: self.nulls,
             values: self.values,
@@ -777,6 +803,11 @@ fn column_values_len(v: &wit::ColumnValues) -> usize {
     }
 }
 
+/// The bytes in a column's `var-column` buffer (0 for other columns).
+pub(super) fn var_bytes(c: &wit::ColumnData) -> usize {
+    var_column_of(&c.values).map_or(0, |v| v.data.len())
+}
+
 /// The bytes a value adds to a `var-column`.
 fn var_len(v: &Value) -> usize {
     match v {
@@ -833,31 +864,42 @@ pub fn batch_to_wit(batch: Batch) -> Result<wit::Batch, ConvertError> {
 // Batches: WIT -> engine
 // ---------------------------------------------------------------------------------------------
 
-/// Writes one column's values into their stride of the row-major output.
-fn scatter<T>(
-    out: &mut [Value],
-    width: usize,
-    col: usize,
-    nulls: &[bool],
-    values: Vec<T>,
-    mut f: impl FnMut(T) -> Result<Value, String>,
-) -> Result<(), (usize, String)> {
-    for (row, v) in values.into_iter().enumerate() {
-        if nulls.get(row).copied().unwrap_or(false) {
-            continue;
-        }
-        let value = f(v).map_err(|m| (row, m))?;
-        if let Some(slot) = out.get_mut(row * width + col) {
-            *slot = value;
-        }
-    }
-    Ok(())
-}
-
 /// Converts a WIT batch (returned by a guest) into an engine batch of `schema`, checking the
 /// batch's shape (column count, list lengths, null flags) and every column's type.
 pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, ConvertError> {
-    use wit::ColumnValues as C;
+    let width = schema.len();
+    let rows = batch.num_rows as usize;
+    check_shape(schema, &batch)?;
+    if width == 0 {
+        return Ok(Batch::new(schema.clone()));
+    }
+    let cells = rows
+        .checked_mul(width)
+        .ok_or_else(|| ConvertError::shape("batch too large"))?;
+    let mut out = vec![Value::Null; cells];
+    for (col, (data, column)) in batch.columns.into_iter().zip(&schema.columns).enumerate() {
+        let name = column.name.as_str();
+        let mut cells = ColumnCells::new(name, &column.data_type, data)?;
+        for row in 0..rows {
+            if cells.is_null(row) {
+                continue;
+            }
+            let value = cells
+                .take(row)
+                .map_err(|m| ConvertError::at(name, row, m))?
+                .into_owned();
+            if let Some(slot) = out.get_mut(row * width + col) {
+                *slot = value;
+            }
+        }
+    }
+    Ok(Batch::from_values(schema.clone(), out))
+}
+
+/// Checks a guest batch's shape against `schema`: the column count, and every column's list
+/// lengths and null flags against `num-rows`. Nothing is sized by `num-rows` before this: that
+/// is the guest's claim, and a forged one must not make the host allocate for it.
+pub(super) fn check_shape(schema: &Schema, batch: &wit::Batch) -> Result<(), ConvertError> {
     let width = schema.len();
     let rows = batch.num_rows as usize;
     if batch.columns.len() != width {
@@ -866,11 +908,6 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
             batch.columns.len()
         )));
     }
-    if width == 0 {
-        return Ok(Batch::new(schema.clone()));
-    }
-    // Every list's length is checked before anything is sized by `num_rows`: that is the
-    // guest's claim, and a forged one must not make the host allocate rows × width values.
     for (data, column) in batch.columns.iter().zip(&schema.columns) {
         let name = column.name.as_str();
         if let Some(var) = var_column_of(&data.values) {
@@ -902,44 +939,72 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
             ));
         }
     }
-    let cells = rows
-        .checked_mul(width)
-        .ok_or_else(|| ConvertError::shape("batch too large"))?;
-    let mut out = vec![Value::Null; cells];
-    for (col, (data, column)) in batch.columns.into_iter().zip(&schema.columns).enumerate() {
-        let name = column.name.as_str();
-        let declared =
-            data_type_to_wit(&column.data_type).map_err(|m| ConvertError::column(name, m))?;
-        let nulls = data.nulls;
-        let o = out.as_mut_slice();
-        let at = |(row, m): (usize, String)| ConvertError::at(name, row, m);
-        match (declared, data.values) {
-            (wit::DataType::Array(e), C::Array(v)) => {
-                scatter(o, width, col, &nulls, v, |a| array_from_wit(a, e)).map_err(at)?
-            }
-            (wit::DataType::Range(e), C::Range(v)) => {
-                scatter(o, width, col, &nulls, v, |r| range_from_wit(r, e)).map_err(at)?
-            }
-            (wit::DataType::Scalar(s), values) => {
-                if column_values_scalar(&values) != Some(s) {
-                    return Err(ConvertError::column(
-                        name,
-                        format!(
-                            "values are {}, but the output schema declares {}",
-                            column_values_kind(&values, s),
-                            scalar_type_name(s)
-                        ),
-                    ));
-                }
+    Ok(())
+}
+
+/// One column of a guest batch, checked against its declared type, from which rows are taken
+/// one at a time. A var-column's buffer is validated once (offsets, and UTF-8 for the text
+/// kinds) and each row borrows a slice of it, so nothing is allocated per value until a
+/// consumer wants owned values.
+pub(super) struct ColumnCells {
+    nulls: Vec<bool>,
+    values: Cells,
+}
+
+enum Cells {
+    /// A text-like var-column: valid UTF-8, every row's range on character boundaries.
+    Text {
+        text: String,
+        offsets: Vec<u32>,
+        kind: TextKind,
+    },
+    Bytes {
+        data: Vec<u8>,
+        offsets: Vec<u32>,
+    },
+    /// Fixed-width values, arrays and ranges (`elem`: the element type of the latter two).
+    Other {
+        values: wit::ColumnValues,
+        elem: wit::ScalarType,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum TextKind {
+    Numeric,
+    Text,
+    Json,
+}
+
+impl ColumnCells {
+    /// Checks one guest column (whose lengths [`check_shape`] checked) against the type the
+    /// schema declares for it.
+    pub(super) fn new(
+        name: &str,
+        declared: &DataType,
+        data: wit::ColumnData,
+    ) -> Result<Self, ConvertError> {
+        use wit::ColumnValues as C;
+        let declared = data_type_to_wit(declared).map_err(|m| ConvertError::column(name, m))?;
+        let values = match (declared, data.values) {
+            (wit::DataType::Array(elem), values @ C::Array(_))
+            | (wit::DataType::Range(elem), values @ C::Range(_)) => Cells::Other { values, elem },
+            (wit::DataType::Scalar(s), values) if column_values_scalar(&values) == Some(s) => {
                 match values {
-                    C::Numeric(v) => scatter_text(name, o, width, col, &nulls, v, Value::Numeric)?,
-                    C::Text(v) => scatter_text(name, o, width, col, &nulls, v, Value::Text)?,
-                    C::Json(v) => scatter_text(name, o, width, col, &nulls, v, Value::Json)?,
-                    C::Bytes(v) => scatter_bytes(name, o, width, col, &nulls, v)?,
-                    values => scatter_scalar(o, width, col, &nulls, values).map_err(at)?,
+                    C::Numeric(v) => text_cells(name, v, TextKind::Numeric)?,
+                    C::Text(v) => text_cells(name, v, TextKind::Text)?,
+                    C::Json(v) => text_cells(name, v, TextKind::Json)?,
+                    C::Bytes(v) => {
+                        check_offsets(name, &v.offsets, v.data.len())?;
+                        Cells::Bytes {
+                            data: v.data,
+                            offsets: v.offsets,
+                        }
+                    }
+                    values => Cells::Other { values, elem: s },
                 }
             }
-            (_, values) => {
+            (declared, values) => {
                 return Err(ConvertError::column(
                     name,
                     format!(
@@ -947,11 +1012,92 @@ pub fn batch_from_wit(schema: &SchemaRef, batch: wit::Batch) -> Result<Batch, Co
                         column_values_kind(&values, elem_of(declared)),
                         describe_wit_type(declared)
                     ),
-                ));
+                ))
             }
+        };
+        Ok(ColumnCells {
+            nulls: data.nulls,
+            values,
+        })
+    }
+
+    pub(super) fn is_null(&self, row: usize) -> bool {
+        self.nulls.get(row).copied().unwrap_or(false)
+    }
+
+    /// The value of a row that is not NULL. Var-column values borrow the column's buffer;
+    /// arrays and ranges are moved out, so each row is taken once.
+    pub(super) fn take(&mut self, row: usize) -> Result<ValueRef<'_>, String> {
+        let range = |offsets: &[u32]| {
+            let start = *offsets.get(row)? as usize;
+            let end = *offsets.get(row + 1)? as usize;
+            Some(start..end)
+        };
+        let outside = || format!("row {row} is outside its var-column");
+        Ok(match &mut self.values {
+            Cells::Text {
+                text,
+                offsets,
+                kind,
+            } => {
+                let s = range(offsets)
+                    .and_then(|r| text.get(r))
+                    .ok_or_else(outside)?;
+                match kind {
+                    TextKind::Numeric => ValueRef::Numeric(s),
+                    TextKind::Text => ValueRef::Text(s),
+                    TextKind::Json => ValueRef::Json(s),
+                }
+            }
+            Cells::Bytes { data, offsets } => ValueRef::Bytes(
+                range(offsets)
+                    .and_then(|r| data.get(r))
+                    .ok_or_else(outside)?,
+            ),
+            Cells::Other { values, elem } => ValueRef::Owned(take_fixed(values, *elem, row)?),
+        })
+    }
+}
+
+/// Checks a text-like var-column: offsets, UTF-8 (the error names the row holding the first
+/// bad byte), and every row's range on character boundaries, NULL rows' too (a NULL row's
+/// bytes are otherwise ignored).
+fn text_cells(name: &str, values: wit::VarColumn, kind: TextKind) -> Result<Cells, ConvertError> {
+    let wit::VarColumn { data, offsets } = values;
+    check_offsets(name, &offsets, data.len())?;
+    let text = match String::from_utf8(data) {
+        Ok(text) => text,
+        Err(e) => {
+            // The row whose range holds the first bad byte (offsets are in order by now).
+            let bad = e.utf8_error().valid_up_to();
+            let row = offsets
+                .partition_point(|&o| o as usize <= bad)
+                .saturating_sub(1);
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!("value is not valid UTF-8 (byte {bad} of the var-column)"),
+            ));
+        }
+    };
+    for (row, w) in offsets.windows(2).enumerate() {
+        let &[start, end] = w else { continue };
+        if !text.is_char_boundary(start as usize) || !text.is_char_boundary(end as usize) {
+            return Err(ConvertError::at(
+                name,
+                row,
+                format!(
+                    "value (bytes {start}..{end} of the var-column) starts or ends inside a \
+                     UTF-8 character"
+                ),
+            ));
         }
     }
-    Ok(Batch::from_values(schema.clone(), out))
+    Ok(Cells::Text {
+        text,
+        offsets,
+        kind,
+    })
 }
 
 /// Checks a guest's `var-column` offsets against its buffer of `len` bytes (their count was
@@ -995,86 +1141,6 @@ fn check_offsets(name: &str, offsets: &[u32], len: usize) -> Result<(), ConvertE
     Ok(())
 }
 
-/// Writes a text-like `var-column` (numeric, text, json) from a guest into its stride: the
-/// buffer is checked as UTF-8 once, then each row is a copied slice of it. Every row's range
-/// must fall on character boundaries, NULL rows' too; a NULL row's bytes are otherwise ignored.
-fn scatter_text(
-    name: &str,
-    out: &mut [Value],
-    width: usize,
-    col: usize,
-    nulls: &[bool],
-    values: wit::VarColumn,
-    f: fn(String) -> Value,
-) -> Result<(), ConvertError> {
-    let wit::VarColumn { data, offsets } = values;
-    check_offsets(name, &offsets, data.len())?;
-    let text = match String::from_utf8(data) {
-        Ok(text) => text,
-        Err(e) => {
-            // The row whose range holds the first bad byte (offsets are in order by now).
-            let bad = e.utf8_error().valid_up_to();
-            let row = offsets
-                .partition_point(|&o| o as usize <= bad)
-                .saturating_sub(1);
-            return Err(ConvertError::at(
-                name,
-                row,
-                format!("value is not valid UTF-8 (byte {bad} of the var-column)"),
-            ));
-        }
-    };
-    for (row, w) in offsets.windows(2).enumerate() {
-        let &[start, end] = w else { continue };
-        let Some(s) = text.get(start as usize..end as usize) else {
-            return Err(ConvertError::at(
-                name,
-                row,
-                format!(
-                    "value (bytes {start}..{end} of the var-column) starts or ends inside a \
-                     UTF-8 character"
-                ),
-            ));
-        };
-        if nulls.get(row).copied().unwrap_or(false) {
-            continue;
-        }
-        if let Some(slot) = out.get_mut(row * width + col) {
-            *slot = f(s.to_owned());
-        }
-    }
-    Ok(())
-}
-
-/// Writes a `bytes` `var-column` from a guest into its stride, one copied slice per row.
-fn scatter_bytes(
-    name: &str,
-    out: &mut [Value],
-    width: usize,
-    col: usize,
-    nulls: &[bool],
-    values: wit::VarColumn,
-) -> Result<(), ConvertError> {
-    check_offsets(name, &values.offsets, values.data.len())?;
-    for (row, w) in values.offsets.windows(2).enumerate() {
-        let &[start, end] = w else { continue };
-        if nulls.get(row).copied().unwrap_or(false) {
-            continue;
-        }
-        let Some(b) = values.data.get(start as usize..end as usize) else {
-            return Err(ConvertError::at(
-                name,
-                row,
-                format!("value (bytes {start}..{end}) is outside the var-column"),
-            ));
-        };
-        if let Some(slot) = out.get_mut(row * width + col) {
-            *slot = Value::Bytes(b.to_vec());
-        }
-    }
-    Ok(())
-}
-
 fn elem_of(dt: wit::DataType) -> wit::ScalarType {
     match dt {
         wit::DataType::Scalar(s) | wit::DataType::Array(s) | wit::DataType::Range(s) => s,
@@ -1089,48 +1155,81 @@ fn describe_wit_type(dt: wit::DataType) -> String {
     }
 }
 
-fn scatter_scalar(
-    o: &mut [Value],
-    w: usize,
-    c: usize,
-    nulls: &[bool],
-    values: wit::ColumnValues,
-) -> Result<(), (usize, String)> {
+/// Row `row` of a fixed-width, array or range column as an engine value.
+fn take_fixed(
+    values: &mut wit::ColumnValues,
+    elem: wit::ScalarType,
+    row: usize,
+) -> Result<Value, String> {
     use wit::ColumnValues as C;
-    match values {
-        C::Boolean(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Bool(x))),
-        C::Int16(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Int16(x))),
-        C::Int32(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Int32(x))),
-        C::Int64(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Int64(x))),
-        C::Float32(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Float32(x))),
-        C::Float64(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Float64(x))),
-        C::Money(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Money(x))),
-        C::Uuid(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Uuid(uuid_from_wit(x)))),
-        C::Date(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Date(x))),
-        C::Time(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Time(x))),
-        C::Timetz(v) => scatter(o, w, c, nulls, v, |x| {
-            Ok(Value::TimeTz {
+    fn at<T: Copy>(v: &[T], row: usize) -> Result<T, String> {
+        v.get(row)
+            .copied()
+            .ok_or_else(|| format!("row {row} is missing from its column"))
+    }
+    Ok(match values {
+        C::Boolean(v) => Value::Bool(at(v, row)?),
+        C::Int16(v) => Value::Int16(at(v, row)?),
+        C::Int32(v) => Value::Int32(at(v, row)?),
+        C::Int64(v) => Value::Int64(at(v, row)?),
+        C::Float32(v) => Value::Float32(at(v, row)?),
+        C::Float64(v) => Value::Float64(at(v, row)?),
+        C::Money(v) => Value::Money(at(v, row)?),
+        C::Uuid(v) => Value::Uuid(uuid_from_wit(at(v, row)?)),
+        C::Date(v) => Value::Date(at(v, row)?),
+        C::Time(v) => Value::Time(at(v, row)?),
+        C::Timetz(v) => {
+            let x = at(v, row)?;
+            Value::TimeTz {
                 micros: x.micros,
                 offset_secs: x.offset_secs,
-            })
-        }),
-        C::Timestamp(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::Timestamp(x))),
-        C::Timestamptz(v) => scatter(o, w, c, nulls, v, |x| Ok(Value::TimestampTz(x))),
-        C::Interval(v) => scatter(o, w, c, nulls, v, |x| {
-            Ok(Value::Interval {
+            }
+        }
+        C::Timestamp(v) => Value::Timestamp(at(v, row)?),
+        C::Timestamptz(v) => Value::TimestampTz(at(v, row)?),
+        C::Interval(v) => {
+            let x = at(v, row)?;
+            Value::Interval {
                 months: x.months,
                 days: x.days,
                 micros: x.micros,
-            })
-        }),
-        C::Inet(v) => scatter(o, w, c, nulls, v, inet_from_wit),
-        C::Macaddr(v) => scatter(o, w, c, nulls, v, |x| mac_from_wit(x).map(Value::MacAddr)),
-        // Variable-length columns are checked and written by `scatter_text`/`scatter_bytes`.
-        C::Numeric(_) | C::Text(_) | C::Json(_) | C::Bytes(_) => {
-            Err((0, "var-column passed to the fixed-width path".into()))
+            }
         }
-        C::Array(_) | C::Range(_) => Err((0, "array or range values in a scalar column".into())),
-    }
+        C::Inet(v) => inet_from_wit(take_at(v, row, || wit::Inet {
+            addr: Vec::new(),
+            prefix: 0,
+            cidr: false,
+        })?)?,
+        C::Macaddr(v) => Value::MacAddr(mac_from_wit(at(v, row)?)?),
+        C::Array(v) => array_from_wit(
+            take_at(v, row, || wit::ArrayValue {
+                dims: Vec::new(),
+                elements: Vec::new(),
+            })?,
+            elem,
+        )?,
+        C::Range(v) => range_from_wit(
+            take_at(v, row, || wit::RangeValue {
+                empty: true,
+                lower: None,
+                upper: None,
+                lower_inclusive: false,
+                upper_inclusive: false,
+            })?,
+            elem,
+        )?,
+        // Variable-length columns are `Cells::Text` / `Cells::Bytes`.
+        C::Numeric(_) | C::Text(_) | C::Json(_) | C::Bytes(_) => {
+            return Err("var-column passed to the fixed-width path".into())
+        }
+    })
+}
+
+/// Moves row `row` out of a column list, leaving a placeholder.
+fn take_at<T>(v: &mut [T], row: usize, placeholder: impl FnOnce() -> T) -> Result<T, String> {
+    v.get_mut(row)
+        .map(|slot| std::mem::replace(slot, placeholder()))
+        .ok_or_else(|| format!("row {row} is missing from its column"))
 }
 
 // ---------------------------------------------------------------------------------------------

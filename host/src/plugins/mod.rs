@@ -19,6 +19,7 @@
 pub mod bindings;
 pub mod build;
 pub mod convert;
+pub mod copy_tuples;
 mod registry;
 mod runtime;
 mod sandbox;
@@ -284,6 +285,16 @@ pub enum PluginError {
     /// The guest's output breaks the contract (wrong column types, lengths, rejected rows).
     #[error("plugin {plugin} returned invalid output from {}: {message}", at(.call, .batch))]
     InvalidOutput {
+        plugin: String,
+        call: Call,
+        batch: Option<u64>,
+        message: String,
+    },
+
+    /// A value of the guest's output does not fit the sink's column (found while encoding the
+    /// output for the sink directly, see [`copy_tuples`]).
+    #[error("the output of plugin {plugin} from {} cannot be written to the sink: {message}; set enableSkipIncompatibleRow to skip incompatible rows", at(.call, .batch))]
+    Unwritable {
         plugin: String,
         call: Call,
         batch: Option<u64>,

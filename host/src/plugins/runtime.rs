@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use semver::Version;
 use sha2::{Digest, Sha256};
+use tokio_postgres::types::Type;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 use super::bindings::{Plugin, PluginPre};
 use super::convert;
+use super::copy_tuples::{self, OutputError};
 use super::registry::{PluginEntry, PluginRef, PluginRegistry};
 use super::sandbox::HostState;
 use super::{Call, PluginError, Tenant, TenantLimits, WIT_PACKAGE, WIT_VERSION};
@@ -558,6 +560,7 @@ impl PluginRuntime {
             handle,
             input_schema: Arc::new(input.clone()),
             output_schema,
+            copy_output: None,
             poisoned: None,
             instantiate_time,
             create_time: t0.elapsed(),
@@ -846,6 +849,8 @@ pub struct PluginInstance {
     handle: ResourceAny,
     input_schema: SchemaRef,
     output_schema: SchemaRef,
+    /// Set by [`PluginInstance::emit_copy_tuples`].
+    copy_output: Option<Arc<[Type]>>,
     poisoned: Option<String>,
     instantiate_time: Duration,
     create_time: Duration,
@@ -855,6 +860,12 @@ impl PluginInstance {
     /// The schema of the batches `process` and `flush` return.
     pub fn output_schema(&self) -> SchemaRef {
         self.output_schema.clone()
+    }
+
+    /// From now on return batches as binary COPY tuples encoded for columns of `targets` (the
+    /// sink's types, each able to take its output column's values) instead of engine values.
+    pub fn emit_copy_tuples(&mut self, targets: Arc<[Type]>) {
+        self.copy_output = Some(targets);
     }
 
     pub fn input_schema(&self) -> SchemaRef {
@@ -929,8 +940,11 @@ impl PluginInstance {
         }
         let bytes = batch.bytes;
         let rows = batch.num_rows();
-        let wit_batch =
-            convert::batch_to_wit(batch).map_err(|e| self.invalid_input(call, b, e.to_string()))?;
+        let wit_batch = match batch.raw_tuples() {
+            Some(raw) => copy_tuples::tuples_to_wit(&self.input_schema, raw),
+            None => convert::batch_to_wit(batch),
+        }
+        .map_err(|e| self.invalid_input(call, b, e.to_string()))?;
         let size = convert::batch_size(&wit_batch);
         let limit = self.tenant.limits.max_boundary_bytes;
         if size > limit {
@@ -1080,8 +1094,24 @@ impl PluginInstance {
                 message: r.message,
             });
         }
-        let out = convert::batch_from_wit(&self.output_schema, output.batch)
-            .map_err(|e| invalid(e.to_string()))?;
+        let out = match &self.copy_output {
+            None => convert::batch_from_wit(&self.output_schema, output.batch)
+                .map_err(|e| invalid(e.to_string()))?,
+            Some(targets) => {
+                match copy_tuples::wit_to_tuples(&self.output_schema, output.batch, targets) {
+                    Ok(tuples) => Batch::raw(self.output_schema.clone(), tuples),
+                    Err(OutputError::Invalid(e)) => return Err(invalid(e.to_string())),
+                    Err(OutputError::Unwritable(e)) => {
+                        return Err(PluginError::Unwritable {
+                            plugin: self.label.clone(),
+                            call,
+                            batch,
+                            message: e.to_string(),
+                        })
+                    }
+                }
+            }
+        };
         Ok((out, rejected))
     }
 }

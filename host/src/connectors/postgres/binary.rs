@@ -301,11 +301,7 @@ fn decode_scalar(s: Scalar, ty: &Type, raw: &[u8]) -> Result<Value, CodecError> 
         Scalar::Bytea => Value::Bytes(raw.to_vec()),
         Scalar::Uuid => Value::Uuid(fixed(ty, raw)?),
         Scalar::Json => Value::Json(utf8(ty, raw)?.to_owned()),
-        Scalar::Jsonb => match raw.split_first() {
-            Some((1, text)) => Value::Json(utf8(ty, text)?.to_owned()),
-            Some((v, _)) => return Err(malformed(ty, format!("unsupported jsonb version {v}"))),
-            None => return Err(malformed(ty, "empty value")),
-        },
+        Scalar::Jsonb => Value::Json(jsonb_text(ty, raw)?.to_owned()),
         Scalar::Date => Value::Date(i32::from_be_bytes(fixed(ty, raw)?)),
         Scalar::Time => Value::Time(i64::from_be_bytes(fixed(ty, raw)?)),
         Scalar::TimeTz => {
@@ -335,6 +331,72 @@ fn decode_scalar(s: Scalar, ty: &Type, raw: &[u8]) -> Result<Value, CodecError> 
         }
         Scalar::Inet | Scalar::Cidr => decode_inet(ty, raw)?,
         Scalar::MacAddr => Value::MacAddr(fixed(ty, raw)?),
+    })
+}
+
+/// The JSON text of a binary jsonb value (a version byte, then the text).
+fn jsonb_text<'a>(ty: &Type, raw: &'a [u8]) -> Result<&'a str, CodecError> {
+    match raw.split_first() {
+        Some((1, text)) => utf8(ty, text),
+        Some((v, _)) => Err(malformed(ty, format!("unsupported jsonb version {v}"))),
+        None => Err(malformed(ty, "empty value")),
+    }
+}
+
+/// A non-NULL value as the codec sees it, borrowing the bytes of the variable-length kinds
+/// (text, json, numeric text, bytea) instead of owning them: converting between COPY tuples
+/// and a plugin's columns then allocates nothing per value.
+#[derive(Debug)]
+pub(crate) enum ValueRef<'a> {
+    Text(&'a str),
+    Json(&'a str),
+    Numeric(&'a str),
+    Bytes(&'a [u8]),
+    /// Every other kind: fixed-width values own nothing; arrays, ranges and inets are rare.
+    Owned(Value),
+}
+
+impl ValueRef<'_> {
+    /// The engine value, copying borrowed bytes.
+    pub(crate) fn into_owned(self) -> Value {
+        match self {
+            ValueRef::Text(t) => Value::Text(t.to_owned()),
+            ValueRef::Json(t) => Value::Json(t.to_owned()),
+            ValueRef::Numeric(t) => Value::Numeric(t.to_owned()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            ValueRef::Owned(v) => v,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ValueRef::Text(_) => "Text",
+            ValueRef::Json(_) => "Json",
+            ValueRef::Numeric(_) => "Numeric",
+            ValueRef::Bytes(_) => "Bytes",
+            ValueRef::Owned(v) => value_kind(v),
+        }
+    }
+}
+
+/// [`decode_resolved`] without copying variable-length values: text and json borrow `raw`
+/// (checked as UTF-8), a numeric's text is written into `numeric` (reused across values).
+pub(crate) fn decode_ref<'a>(
+    res: Resolved<'_>,
+    ty: &Type,
+    raw: &'a [u8],
+    numeric: &'a mut String,
+) -> Result<ValueRef<'a>, CodecError> {
+    Ok(match res {
+        Resolved::Scalar(Scalar::Text | Scalar::Xml) => ValueRef::Text(utf8(ty, raw)?),
+        Resolved::Scalar(Scalar::Json) => ValueRef::Json(utf8(ty, raw)?),
+        Resolved::Scalar(Scalar::Jsonb) => ValueRef::Json(jsonb_text(ty, raw)?),
+        Resolved::Scalar(Scalar::Bytea) => ValueRef::Bytes(raw),
+        Resolved::Scalar(Scalar::Numeric) => {
+            decode_numeric_into(ty, raw, numeric)?;
+            ValueRef::Numeric(numeric.as_str())
+        }
+        other => ValueRef::Owned(decode_resolved(other, ty, raw)?),
     })
 }
 
@@ -387,6 +449,15 @@ const NUMERIC_DSCALE_MAX: u16 = 0x3FFF;
 /// Decodes base-10000 numeric digits into PostgreSQL's exact text form, mirroring
 /// `get_str_from_var`: the declared display scale is kept (`1.500`), digits beyond it dropped.
 fn decode_numeric(ty: &Type, raw: &[u8]) -> Result<String, CodecError> {
+    let mut s = String::new();
+    decode_numeric_into(ty, raw, &mut s)?;
+    Ok(s)
+}
+
+/// [`decode_numeric`] into a caller's buffer (cleared first), so a column of numerics can
+/// reuse one allocation.
+fn decode_numeric_into(ty: &Type, raw: &[u8], s: &mut String) -> Result<(), CodecError> {
+    s.clear();
     let Some((&[n0, n1, w0, w1, s0, s1, d0, d1], body)) = raw.split_first_chunk::<8>() else {
         return Err(malformed(ty, "shorter than its 8-byte header"));
     };
@@ -402,12 +473,16 @@ fn decode_numeric(ty: &Type, raw: &[u8]) -> Result<String, CodecError> {
             format!("{ndigits} digits declared, {} bytes present", body.len()),
         ));
     }
-    match sign {
-        NUMERIC_POS | NUMERIC_NEG => {}
-        NUMERIC_NAN => return Ok("NaN".into()),
-        NUMERIC_PINF => return Ok("Infinity".into()),
-        NUMERIC_NINF => return Ok("-Infinity".into()),
+    let special = match sign {
+        NUMERIC_POS | NUMERIC_NEG => None,
+        NUMERIC_NAN => Some("NaN"),
+        NUMERIC_PINF => Some("Infinity"),
+        NUMERIC_NINF => Some("-Infinity"),
         _ => return Err(malformed(ty, format!("invalid sign code {sign:#06x}"))),
+    };
+    if let Some(special) = special {
+        s.push_str(special);
+        return Ok(());
     }
     if dscale > NUMERIC_DSCALE_MAX {
         return Err(malformed(ty, format!("invalid display scale {dscale}")));
@@ -426,7 +501,7 @@ fn decode_numeric(ty: &Type, raw: &[u8]) -> Result<String, CodecError> {
             .map_or(0, be16)
     };
     let int_groups = usize::try_from(weight + 1).unwrap_or(0);
-    let mut s = String::with_capacity(2 + int_groups * 4 + usize::from(dscale));
+    s.reserve(2 + int_groups * 4 + usize::from(dscale));
     if sign == NUMERIC_NEG {
         s.push('-');
     }
@@ -436,9 +511,9 @@ fn decode_numeric(ty: &Type, raw: &[u8]) -> Result<String, CodecError> {
         for k in 0..=weight {
             let d = digit(k);
             if k == 0 {
-                push_u16(&mut s, d);
+                push_u16(s, d);
             } else {
-                push_group(&mut s, d);
+                push_group(s, d);
             }
         }
     }
@@ -455,7 +530,7 @@ fn decode_numeric(ty: &Type, raw: &[u8]) -> Result<String, CodecError> {
             s.push(char::from(b'0' + ((d / pow) % 10) as u8));
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 /// A big-endian u16 from a 2-byte slice (0 for any other length, which callers rule out).
@@ -691,9 +766,70 @@ pub(crate) fn encode_resolved_with_len(
         out.put_i32(-1);
         return Ok(());
     }
+    with_len(ty, out, |out| encode_resolved(v, res, ty, out))
+}
+
+/// [`encode_resolved_with_len`] for a borrowed non-NULL value.
+pub(crate) fn encode_ref_with_len(
+    v: &ValueRef<'_>,
+    res: Resolved<'_>,
+    ty: &Type,
+    out: &mut BytesMut,
+) -> Result<(), CodecError> {
+    with_len(ty, out, |out| encode_ref(v, res, ty, out))
+}
+
+fn encode_ref(
+    v: &ValueRef<'_>,
+    res: Resolved<'_>,
+    ty: &Type,
+    out: &mut BytesMut,
+) -> Result<(), CodecError> {
+    let written = match (res, v) {
+        (_, ValueRef::Owned(v)) => return encode_resolved(v, res, ty, out),
+        (Resolved::Scalar(s), ValueRef::Text(t) | ValueRef::Json(t)) => put_text(s, t, out),
+        (Resolved::Scalar(Scalar::Numeric), ValueRef::Numeric(t)) => {
+            return encode_numeric_text(t, ty, out)
+        }
+        (Resolved::Scalar(Scalar::Bytea), ValueRef::Bytes(b)) => {
+            out.put_slice(b);
+            true
+        }
+        _ => false,
+    };
+    if written {
+        Ok(())
+    } else {
+        Err(CodecError::CannotWrite {
+            value_kind: v.kind(),
+            type_name: type_name(ty),
+        })
+    }
+}
+
+/// Text or JSON text into a text-like or json column; false (nothing written) for any other.
+fn put_text(s: Scalar, t: &str, out: &mut BytesMut) -> bool {
+    match s {
+        Scalar::Text | Scalar::Xml | Scalar::Json => out.put_slice(t.as_bytes()),
+        Scalar::Jsonb => {
+            out.put_u8(1);
+            out.put_slice(t.as_bytes());
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Runs `encode` behind a 4-byte length prefix (reserved, then back-filled); on error `out`
+/// is restored to its previous length.
+fn with_len(
+    ty: &Type,
+    out: &mut BytesMut,
+    encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
     let start = out.len();
     out.put_i32(0);
-    let result = encode_resolved(v, res, ty, out).and_then(|()| {
+    let result = encode(out).and_then(|()| {
         let len = out.len() - start - 4;
         let len = i32::try_from(len).map_err(|_| CodecError::InvalidValue {
             type_name: type_name(ty),
@@ -822,13 +958,11 @@ pub(crate) fn encode_resolved(
             encode_numeric_text(&text, ty, out)?
         }
         (Scalar::Money, Value::Money(x)) => out.put_i64(*x),
-        (Scalar::Text | Scalar::Xml, Value::Text(t) | Value::Json(t)) => {
-            out.put_slice(t.as_bytes())
-        }
-        (Scalar::Json, Value::Text(t) | Value::Json(t)) => out.put_slice(t.as_bytes()),
-        (Scalar::Jsonb, Value::Text(t) | Value::Json(t)) => {
-            out.put_u8(1);
-            out.put_slice(t.as_bytes());
+        (
+            Scalar::Text | Scalar::Xml | Scalar::Json | Scalar::Jsonb,
+            Value::Text(t) | Value::Json(t),
+        ) => {
+            put_text(s, t, out);
         }
         (Scalar::Bytea, Value::Bytes(b)) => out.put_slice(b),
         (Scalar::Uuid, Value::Uuid(u)) => out.put_slice(u),

@@ -615,11 +615,10 @@ impl ToSql for Cell<'_> {
 impl Sink for PgSink {
     /// Undecoded tuples fit when every column has exactly the target's type and the write
     /// method sends binary COPY data (CopyCommand, and Upsert into its staging table).
-    fn accepts_raw_copy(&self, types: &[u32]) -> bool {
-        !self.text_copy
-            && !matches!(self.settings.write_method, WriteMethod::BulkInsert)
-            && types.len() == self.types.len()
-            && types.iter().zip(&self.types).all(|(a, t)| *a == t.oid())
+    fn copy_targets(&self) -> Option<std::sync::Arc<[Type]>> {
+        let binary_copy =
+            !self.text_copy && !matches!(self.settings.write_method, WriteMethod::BulkInsert);
+        binary_copy.then(|| self.types.as_slice().into())
     }
 
     fn skip_incompatible_rows(&mut self, log: SkipLog) {

@@ -44,7 +44,7 @@ pub struct PgSource {
     mode: Mode,
     /// Every column's type OID when all are built-in types the engine models: the rows can
     /// then be handed over undecoded (see `copy_raw`).
-    raw_types: Option<Vec<u32>>,
+    raw_types: Option<Arc<[Type]>>,
     /// Hand over undecoded tuples (`Source::use_raw_copy`).
     raw: bool,
 }
@@ -81,9 +81,9 @@ struct Described {
 impl Described {
     /// The column OIDs when rows may pass through undecoded: no column needed a cast to text
     /// and every type is built in (the same OID and binary form on every server).
-    fn raw_types(&self) -> Option<Vec<u32>> {
+    fn raw_types(&self) -> Option<Arc<[Type]>> {
         (!self.casts && self.types.iter().all(|t| t.oid() < FIRST_USER_OID))
-            .then(|| self.types.iter().map(Type::oid).collect())
+            .then(|| self.types.as_slice().into())
     }
 }
 
@@ -288,7 +288,9 @@ async fn stream_copy(
     raw: bool,
 ) -> Result<bool, StoreError> {
     if raw {
-        return stream_raw(client, copy_sql, schema, out, batch_rows, stats, fail, ds).await;
+        let types: Arc<[Type]> = types.into();
+        let sql = copy_sql;
+        return stream_raw(client, sql, types, schema, out, batch_rows, stats, fail, ds).await;
     }
     let stream = client.copy_out(copy_sql).await.map_err(|e| fail(&e))?;
     pin_mut!(stream);
@@ -323,7 +325,7 @@ impl Source for PgSource {
         self.schema.clone()
     }
 
-    fn raw_copy_types(&self) -> Option<Vec<u32>> {
+    fn raw_copy_types(&self) -> Option<Arc<[Type]>> {
         self.raw_types.clone()
     }
 
@@ -515,6 +517,7 @@ async fn reader(
 async fn stream_raw(
     client: &Client,
     copy_sql: &str,
+    types: Arc<[Type]>,
     schema: &SchemaRef,
     out: &BatchTx,
     batch_rows: usize,
@@ -535,7 +538,12 @@ async fn stream_raw(
         if rows >= batch_rows || buf.len() >= RAW_BATCH_BYTES {
             let data = buf.split().freeze();
             buf.reserve(RAW_BATCH_BYTES + RAW_BATCH_BYTES / 4);
-            let batch = Batch::raw(schema.clone(), RawTuples { data, rows });
+            let tuples = RawTuples {
+                data,
+                rows,
+                types: types.clone(),
+            };
+            let batch = Batch::raw(schema.clone(), tuples);
             rows = 0;
             if !send(out, batch, stats, framer.bytes(), &mut last_bytes).await {
                 return Ok(false);
@@ -549,6 +557,7 @@ async fn stream_raw(
             RawTuples {
                 data: buf.freeze(),
                 rows,
+                types,
             },
         );
         if !send(out, batch, stats, framer.bytes(), &mut last_bytes).await {
