@@ -8,9 +8,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio_postgres::types::Type;
-
 use tokio::sync::OnceCell;
+use tokio_postgres::types::Type;
 
 use super::batch::Batch;
 use super::schema::SchemaRef;

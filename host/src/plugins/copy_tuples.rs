@@ -55,13 +55,13 @@ pub fn tuples_to_wit(schema: &Schema, raw: &RawTuples) -> Result<wit::Batch, Con
                 "row {row} has {count} fields, expected {width}"
             )));
         }
-        for (col, ((builder, ty), res)) in builders
+        for (((builder, ty), res), column) in builders
             .iter_mut()
             .zip(raw.types.iter())
             .zip(&resolved)
-            .enumerate()
+            .zip(&schema.columns)
         {
-            let name = schema.columns.get(col).map_or("", |c| c.name.as_str());
+            let name = column.name.as_str();
             let len = take_i32(&mut data).ok_or_else(|| truncated(row))?;
             if len == -1 {
                 builder.push_null(rows);
@@ -133,17 +133,17 @@ pub fn wit_to_tuples(
     let mut out = BytesMut::with_capacity(payload + rows * (2 + width * 12));
     for row in 0..rows {
         out.put_i16(count);
-        for (col, ((cells, ty), res)) in columns
+        for (((cells, ty), res), column) in columns
             .iter_mut()
             .zip(targets.iter())
             .zip(&resolved)
-            .enumerate()
+            .zip(&schema.columns)
         {
             if cells.is_null(row) {
                 out.put_i32(-1);
                 continue;
             }
-            let name = schema.columns.get(col).map_or("", |c| c.name.as_str());
+            let name = column.name.as_str();
             let value = cells
                 .take(row)
                 .map_err(|m| OutputError::Invalid(ConvertError::at(name, row, m)))?;
