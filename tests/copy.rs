@@ -135,11 +135,8 @@ async fn every_type_survives_a_trip_through_csv() {
 async fn pre_copy_script_runs_once_so_reruns_are_clean() {
     let db = TestDb::new("precopy").await;
     db.exec("CREATE TABLE {s}.src AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 2500) g; CREATE TABLE {s}.dst (id int, label text); CREATE TABLE {s}.log (n int)").await;
-    let f = TestFactory::new();
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
+    let f = TestFactory::pg_src_to_dst(
+        &db,
         json!({"type": "PostgreSqlV2Source"}),
         json!({"type": "AzurePostgreSQLSink", "writeBatchSize": 1000,
                "preCopyScript": format!("DELETE FROM \"{0}\".dst; INSERT INTO \"{0}\".log VALUES (1)", db.schema)}),
@@ -161,11 +158,8 @@ async fn pre_copy_script_runs_once_so_reruns_are_clean() {
 async fn committed_batches_stay_when_a_later_batch_fails() {
     let db = TestDb::new("batches").await;
     db.exec("CREATE TABLE {s}.src AS SELECT g AS id FROM generate_series(1, 1000) g; CREATE TABLE {s}.dst (id int CHECK (id <> 250))").await;
-    let f = TestFactory::new();
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
+    let f = TestFactory::pg_src_to_dst(
+        &db,
         json!({"type": "AzurePostgreSqlSource", "query": format!("SELECT id FROM \"{}\".src ORDER BY id", db.schema)}),
         json!({"type": "AzurePostgreSqlSink", "writeBatchSize": 100}),
     );
@@ -183,6 +177,43 @@ async fn committed_batches_stay_when_a_later_batch_fails() {
         200,
         "the two batches before the failure stay committed, the failed one is rolled back"
     );
+}
+
+/// ADF's default `writeBatchSize` is 1,000,000 rows; a batch also ends at 16 MiB of data, so a
+/// sink never holds more than that for a possible rewrite, with any write method.
+#[tokio::test]
+async fn a_write_batch_also_ends_at_16_mib_whatever_the_row_count() {
+    let db = TestDb::new("batchbytes").await;
+    // 300 rows of 100 kB: 30 MB, so about 167 rows fill 16 MiB.
+    db.exec("CREATE TABLE {s}.src AS SELECT g AS id, repeat(md5(g::text), 3125) AS t FROM generate_series(1, 300) g")
+        .await;
+    for method in ["CopyCommand", "BulkInsert", "Upsert"] {
+        db.exec("DROP TABLE IF EXISTS {s}.dst; CREATE TABLE {s}.dst (id int PRIMARY KEY CHECK (id <> 300), t text)")
+            .await;
+        let mut sink = json!({"type": "AzurePostgreSqlSink", "writeMethod": method});
+        if method == "Upsert" {
+            sink["upsertSettings"] = json!({"keys": ["id"]});
+        }
+        let f = TestFactory::pg_src_to_dst(
+            &db,
+            json!({"type": "AzurePostgreSqlSource", "query": format!("SELECT id, t FROM \"{}\".src ORDER BY id", db.schema)}),
+            sink,
+        );
+        let run = run_factory(&f, &[]);
+        let out = run.json();
+        assert_eq!(out["status"], "Failed", "{method}: {}", run.stdout);
+        let msg = out["activities"][0]["error"]["message"].as_str().unwrap();
+        let kept = db.count("dst").await;
+        assert!(
+            (150..=180).contains(&kept),
+            "{method}: the first batch should end near 16 MiB (about 167 rows) and stay committed; {kept} rows are there"
+        );
+        assert!(
+            msg.contains(&format!("batch 2 (rows {}-300)", kept + 1))
+                && msg.contains("check constraint"),
+            "{method}: {msg}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -265,17 +296,11 @@ async fn write_batch_timeout_fails_a_slow_batch_with_that_message() {
          CREATE TRIGGER slow BEFORE INSERT ON {s}.dst FOR EACH STATEMENT EXECUTE FUNCTION {s}.slow();",
     )
     .await;
-    let f = TestFactory::new();
-    f.local_pg("Pg")
-        .table("Src", "Pg", &db.schema, "src")
-        .table("Dst", "Pg", &db.schema, "dst")
-        .copy_pipeline(
-            "P",
-            "Src",
-            "Dst",
-            json!({"type": "AzurePostgreSqlSource"}),
-            json!({"type": "AzurePostgreSqlSink", "writeBatchTimeout": "00:00:01"}),
-        );
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink", "writeBatchTimeout": "00:00:01"}),
+    );
     sluice_bin(); // build it (if needed) outside the timing
     let t = std::time::Instant::now();
     let run = run_factory(&f, &[]);
@@ -324,11 +349,8 @@ async fn bulk_insert_stays_under_the_bind_parameter_limit_for_wide_tables() {
         vals.join(", ")
     ))
     .await;
-    let f = TestFactory::new();
-    f.local_pg("Pg").table("Src", "Pg", &db.schema, "src").table("Dst", "Pg", &db.schema, "dst").copy_pipeline(
-        "P",
-        "Src",
-        "Dst",
+    let f = TestFactory::pg_src_to_dst(
+        &db,
         json!({"type": "AzurePostgreSqlSource"}),
         json!({"type": "AzurePostgreSqlSink", "writeMethod": "BulkInsert", "writeBatchSize": 1500}),
     );
@@ -348,18 +370,12 @@ async fn upsert_updates_and_inserts_by_primary_key_or_given_keys() {
          INSERT INTO {s}.src VALUES (2, 'b', 'first', 1), (2, 'b', 'second', 2), (3, 'c', 'new', 3);",
     )
     .await;
-    let f = TestFactory::new();
     let query = format!("SELECT id, code, v FROM \"{}\".src ORDER BY seq", db.schema);
-    f.local_pg("Pg")
-        .table("Src", "Pg", &db.schema, "src")
-        .table("Dst", "Pg", &db.schema, "dst")
-        .copy_pipeline(
-            "P",
-            "Src",
-            "Dst",
-            json!({"type": "AzurePostgreSqlSource", "query": query}),
-            json!({"type": "AzurePostgreSqlSink", "writeMethod": "Upsert"}),
-        );
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource", "query": query}),
+        json!({"type": "AzurePostgreSqlSink", "writeMethod": "Upsert"}),
+    );
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     let rows = db
@@ -406,17 +422,11 @@ async fn translator_maps_renamed_columns_and_by_name_mapping_ignores_order() {
          CREATE TABLE {s}.dst2 (name text, id int);",
     )
     .await;
-    let f = TestFactory::new();
-    f.local_pg("Pg")
-        .table("Src", "Pg", &db.schema, "src")
-        .table("Dst", "Pg", &db.schema, "dst")
-        .copy_pipeline(
-            "P",
-            "Src",
-            "Dst",
-            json!({"type": "AzurePostgreSqlSource"}),
-            json!({"type": "AzurePostgreSqlSink"}),
-        );
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink"}),
+    );
     // The pipeline gets a translator.
     let p = f.path().join("pipeline/P.json");
     let mut v: serde_json::Value =

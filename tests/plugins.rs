@@ -9,16 +9,6 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use sluice_e2e::*;
 
-/// A factory copying `{s}.src` to `{s}.dst` with the given source extras and sink extras.
-fn factory(db: &TestDb, source: Value, sink: Value) -> TestFactory {
-    let f = TestFactory::new();
-    f.local_pg("Pg")
-        .table("Src", "Pg", &db.schema, "src")
-        .table("Dst", "Pg", &db.schema, "dst")
-        .copy_pipeline("P", "Src", "Dst", source, sink);
-    f
-}
-
 fn pg_source(transforms: Value) -> Value {
     json!({"type": "AzurePostgreSqlSource", "transforms": transforms})
 }
@@ -67,7 +57,7 @@ async fn mask_pii_hashes_chosen_columns_with_the_salt() {
     db.exec(PEOPLE).await;
     db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
         .await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(
             json!([{"plugin": "mask-pii", "config": {"columns": ["email"], "salt": "pepper"}}]),
@@ -105,7 +95,7 @@ async fn a_chain_of_transforms_runs_in_order() {
     // filter keeps amount > 200; project drops name, renames email, derives an upper-case
     // label; dedupe keeps the first row per amount. Order matters: the label is derived from
     // the name that project then drops.
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(json!([
             {"plugin": "filter", "config": {"column": "amount", "op": "gt", "value": 200}},
@@ -145,7 +135,7 @@ async fn stateful_dedupe_keeps_the_last_row_per_key_across_batches() {
          CREATE TABLE {s}.dst (id int, k int)",
     )
     .await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(json!([{"plugin": "dedupe", "config": {"keys": ["k"], "keep": "last"}}])),
         pg_sink(),
@@ -173,7 +163,7 @@ async fn flatten_json_extracts_typed_columns() {
            CREATE TABLE {s}.dst (id int, n bigint, user_name text, first_tag text, price numeric)"#,
     )
     .await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(
             json!([{"plugin": "flatten-json", "config": {"column": "payload", "fields": {
@@ -205,7 +195,7 @@ const ORDERS: &str = "CREATE TABLE {s}.src AS
 async fn a_row_mapper_produces_the_sink_table_shape() {
     let db = TestDb::new("plug_mapper").await;
     db.exec(ORDERS).await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         json!({"type": "AzurePostgreSqlSource"}),
         json!({"type": "AzurePostgreSqlSink", "writeMethod": "BulkInsert",
@@ -232,7 +222,7 @@ async fn a_row_mapper_whose_columns_do_not_fit_the_sink_fails_clearly() {
     db.exec(ORDERS).await;
     db.exec("DROP TABLE {s}.dst; CREATE TABLE {s}.dst (order_id bigint, total int)")
         .await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         json!({"type": "AzurePostgreSqlSource"}),
         json!({"type": "AzurePostgreSqlSink", "rowMapper": {"plugin": "orders-to-v2"}}),
@@ -252,7 +242,7 @@ async fn rejected_rows_fail_the_copy_unless_skipping_is_enabled() {
     let transforms = json!([{"plugin": "filter",
         "config": {"column": "email", "op": "not_null", "reject": true}}]);
 
-    let f = factory(&db, pg_source(transforms.clone()), pg_sink());
+    let f = TestFactory::pg_src_to_dst(&db, pg_source(transforms.clone()), pg_sink());
     let msg = failed_message(&run_with_plugins(&f, &[]));
     assert!(msg.contains("source.transforms[0]"), "{msg}");
     assert!(msg.contains("rejected row 9"), "{msg}");
@@ -291,7 +281,7 @@ async fn plugins_in_the_factory_folder_are_found_and_versions_resolve() {
     let db = TestDb::new("plug_folder").await;
     db.exec("CREATE TABLE {s}.src AS SELECT 1 AS id; CREATE TABLE {s}.dst (id int)")
         .await;
-    let f = factory(&db, pg_source(json!([{"plugin": "identity"}])), pg_sink());
+    let f = TestFactory::pg_src_to_dst(&db, pg_source(json!([{"plugin": "identity"}])), pg_sink());
     // Without --plugins, the factory's plugins/ folder is searched.
     let folder = f.path().join("plugins");
     std::fs::create_dir_all(&folder).unwrap();
@@ -304,12 +294,12 @@ async fn plugins_in_the_factory_folder_are_found_and_versions_resolve() {
     assert_eq!(activity_output(&out)["rowsCopied"], 1);
 
     // An unknown plugin names what is available; a wrong pin names both hashes.
-    let f2 = factory(&db, pg_source(json!([{"plugin": "nope"}])), pg_sink());
+    let f2 = TestFactory::pg_src_to_dst(&db, pg_source(json!([{"plugin": "nope"}])), pg_sink());
     let msg = failed_message(&run_with_plugins(&f2, &[]));
     assert!(msg.contains("plugin nope not found"), "{msg}");
     assert!(msg.contains("mask-pii@1.0.0"), "{msg}");
     let pin = format!("identity@1.0.0#sha256={}", "0".repeat(64));
-    let f3 = factory(&db, pg_source(json!([{"plugin": pin}])), pg_sink());
+    let f3 = TestFactory::pg_src_to_dst(&db, pg_source(json!([{"plugin": pin}])), pg_sink());
     let msg = failed_message(&run_with_plugins(&f3, &[]));
     assert!(msg.contains("sha256"), "{msg}");
     assert!(msg.contains(&"0".repeat(64)), "{msg}");
@@ -321,7 +311,7 @@ async fn a_panicking_plugin_fails_the_activity_with_its_own_message() {
     db.exec(PEOPLE).await;
     db.exec("CREATE TABLE {s}.dst (id int, email text, name text, amount numeric(12,2))")
         .await;
-    let f = factory(&db, pg_source(json!([{"plugin": "panic"}])), pg_sink());
+    let f = TestFactory::pg_src_to_dst(&db, pg_source(json!([{"plugin": "panic"}])), pg_sink());
     let run = run_with_plugins(&f, &[]);
     let msg = failed_message(&run);
     assert!(msg.contains("panic@1.0.0"), "{msg}");
@@ -335,7 +325,7 @@ async fn an_endless_plugin_is_stopped_at_the_tenant_time_limit() {
     let db = TestDb::new("plug_loop").await;
     db.exec("CREATE TABLE {s}.src AS SELECT 1 AS id; CREATE TABLE {s}.dst (id int)")
         .await;
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(json!([{"plugin": "endless-loop"}])),
         pg_sink(),
@@ -410,7 +400,7 @@ async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
     ));
 
     let run = |host: Arc<PluginHost>, plugin: &'static str| {
-        let f = factory(
+        let f = TestFactory::pg_src_to_dst(
             &db,
             pg_source(
                 json!([{"plugin": plugin, "config": if plugin == "mask-pii" {
@@ -484,7 +474,7 @@ async fn a_new_plugin_goes_from_template_to_a_running_copy() {
         .await;
     let work = tempfile::tempdir().unwrap();
     let krate = work.path().join("shout");
-    let f = factory(
+    let f = TestFactory::pg_src_to_dst(
         &db,
         pg_source(json!([{"plugin": "shout", "config": {"columns": ["name"]}}])),
         pg_sink(),
@@ -525,7 +515,7 @@ async fn a_new_plugin_goes_from_template_to_a_running_copy() {
         .await;
     assert_eq!(wrong, 0);
     // The template refuses a config naming an unknown column, before any row moves.
-    let bad = factory(
+    let bad = TestFactory::pg_src_to_dst(
         &db,
         pg_source(json!([{"plugin": "shout", "config": {"columns": ["nope"]}}])),
         pg_sink(),
@@ -609,7 +599,7 @@ async fn a_plugin_value_the_sink_column_cannot_hold_fails_or_is_skipped() {
          CREATE TABLE {s}.dst (id int, n int);",
     )
     .await;
-    let f = factory(&db, pg_source(json!([{"plugin": "identity"}])), pg_sink());
+    let f = TestFactory::pg_src_to_dst(&db, pg_source(json!([{"plugin": "identity"}])), pg_sink());
     let msg = failed_message(&run_with_plugins(&f, &[]));
     assert!(msg.contains("cannot be written to the sink"), "{msg}");
     assert!(msg.contains("column \"n\", row 6"), "{msg}");

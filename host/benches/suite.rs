@@ -25,6 +25,8 @@ use tokio_postgres::Client;
 const BEGIN: &str = "<!-- bench:begin (written by `cargo bench -p sluice --bench suite`) -->";
 const END: &str = "<!-- bench:end -->";
 const LOOKUP_RUNS: usize = 10;
+/// The baseline case's name.
+const BASELINE: &str = "psql \\copy binary | psql \\copy (baseline)";
 
 fn env_usize(name: &str, default: usize) -> Result<usize> {
     match std::env::var(name) {
@@ -141,6 +143,7 @@ impl Db<'_> {
 }
 
 /// One program and its arguments.
+#[derive(Clone)]
 struct Cmd {
     program: OsString,
     args: Vec<OsString>,
@@ -334,6 +337,19 @@ impl Row {
 }
 
 /// The median-time sample and the median peak RSS of a case's samples.
+/// Untimed work before a run (truncate, checkpoint).
+type Prep<'c> = Box<dyn Fn() -> Result<()> + 'c>;
+/// What must hold after a run (row counts, status).
+type Check<'c> = Box<dyn Fn(&Sample) -> Result<()> + 'c>;
+
+/// A timed case: `prep` before each run, `cmds` piped together, `check` after.
+struct Case<'c> {
+    name: String,
+    prep: Prep<'c>,
+    cmds: Vec<Cmd>,
+    check: Check<'c>,
+}
+
 struct Summary {
     secs: f64,
     rss_kb: Option<u64>,
@@ -451,34 +467,76 @@ impl<'a> Bench<'a> {
         cmds: &[Cmd],
         check: &dyn Fn(&Sample) -> Result<()>,
     ) -> Result<Summary> {
-        let mut samples = Vec::new();
+        let case = Case {
+            name: name.into(),
+            prep: Box::new(prep),
+            cmds: cmds.to_vec(),
+            check: Box::new(check),
+        };
+        self.rounds(n, &[case]).remove(0)
+    }
+
+    /// Runs every case `n` times in rounds (one run of each case per round, in order), so
+    /// cases compared with each other meet the same drift of the machine and server (page
+    /// cache, WAL recycling, noisy neighbours). A case that fails stops running; the others
+    /// go on.
+    fn rounds(&self, n: usize, cases: &[Case]) -> Vec<Result<Summary>> {
+        let mut samples: Vec<Result<Vec<Sample>>> = cases.iter().map(|_| Ok(Vec::new())).collect();
         for i in 0..n {
-            prep()?;
-            let s = self.runner.run(cmds)?;
-            check(&s)?;
-            eprintln!(
-                "  {name} run {}: {:.3}s, peak RSS {} MB",
-                i + 1,
-                s.secs,
-                s.rss_kb
-                    .map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
-            );
-            samples.push(s);
+            for (case, acc) in cases.iter().zip(samples.iter_mut()) {
+                let Ok(list) = acc else { continue };
+                let sample = (case.prep)()
+                    .and_then(|()| self.runner.run(&case.cmds))
+                    .and_then(|s| (case.check)(&s).map(|()| s));
+                match sample {
+                    Ok(s) => {
+                        eprintln!(
+                            "  {} run {}: {:.3}s, peak RSS {} MB",
+                            case.name,
+                            i + 1,
+                            s.secs,
+                            s.rss_kb
+                                .map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+                        );
+                        list.push(s);
+                    }
+                    Err(e) => *acc = Err(e.context(format!("{} run {}", case.name, i + 1))),
+                }
+            }
         }
-        summarize(&samples)
+        samples
+            .into_iter()
+            .map(|r| r.and_then(|v| summarize(&v)))
+            .collect()
     }
 
     /// A `sluice run` case copying into `table`: truncated before each run, counted after.
-    fn sluice_copy(&self, name: &str, pipeline: &str, table: &str, rows: usize) -> Result<Summary> {
-        let truncate = format!("TRUNCATE sluice_demo.{table}");
-        let prep = || self.prep(Some(&truncate));
-        let check = |s: &Sample| check_copy(s, rows);
-        let summary = self.repeat(name, self.runs, &prep, &[self.sluice_cmd(pipeline)], &check)?;
-        let n = self.db.count(table)?;
-        if n != rows as u64 {
-            bail!("{table} holds {n} rows after the copy, expected {rows}");
+    fn copy_case(&self, name: &str, pipeline: &str, table: &'static str, rows: usize) -> Case<'_> {
+        Case {
+            name: name.into(),
+            prep: Box::new(move || self.prep(Some(&format!("TRUNCATE sluice_demo.{table}")))),
+            cmds: vec![self.sluice_cmd(pipeline)],
+            check: Box::new(move |s| {
+                check_copy(s, rows)?;
+                let n = self.db.count(table)?;
+                if n != rows as u64 {
+                    bail!("{table} holds {n} rows after the copy, expected {rows}");
+                }
+                Ok(())
+            }),
         }
-        Ok(summary)
+    }
+
+    /// [`Bench::copy_case`] on its own.
+    fn sluice_copy(
+        &self,
+        name: &str,
+        pipeline: &str,
+        table: &'static str,
+        rows: usize,
+    ) -> Result<Summary> {
+        let case = self.copy_case(name, pipeline, table, rows);
+        self.rounds(self.runs, &[case]).remove(0)
     }
 
     /// Truncates (unless `-`) and checkpoints, so every run starts alike.
@@ -520,14 +578,8 @@ impl<'a> Bench<'a> {
             .and_then(|s| check_status(&s).map(|_| ()))
             .context("warming the plugin cache")?;
 
-        // PostgreSQL -> PostgreSQL baseline.
-        let base = self.case_psql_pipe();
-        let base_secs = base.secs;
-        self.results.push(base);
-        let binary_bytes = self.pg_cases(base_secs)?;
-        if let Some(b) = self.results.first_mut() {
-            b.bytes = binary_bytes;
-        }
+        // PostgreSQL -> PostgreSQL, in rounds with the baseline.
+        let binary_bytes = self.pg_cases()?;
         if self.selected("csv") {
             self.csv_cases(binary_bytes)?;
         }
@@ -540,37 +592,28 @@ impl<'a> Bench<'a> {
         self.report(binary_bytes)
     }
 
-    fn case_psql_pipe(&self) -> Row {
-        let name = "psql \\copy binary | psql \\copy (baseline)";
-        eprintln!("{name}");
-        let cmds = [
-            self.psql("\\copy (SELECT * FROM sluice_demo.events) TO PSTDOUT (FORMAT binary)"),
-            self.psql("\\copy sluice_demo.events_copy FROM PSTDIN (FORMAT binary)"),
-        ];
-        let prep = || self.prep(Some("TRUNCATE sluice_demo.events_copy"));
-        let check = |_: &Sample| -> Result<()> {
-            let n = self.db.count("events_copy")?;
-            if n != self.rows as u64 {
-                bail!("events_copy holds {n} rows, expected {}", self.rows);
-            }
-            Ok(())
-        };
-        match self.repeat(name, self.runs, &prep, &cmds, &check) {
-            Ok(s) => Row {
-                case: name.into(),
-                secs: Some(s.secs),
-                rows: self.rows as u64,
-                bytes: None,
-                rss_kb: s.rss_kb,
-                base_secs: Some(s.secs),
-                note: "peak RSS: larger of the two psql".into(),
-            },
-            Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+    /// The baseline: psql piping binary COPY from one session into another.
+    fn psql_pipe_case(&self) -> Case<'_> {
+        Case {
+            name: BASELINE.into(),
+            prep: Box::new(|| self.prep(Some("TRUNCATE sluice_demo.events_copy"))),
+            cmds: vec![
+                self.psql("\\copy (SELECT * FROM sluice_demo.events) TO PSTDOUT (FORMAT binary)"),
+                self.psql("\\copy sluice_demo.events_copy FROM PSTDIN (FORMAT binary)"),
+            ],
+            check: Box::new(|_| {
+                let n = self.db.count("events_copy")?;
+                if n != self.rows as u64 {
+                    bail!("events_copy holds {n} rows, expected {}", self.rows);
+                }
+                Ok(())
+            }),
         }
     }
 
-    /// The sluice PostgreSQL -> PostgreSQL cases; returns the binary COPY volume (dataRead).
-    fn pg_cases(&mut self, base: Option<f64>) -> Result<Option<u64>> {
+    /// The baseline and the sluice PostgreSQL -> PostgreSQL cases, run in rounds (see
+    /// [`Bench::rounds`]); returns the binary COPY volume (dataRead).
+    fn pg_cases(&mut self) -> Result<Option<u64>> {
         let mut volume = None;
         let mut cases: Vec<(String, String, Option<usize>)> = vec![
             ("sluice CopyCommand".into(), "CopyCommand".into(), None),
@@ -599,12 +642,45 @@ impl<'a> Bench<'a> {
             "MaskPii".into(),
             None,
         ));
-        for (name, pipeline, parallel) in cases {
-            if !self.selected(&name) {
-                continue;
-            }
-            eprintln!("{name}");
-            let row = match self.sluice_copy(&name, &pipeline, "events_copy", self.rows) {
+        cases.retain(|(name, _, _)| self.selected(name));
+        let mut timed = vec![self.psql_pipe_case()];
+        timed.extend(
+            cases.iter().map(|(name, pipeline, _)| {
+                self.copy_case(name, pipeline, "events_copy", self.rows)
+            }),
+        );
+        eprintln!(
+            "{} cases in {} rounds: {}",
+            timed.len(),
+            self.runs,
+            timed
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let mut summaries = self.rounds(self.runs, &timed).into_iter();
+        drop(timed);
+        let base = match summaries.next() {
+            Some(Ok(s)) => Row {
+                case: BASELINE.into(),
+                secs: Some(s.secs),
+                rows: self.rows as u64,
+                bytes: None,
+                rss_kb: s.rss_kb,
+                base_secs: Some(s.secs),
+                note: "peak RSS: larger of the two psql".into(),
+            },
+            Some(Err(e)) => Row::failed(
+                BASELINE,
+                format!("FAILED: {}", tail(&format!("{e:#}"), 300)),
+            ),
+            None => Row::failed(BASELINE, "FAILED: not run".into()),
+        };
+        let base_secs = base.secs;
+        self.results.push(base);
+        for ((name, pipeline, parallel), summary) in cases.into_iter().zip(summaries) {
+            let row = match summary {
                 Ok(s) => {
                     let out = activity_output(s.json.as_ref());
                     let read = out.and_then(|o| o["dataRead"].as_u64());
@@ -640,13 +716,16 @@ impl<'a> Bench<'a> {
                         rows: self.rows as u64,
                         bytes: read,
                         rss_kb: s.rss_kb,
-                        base_secs: base,
+                        base_secs,
                         note,
                     }
                 }
                 Err(e) => Row::failed(&name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
             };
             self.results.push(row);
+        }
+        if let Some(b) = self.results.first_mut() {
+            b.bytes = volume;
         }
         Ok(volume)
     }

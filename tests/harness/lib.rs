@@ -179,6 +179,17 @@ impl TestFactory {
         )
     }
 
+    /// The common shape of a copy test: linked service `Pg` (the local server), datasets `Src`
+    /// and `Dst` on `db`'s tables `src` and `dst`, and pipeline `P` copying one to the other.
+    pub fn pg_src_to_dst(db: &TestDb, source: Value, sink: Value) -> TestFactory {
+        let f = TestFactory::new();
+        f.local_pg("Pg")
+            .table("Src", "Pg", &db.schema, "src")
+            .table("Dst", "Pg", &db.schema, "dst")
+            .copy_pipeline("P", "Src", "Dst", source, sink);
+        f
+    }
+
     /// A table dataset on `ls`.
     pub fn table(&self, name: &str, ls: &str, schema: &str, table: &str) -> &Self {
         self.put(

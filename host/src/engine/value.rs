@@ -85,6 +85,11 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// Approximate memory a value held in a row takes: its payload plus the `Value` itself.
+    pub fn held_size(&self) -> usize {
+        self.byte_size() + std::mem::size_of::<Value>()
+    }
+
     /// Approximate payload size in bytes, used for `dataRead`/`dataWritten` and throughput.
     pub fn byte_size(&self) -> usize {
         match self {

@@ -27,8 +27,11 @@ pub const POSTGRES_SINKS: [&str; 3] = [
     "PostgreSqlV2Sink",
 ];
 
-/// Rows per batch when the sink does not say (`writeBatchSize`'s default in the connector doc).
-pub const DEFAULT_BATCH_ROWS: usize = 10_000;
+/// Rows per write batch when the sink does not say: `writeBatchSize`'s default in ADF's
+/// current connector documentation (the seed document said 10,000). A batch also ends at
+/// [`MAX_BATCH_BYTES`](crate::connectors::postgres::sink::MAX_BATCH_BYTES) of data, so the
+/// default bounds memory by size rather than by row count.
+pub const DEFAULT_BATCH_ROWS: usize = 1_000_000;
 
 /// What a PostgreSQL source reads.
 #[derive(Debug, Clone, PartialEq)]

@@ -49,6 +49,8 @@ pub(super) struct StreamingCopy {
     sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
     /// The batch's COPY rows sent so far (no header or trailer), for writing it again in parts.
     sent: Vec<Bytes>,
+    /// The length of `sent`'s rows together.
+    kept: usize,
     /// Bytes on the wire, header and trailer included.
     bytes: u64,
     binary: bool,
@@ -65,6 +67,7 @@ impl StreamingCopy {
         let mut copy = StreamingCopy {
             sink: None,
             sent: Vec::new(),
+            kept: 0,
             bytes: 0,
             binary,
             busy: Duration::ZERO,
@@ -91,7 +94,13 @@ impl StreamingCopy {
 
     /// Keeps rows for writing the batch again, without sending them.
     pub(super) fn keep(&mut self, rows: Bytes) {
+        self.kept += rows.len();
         self.sent.push(rows);
+    }
+
+    /// The bytes of rows kept so far.
+    pub(super) fn kept_bytes(&self) -> usize {
+        self.kept
     }
 
     async fn transmit(&mut self, data: Bytes) {

@@ -1,6 +1,7 @@
 //! Writing to PostgreSQL with ADF's three write methods.
 //!
-//! Each incoming batch (`writeBatchSize` rows) is written and committed on its own, within
+//! Rows are written in write batches of `writeBatchSize` rows, or fewer when the batch reaches
+//! [`MAX_BATCH_BYTES`] first. Each batch is written and committed on its own, within
 //! `writeBatchTimeout` (enforced on both sides: a client timer and the session's
 //! `statement_timeout`). As in ADF, batches committed before a failure stay; a
 //! `preCopyScript` that clears the table makes a re-run clean. With CopyCommand a batch's COPY
@@ -52,6 +53,14 @@ use crate::model::timespan::format_timespan;
 const MAX_BIND_PARAMS: usize = 65_535;
 /// Bytes of encoded COPY data sent per message.
 const COPY_CHUNK: usize = 256 * 1024;
+/// A write batch also ends once it holds this much data, whatever `writeBatchSize` says: a
+/// batch is kept in memory until it commits (a refused batch is written again in parts, see
+/// [`super::bisect`]), so this bounds the sink's memory. With ADF's default of 1,000,000 rows
+/// a batch of the bench table's rows (about 170 bytes each) ends near 100,000 rows. Why not
+/// smaller: each batch is one more COPY statement and commit, which cost PostgreSQL 15 about
+/// 1 ms of its own work (setting up COPY's multi-insert slots) and the client two round trips
+/// (about 2 ms per batch measured on one machine); at 10,000-row batches that was 7% of a copy.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// The staging table's ordering column, so the last of duplicate keys in a batch wins.
 const SEQ_COLUMN: &str = "__sluice_seq";
 /// The savepoint each attempt of a bisection runs under.
@@ -248,7 +257,10 @@ impl PgSink {
     /// An empty write batch of the kind this sink's write method gathers.
     fn new_pending(&self) -> Pending {
         match self.settings.write_method {
-            WriteMethod::BulkInsert => Pending::Rows(Vec::new()),
+            WriteMethod::BulkInsert => Pending::Rows {
+                rows: Vec::new(),
+                bytes: 0,
+            },
             _ => Pending::Copy {
                 buf: BytesMut::new(),
                 rows: 0,
@@ -268,7 +280,11 @@ impl PgSink {
                 }
                 *rows += 1;
             }
-            Pending::Rows(rows) => rows.push(self.to_text_where_needed(row)),
+            Pending::Rows { rows, bytes } => {
+                let row = self.to_text_where_needed(row);
+                *bytes += row.iter().map(Value::held_size).sum::<usize>();
+                rows.push(row);
+            }
         }
         Ok(())
     }
@@ -466,7 +482,7 @@ impl PgSink {
     }
 }
 
-/// Rows gathered for the next write batch (`writeBatchSize` rows, one transaction).
+/// Rows gathered for the next write batch (one transaction).
 enum Pending {
     /// CopyCommand and Upsert: the COPY data, encoded as rows arrive. Compact (about the size
     /// of the table's data). CopyCommand sends it on as it grows (`stream`, see
@@ -476,16 +492,31 @@ enum Pending {
         rows: usize,
         stream: Option<StreamingCopy>,
     },
-    /// BulkInsert: rows for the statements' bind parameters.
-    Rows(Vec<Vec<Value>>),
+    /// BulkInsert: rows for the statements' bind parameters, and the memory they hold.
+    Rows { rows: Vec<Vec<Value>>, bytes: usize },
 }
 
 impl Pending {
     fn rows(&self) -> usize {
         match self {
             Pending::Copy { rows, .. } => *rows,
-            Pending::Rows(r) => r.len(),
+            Pending::Rows { rows, .. } => rows.len(),
         }
+    }
+
+    /// The data the batch holds: encoded COPY rows (sent or not), or BulkInsert's values.
+    fn bytes(&self) -> usize {
+        match self {
+            Pending::Copy { buf, stream, .. } => {
+                buf.len() + stream.as_ref().map_or(0, StreamingCopy::kept_bytes)
+            }
+            Pending::Rows { bytes, .. } => *bytes,
+        }
+    }
+
+    /// Whether the batch is complete: `writeBatchSize` rows or [`MAX_BATCH_BYTES`] of data.
+    fn is_full(&self, batch_rows: usize) -> bool {
+        self.rows() >= batch_rows || self.bytes() >= MAX_BATCH_BYTES
     }
 
     /// The batch, ready to be written (and written again in parts when it fails).
@@ -501,7 +532,7 @@ impl Pending {
                 };
                 Unit::Copy { body, rows }
             }
-            Pending::Rows(r) => Unit::Rows(r),
+            Pending::Rows { rows, .. } => Unit::Rows(rows),
         }
     }
 }
@@ -659,7 +690,7 @@ impl Sink for PgSink {
                         }
                     }
                 }
-                if pending.rows() >= size {
+                if pending.is_full(size) {
                     number += 1;
                     let full = std::mem::replace(&mut pending, self.new_pending());
                     self.write_timed(full, number, &mut stats).await?;
@@ -680,7 +711,8 @@ impl Sink for PgSink {
 
 impl PgSink {
     /// Adds undecoded tuples to the write batch, writing each batch as it reaches
-    /// `writeBatchSize` rows (splitting the tuples at that row).
+    /// `writeBatchSize` rows (splitting the tuples at that row) or, after a whole chunk of
+    /// tuples, [`MAX_BATCH_BYTES`].
     async fn append_raw(
         &self,
         pending: &mut Pending,
@@ -712,7 +744,7 @@ impl PgSink {
             *have += take;
             data = rest;
             rows -= take;
-            if *have >= size {
+            if pending.is_full(size) {
                 *number += 1;
                 let full = std::mem::replace(pending, self.new_pending());
                 self.write_timed(full, *number, stats).await?;
