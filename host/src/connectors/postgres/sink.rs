@@ -239,7 +239,30 @@ impl PgSink {
             return;
         }
         let rows = buf.split().freeze();
-        let open = match stream {
+        self.streaming(stream).await.send(rows).await;
+    }
+
+    /// Adds whole encoded rows to the write batch. CopyCommand sends them on as they are (after
+    /// any rows still gathered), so undecoded tuples reach the connection without being copied
+    /// and the batch keeps the source's buffers rather than copies of them; Upsert gathers them.
+    async fn add_encoded(&self, pending: &mut Pending, rows: Bytes) {
+        let Pending::Copy { buf, stream, .. } = pending else {
+            return;
+        };
+        if self.upsert.is_some() {
+            buf.extend_from_slice(&rows);
+            return;
+        }
+        let open = self.streaming(stream).await;
+        if !buf.is_empty() {
+            open.send(buf.split().freeze()).await;
+        }
+        open.send(rows).await;
+    }
+
+    /// The batch's open COPY, opened now if this is its first data.
+    async fn streaming<'s>(&self, stream: &'s mut Option<StreamingCopy>) -> &'s mut StreamingCopy {
+        match stream {
             Some(open) => open,
             None => stream.insert(
                 StreamingCopy::open(
@@ -250,8 +273,7 @@ impl PgSink {
                 )
                 .await,
             ),
-        };
-        open.send(rows).await;
+        }
     }
 
     /// An empty write batch of the kind this sink's write method gathers.
@@ -721,13 +743,10 @@ impl PgSink {
         stats: &mut SinkStats,
     ) -> Result<(), StoreError> {
         let size = self.settings.write_batch_size;
-        let mut data = &raw.data[..];
+        let mut data = raw.data.clone();
         let mut rows = raw.rows;
         while rows > 0 {
-            let Pending::Copy {
-                buf, rows: have, ..
-            } = pending
-            else {
+            let Pending::Copy { rows: have, .. } = pending else {
                 return Err(StoreError::new(
                     "internal error: undecoded rows reached a sink writing with BulkInsert",
                 ));
@@ -736,20 +755,17 @@ impl PgSink {
             let at = if take == rows {
                 data.len()
             } else {
-                split_after(data, take)
+                split_after(&data, take)
                     .map_err(|e| StoreError::new(format!("dataset '{}': {e}", self.dataset)))?
             };
-            let (head, rest) = data.split_at(at.min(data.len()));
-            buf.extend_from_slice(head);
             *have += take;
-            data = rest;
+            let head = data.split_to(at.min(data.len()));
             rows -= take;
+            self.add_encoded(pending, head).await;
             if pending.is_full(size) {
                 *number += 1;
                 let full = std::mem::replace(pending, self.new_pending());
                 self.write_timed(full, *number, stats).await?;
-            } else {
-                self.send_ready(pending).await;
             }
         }
         Ok(())
