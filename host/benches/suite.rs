@@ -323,7 +323,13 @@ struct Row {
 }
 
 impl Row {
-    fn failed(case: &str, note: String) -> Row {
+    /// A case that did not complete, with the end of its error in the notes.
+    fn failed(case: &str, e: &anyhow::Error) -> Row {
+        Row::not_measured(case, format!("FAILED: {}", tail(&format!("{e:#}"), 300)))
+    }
+
+    /// A case without figures, `note` saying why.
+    fn not_measured(case: &str, note: String) -> Row {
         Row {
             case: case.into(),
             secs: None,
@@ -336,7 +342,6 @@ impl Row {
     }
 }
 
-/// The median-time sample and the median peak RSS of a case's samples.
 /// Untimed work before a run (truncate, checkpoint).
 type Prep<'c> = Box<dyn Fn() -> Result<()> + 'c>;
 /// What must hold after a run (row counts, status).
@@ -350,6 +355,7 @@ struct Case<'c> {
     check: Check<'c>,
 }
 
+/// The median-time sample and the median peak RSS of a case's samples.
 struct Summary {
     secs: f64,
     rss_kb: Option<u64>,
@@ -518,11 +524,7 @@ impl<'a> Bench<'a> {
             cmds: vec![self.sluice_cmd(pipeline)],
             check: Box::new(move |s| {
                 check_copy(s, rows)?;
-                let n = self.db.count(table)?;
-                if n != rows as u64 {
-                    bail!("{table} holds {n} rows after the copy, expected {rows}");
-                }
-                Ok(())
+                self.expect_rows(table, rows)
             }),
         }
     }
@@ -537,6 +539,15 @@ impl<'a> Bench<'a> {
     ) -> Result<Summary> {
         let case = self.copy_case(name, pipeline, table, rows);
         self.rounds(self.runs, &[case]).remove(0)
+    }
+
+    /// Fails unless `sluice_demo.{table}` holds `rows` rows.
+    fn expect_rows(&self, table: &str, rows: usize) -> Result<()> {
+        let n = self.db.count(table)?;
+        if n != rows as u64 {
+            bail!("{table} holds {n} rows after the copy, expected {rows}");
+        }
+        Ok(())
     }
 
     /// Truncates (unless `-`) and checkpoints, so every run starts alike.
@@ -601,13 +612,7 @@ impl<'a> Bench<'a> {
                 self.psql("\\copy (SELECT * FROM sluice_demo.events) TO PSTDOUT (FORMAT binary)"),
                 self.psql("\\copy sluice_demo.events_copy FROM PSTDIN (FORMAT binary)"),
             ],
-            check: Box::new(|_| {
-                let n = self.db.count("events_copy")?;
-                if n != self.rows as u64 {
-                    bail!("events_copy holds {n} rows, expected {}", self.rows);
-                }
-                Ok(())
-            }),
+            check: Box::new(|_| self.expect_rows("events_copy", self.rows)),
         }
     }
 
@@ -671,11 +676,8 @@ impl<'a> Bench<'a> {
                 base_secs: Some(s.secs),
                 note: "peak RSS: larger of the two psql".into(),
             },
-            Some(Err(e)) => Row::failed(
-                BASELINE,
-                format!("FAILED: {}", tail(&format!("{e:#}"), 300)),
-            ),
-            None => Row::failed(BASELINE, "FAILED: not run".into()),
+            Some(Err(e)) => Row::failed(BASELINE, &e),
+            None => Row::failed(BASELINE, &anyhow::anyhow!("not run")),
         };
         let base_secs = base.secs;
         self.results.push(base);
@@ -720,7 +722,7 @@ impl<'a> Bench<'a> {
                         note,
                     }
                 }
-                Err(e) => Row::failed(&name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+                Err(e) => Row::failed(&name, &e),
             };
             self.results.push(row);
         }
@@ -757,7 +759,7 @@ impl<'a> Bench<'a> {
                 base_secs: Some(s.secs),
                 note: format!("CSV {:.0} MB", file_mb(&self.psql_csv_path())),
             },
-            Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(name, &e),
         });
 
         let name = "sluice PostgreSQL -> DelimitedText";
@@ -779,7 +781,7 @@ impl<'a> Bench<'a> {
                 base_secs,
                 note: format!("CSV {:.0} MB", file_mb(&self.csv_path())),
             },
-            Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(name, &e),
         });
 
         // CSV -> PostgreSQL, every loader reading the same file: the one sluice wrote (if it
@@ -804,13 +806,7 @@ impl<'a> Bench<'a> {
             std::fs::copy(&input, self.csv_path())?;
         }
         let input = self.csv_path();
-        let count_check = |_: &Sample| -> Result<()> {
-            let n = self.db.count("events_from_csv")?;
-            if n != rows as u64 {
-                bail!("events_from_csv holds {n} rows, expected {rows}");
-            }
-            Ok(())
-        };
+        let count_check = |_: &Sample| self.expect_rows("events_from_csv", rows);
         let truncate = || self.prep(Some("TRUNCATE sluice_demo.events_from_csv"));
 
         let name = "psql \\copy FROM csv";
@@ -831,7 +827,7 @@ impl<'a> Bench<'a> {
                 base_secs: Some(s.secs),
                 note: String::new(),
             },
-            Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(name, &e),
         });
 
         let name = "sluice DelimitedText -> PostgreSQL";
@@ -852,13 +848,13 @@ impl<'a> Bench<'a> {
                 base_secs,
                 note: String::new(),
             },
-            Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(name, &e),
         });
 
         let name = "pgloader CSV";
         eprintln!("{name}");
         let row = match self.pgloader_cmd(&input)? {
-            None => Row::failed(name, "pgloader: not installed".into()),
+            None => Row::not_measured(name, "pgloader: not installed".into()),
             Some(c) => match self.repeat(name, self.runs, &truncate, &[c], &count_check) {
                 Ok(s) => Row {
                     case: name.into(),
@@ -869,7 +865,7 @@ impl<'a> Bench<'a> {
                     base_secs,
                     note: pgloader_version(),
                 },
-                Err(e) => Row::failed(name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+                Err(e) => Row::failed(name, &e),
             },
         };
         out.push(row);
@@ -924,7 +920,7 @@ impl<'a> Bench<'a> {
                 base_secs: None,
                 note: String::new(),
             },
-            Err(e) => Row::failed(&name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(&name, &e),
         };
         self.results.push(row);
         Ok(())
@@ -961,7 +957,7 @@ impl<'a> Bench<'a> {
                 base_secs: None,
                 note: format!("{:.1} ms", s.secs * 1e3),
             },
-            Err(e) => Row::failed(&name, format!("FAILED: {}", tail(&format!("{e:#}"), 300))),
+            Err(e) => Row::failed(&name, &e),
         });
         Ok(())
     }
