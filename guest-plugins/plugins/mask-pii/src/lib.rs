@@ -28,7 +28,8 @@ pub enum Mode {
 
 pub struct MaskPii {
     columns: Vec<usize>,
-    salt: String,
+    /// The salt, absorbed into the hash state once, at `create`.
+    salted: Salted,
     mode: Mode,
 }
 
@@ -42,7 +43,6 @@ pub fn hash_hex(salt: &str, value: &str) -> String {
 
 /// SHA-256 with the salt already absorbed, cloned for each value rather than hashing the salt
 /// again.
-#[derive(Clone)]
 struct Salted(Sha256);
 
 fn salted(salt: &str) -> Salted {
@@ -69,9 +69,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl MaskPii {
     /// The masked form of a value's bytes, in `hex` when hashing.
-    fn masked<'a>(&self, salted: &Salted, value: &[u8], hex: &'a mut [u8; 64]) -> &'a str {
+    fn masked<'a>(&self, value: &[u8], hex: &'a mut [u8; 64]) -> &'a str {
         match self.mode {
-            Mode::Hash => salted.hex_into(value, hex),
+            Mode::Hash => self.salted.hex_into(value, hex),
             Mode::Redact => "***",
         }
     }
@@ -80,7 +80,7 @@ impl MaskPii {
     pub fn mask(&self, v: &mut Value) {
         if let Value::Text(s) | Value::Json(s) = v {
             let mut hex = [0u8; 64];
-            let masked = self.masked(&salted(&self.salt), s.as_bytes(), &mut hex);
+            let masked = self.masked(s.as_bytes(), &mut hex);
             *v = Value::Text(masked.to_string());
         }
     }
@@ -110,7 +110,7 @@ impl RowPlugin for MaskPii {
                 }
             }
         }
-        let salt = config::optional_str(cfg, "salt")?.unwrap_or("").to_string();
+        let salted = salted(config::optional_str(cfg, "salt")?.unwrap_or(""));
         let mode = match config::optional_str(cfg, "mode")?.unwrap_or("hash") {
             "hash" => Mode::Hash,
             "redact" => Mode::Redact,
@@ -122,7 +122,7 @@ impl RowPlugin for MaskPii {
         };
         Ok(MaskPii {
             columns,
-            salt,
+            salted,
             mode,
         })
     }
@@ -149,21 +149,18 @@ impl RowPlugin for MaskPii {
             return Ok(BatchOutcome::Rows(batch));
         }
         let rows = batch.num_rows as usize;
-        let salted = salted(&self.salt);
+        let width = match self.mode {
+            Mode::Hash => 64,
+            Mode::Redact => 3,
+        };
         let mut hex = [0u8; 64];
         for &c in &self.columns {
             let col = &batch.columns[c];
             let Some(var) = col.var() else { continue };
-            let width = match self.mode {
-                Mode::Hash => 64,
-                Mode::Redact => 3,
-            };
             let mut out = VarColumnBuilder::with_capacity(rows, rows * width);
             for row in 0..rows {
                 match var.get(row) {
-                    Some(value) if !col.is_null(row) => {
-                        out.push_str(self.masked(&salted, value, &mut hex))
-                    }
+                    Some(value) if !col.is_null(row) => out.push_str(self.masked(value, &mut hex)),
                     _ => out.push_null(),
                 }
             }
