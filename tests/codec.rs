@@ -17,15 +17,15 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{pin_mut, SinkExt, StreamExt};
-use sluice::connectors::postgres::binary::{can_encode, decode};
-use sluice::connectors::postgres::copy_binary::{
+use sluice::stores::postgres::binary::{can_encode, decode};
+use sluice::stores::postgres::copy_binary::{
     write_header, write_row, write_trailer, CopyOutDecoder,
 };
-use sluice::connectors::postgres::copy_text::write_text_row;
-use sluice::connectors::postgres::types::data_type_of;
-use sluice::engine::batch::Batch;
-use sluice::engine::schema::{Column, DataType, Schema};
-use sluice::engine::value::{ArrayValue, RangeValue, Value};
+use sluice::stores::postgres::copy_text::write_text_row;
+use sluice::stores::postgres::types::data_type_of;
+use sluice::types::batch::Batch;
+use sluice::types::schema::{Column, DataType, Schema};
+use sluice::types::value::{ArrayValue, RangeValue, Value};
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls};
 

@@ -3,7 +3,7 @@
 //! warnings; and that secrets never appear in anything Sluice prints.
 
 use serde_json::json;
-use sluice::pgcluster::{ClusterOptions, TempCluster};
+use sluice::cli::pgcluster::{ClusterOptions, TempCluster};
 use sluice::secrets::Secret;
 use sluice_e2e::*;
 

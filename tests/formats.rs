@@ -5,15 +5,15 @@
 
 use std::time::Duration;
 
-use sluice::connectors::files::{json, parquet, RowReader};
-use sluice::connectors::postgres::endpoint::PgEndpoint;
-use sluice::connectors::postgres::ident::TableName;
-use sluice::connectors::postgres::sink::PgSink;
-use sluice::connectors::postgres::source::PgSource;
-use sluice::connectors::{Sink, Source};
-use sluice::engine::batch::Batch;
-use sluice::engine::schema::SchemaRef;
 use sluice::model::copy::{PgPartitioning, PgSinkSettings, SourceQuery, WriteMethod};
+use sluice::stores::files::{json, parquet, RowReader};
+use sluice::stores::postgres::endpoint::PgEndpoint;
+use sluice::stores::postgres::ident::TableName;
+use sluice::stores::postgres::sink::PgSink;
+use sluice::stores::postgres::source::PgSource;
+use sluice::stores::{Sink, Source};
+use sluice::types::batch::Batch;
+use sluice::types::schema::SchemaRef;
 use sluice_e2e::{pg_url, TestDb, ALL_TYPES_COMPARE, ALL_TYPES_SQL, STEP_TIMEOUT};
 use tokio::sync::mpsc;
 
@@ -219,7 +219,7 @@ async fn postgres_json_postgres_keeps_every_scalar_type() {
             .filter(|(_, c)| lossless.contains(&c.name.as_str()))
             .map(|(i, _)| i)
             .collect();
-        let kept_schema: SchemaRef = std::sync::Arc::new(sluice::engine::schema::Schema::new(
+        let kept_schema: SchemaRef = std::sync::Arc::new(sluice::types::schema::Schema::new(
             keep.iter()
                 .map(|i| back_schema.columns[*i].clone())
                 .collect(),

@@ -370,10 +370,10 @@ async fn plugin_inspect_shows_world_version_and_exports() {
 /// `good` masks 10,000 rows; both copies run at once on the same plugin runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
-    use sluice::engine::pipeline::{run_pipeline, RunSettings};
-    use sluice::engine::run::Status;
-    use sluice::engine::transform::PluginHost;
+    use sluice::copy::transform::PluginHost;
     use sluice::model::load::Factory;
+    use sluice::pipeline::executor::{run_pipeline, RunSettings};
+    use sluice::pipeline::run::Status;
     use sluice::plugins::{PluginRuntime, RuntimeConfig, Tenant, TenantLimits};
 
     let db = TestDb::new("plug_tenants").await;
@@ -440,7 +440,7 @@ async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
         "{:?}",
         good_run.to_json()
     );
-    let msg = |r: &sluice::engine::run::PipelineRun| {
+    let msg = |r: &sluice::pipeline::run::PipelineRun| {
         r.activities[0].error.as_ref().unwrap().message.clone()
     };
     assert_eq!(bomb.status, Status::Failed);

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice::engine::batch::Batch;
-use sluice::engine::schema::{Column, DataType, Schema, SchemaRef};
-use sluice::engine::value::Value;
 use sluice::plugins::{
     Call, LoadSource, LoadedPlugin, PluginError, PluginInstance, PluginRef, PluginRegistry,
     PluginRuntime, RuntimeConfig, Tenant, TenantLimits,
 };
+use sluice::types::batch::Batch;
+use sluice::types::schema::{Column, DataType, Schema, SchemaRef};
+use sluice::types::value::Value;
 use sluice_e2e::plugins_dir;
 
 /// Every test is bounded by this, so a sandbox that fails to stop a guest fails the test

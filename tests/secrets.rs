@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sluice::pgcluster::{ClusterOptions, TempCluster};
+use sluice::cli::pgcluster::{ClusterOptions, TempCluster};
 use sluice::secrets::Secret;
 use sluice_e2e::keyvault::FakeKeyVault;
 use sluice_e2e::*;

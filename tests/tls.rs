@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sluice::connectors::postgres::connect::connect;
-use sluice::connectors::postgres::endpoint::PgEndpoint;
+use sluice::cli::pgcluster::{ClusterOptions, ServerTls, TempCluster};
 use sluice::model::props::Props;
-use sluice::pgcluster::{ClusterOptions, ServerTls, TempCluster};
 use sluice::secrets::Secret;
+use sluice::stores::postgres::connect::connect;
+use sluice::stores::postgres::endpoint::PgEndpoint;
 use sluice_e2e::certs;
 
 const USER: &str = "sluice_tls";

@@ -14,16 +14,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use sluice::connectors::postgres::connect::connect;
-use sluice::connectors::postgres::endpoint::PgEndpoint;
-use sluice::engine::pipeline::{run_pipeline, RunSettings};
-use sluice::engine::run::Status;
-use sluice::engine::schema::Schema;
-use sluice::engine::transform::PluginHost;
+use sluice::copy::transform::PluginHost;
 use sluice::model::load::Factory;
+use sluice::pipeline::executor::{run_pipeline, RunSettings};
+use sluice::pipeline::run::Status;
 use sluice::plugins::{
     LoadSource, PluginRef, PluginRegistry, PluginRuntime, RuntimeConfig, Tenant,
 };
+use sluice::stores::postgres::connect::connect;
+use sluice::stores::postgres::endpoint::PgEndpoint;
+use sluice::types::schema::Schema;
 
 /// The copy variants measured, by name and `source.transforms`.
 fn variants() -> Vec<(&'static str, Value)> {
@@ -67,7 +67,7 @@ async fn bench() -> Result<()> {
     eprintln!("building guest-plugins/ ...");
     sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &plugins)?;
 
-    let (endpoint, cluster) = sluice::demo::server().await?;
+    let (endpoint, cluster) = sluice::cli::demo::server().await?;
     let result = measure(&endpoint, &plugins, rows, runs).await;
     if let Some(mut c) = cluster {
         c.stop();
@@ -77,9 +77,9 @@ async fn bench() -> Result<()> {
 
 async fn measure(endpoint: &PgEndpoint, plugins: &Path, rows: usize, runs: usize) -> Result<()> {
     let client = connect(endpoint, "sluice bench").await?;
-    client.batch_execute(sluice::demo::SETUP_SQL).await?;
+    client.batch_execute(sluice::cli::demo::SETUP_SQL).await?;
     client
-        .execute(sluice::demo::FILL_SQL, &[&(rows as i64)])
+        .execute(sluice::cli::demo::FILL_SQL, &[&(rows as i64)])
         .await?;
     client.batch_execute("ANALYZE sluice_demo.events").await?;
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use sluice::connectors::postgres::connect::connect;
+use sluice::stores::postgres::connect::connect;
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (endpoint, cluster) = rt.block_on(sluice::demo::server())?;
+    let (endpoint, cluster) = rt.block_on(sluice::cli::demo::server())?;
     let url = match &cluster {
         Some(c) => c.url(),
         None => std::env::var("SLUICE_PG_URL").context("SLUICE_PG_URL")?,
@@ -563,11 +563,11 @@ impl<'a> Bench<'a> {
     fn run_all(&mut self) -> Result<()> {
         let rows = self.rows;
         eprintln!("filling sluice_demo.events with {rows} rows ...");
-        self.db.exec(sluice::demo::SETUP_SQL)?;
+        self.db.exec(sluice::cli::demo::SETUP_SQL)?;
         let n = i64::try_from(rows)?;
         self.db
             .rt
-            .block_on(self.db.client.execute(sluice::demo::FILL_SQL, &[&n]))?;
+            .block_on(self.db.client.execute(sluice::cli::demo::FILL_SQL, &[&n]))?;
         self.db.exec("VACUUM (ANALYZE) sluice_demo.events")?;
         self.db.exec("CHECKPOINT")?;
         let table_bytes = self.db.int("SELECT pg_table_size('sluice_demo.events')")?;

@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use sluice::engine::batch::Batch;
-use sluice::engine::schema::{Column, DataType, Schema, SchemaRef};
-use sluice::engine::value::Value;
+use sluice::types::batch::Batch;
+use sluice::types::schema::{Column, DataType, Schema, SchemaRef};
+use sluice::types::value::Value;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};

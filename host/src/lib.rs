@@ -6,13 +6,13 @@
 //! [`connectors`] hold one folder per store.
 
 pub mod cli;
-pub mod connectors;
-pub mod demo;
-pub mod engine;
+pub mod copy;
 pub mod expr;
 pub mod model;
-pub mod pgcluster;
+pub mod pipeline;
 pub mod plugins;
 pub mod secrets;
+pub mod stores;
+pub mod types;
 
 pub use model::error::ModelError;

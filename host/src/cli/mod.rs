@@ -1,5 +1,7 @@
 //! The `sluice` command line: `run`, `validate`, `demo` and `plugin`.
 
+pub mod demo;
+pub mod pgcluster;
 pub mod plugin;
 
 use std::path::PathBuf;
@@ -9,12 +11,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::connectors::postgres::endpoint::PgEndpoint;
-use crate::engine::pipeline::{run_pipeline, RunSettings};
-use crate::engine::run::{PipelineRun, Status};
 use crate::model::load::{Factory, Kind};
 use crate::model::params::Scope;
 use crate::model::pipeline;
+use crate::pipeline::executor::{run_pipeline, RunSettings};
+use crate::pipeline::run::{PipelineRun, Status};
+use crate::stores::postgres::endpoint::PgEndpoint;
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +42,7 @@ pub enum Command {
         path: PathBuf,
     },
     /// Fill a table with generated rows and copy it to a table and to CSV (see examples/demo).
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::cli::demo::DemoArgs),
     /// Build, create, inspect and list WebAssembly plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -129,7 +131,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             })
         }
         Command::Validate { path } => validate(&path),
-        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
 use super::OutputFormat;
-use crate::engine::transform::PluginHost;
+use crate::copy::transform::PluginHost;
 use crate::plugins::{PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
 
 /// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,

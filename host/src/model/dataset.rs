@@ -8,9 +8,9 @@ use super::linked_service::{self, LinkedService};
 use super::load::{Factory, Kind};
 use super::params::{substitute, Scope};
 use super::props::Props;
-use crate::connectors::files::{FileDataset, FILE_DATASET_TYPES};
-use crate::connectors::postgres::endpoint::PgEndpoint;
-use crate::connectors::postgres::ident::TableName;
+use crate::stores::files::{FileDataset, FILE_DATASET_TYPES};
+use crate::stores::postgres::endpoint::PgEndpoint;
+use crate::stores::postgres::ident::TableName;
 
 /// Dataset types that name a PostgreSQL table.
 pub const POSTGRES_TABLE_TYPES: [&str; 3] = [

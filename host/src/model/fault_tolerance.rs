@@ -18,7 +18,7 @@ use super::linked_service::LinkedService;
 use super::load::Factory;
 use super::params::Scope;
 use super::props::Props;
-use crate::connectors::files::blob::BlobAccount;
+use crate::stores::files::blob::BlobAccount;
 
 /// `copyActivityLogSettings.logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

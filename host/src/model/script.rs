@@ -16,7 +16,7 @@ use super::load::Factory;
 use super::params::{substitute, Scope};
 use super::props::Props;
 use super::timespan::parse_timespan;
-use crate::connectors::postgres::endpoint::PgEndpoint;
+use crate::stores::postgres::endpoint::PgEndpoint;
 
 /// What one script block returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,10 +15,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::bindings::sluice::plugin::types as wit;
-use crate::connectors::postgres::binary::ValueRef;
-use crate::engine::batch::Batch;
-use crate::engine::schema::{Column, DataType, Schema, SchemaRef};
-use crate::engine::value::{ArrayValue, RangeValue, Value};
+use crate::stores::postgres::binary::ValueRef;
+use crate::types::batch::Batch;
+use crate::types::schema::{Column, DataType, Schema, SchemaRef};
+use crate::types::value::{ArrayValue, RangeValue, Value};
 
 /// A value or column that cannot cross the boundary as declared.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,11 +21,11 @@ use tokio_postgres::types::Type;
 
 use super::bindings::sluice::plugin::types as wit;
 use super::convert::{check_shape, data_type_to_wit, ColumnBuilder, ColumnCells, ConvertError};
-use crate::connectors::postgres::binary::{
+use crate::stores::postgres::binary::{
     decode_ref, encode_ref_with_len, resolve, type_name, Resolved,
 };
-use crate::engine::batch::RawTuples;
-use crate::engine::schema::Schema;
+use crate::types::batch::RawTuples;
+use crate::types::schema::Schema;
 
 /// Converts undecoded tuples (whose column types `raw.types` match `schema`, as the source
 /// described them) into a WIT batch.
@@ -191,11 +191,11 @@ fn take_i32(data: &mut &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::postgres::copy_binary::write_row;
-    use crate::engine::batch::Batch;
-    use crate::engine::schema::{Column, DataType};
-    use crate::engine::value::{ArrayValue, Value};
     use crate::plugins::convert::batch_to_wit;
+    use crate::stores::postgres::copy_binary::write_row;
+    use crate::types::batch::Batch;
+    use crate::types::schema::{Column, DataType};
+    use crate::types::value::{ArrayValue, Value};
 
     fn schema() -> Schema {
         Schema::new(vec![

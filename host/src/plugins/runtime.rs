@@ -20,8 +20,8 @@ use super::copy_tuples::{self, OutputError};
 use super::registry::{PluginEntry, PluginRef, PluginRegistry};
 use super::sandbox::HostState;
 use super::{Call, PluginError, Tenant, TenantLimits, WIT_PACKAGE, WIT_VERSION};
-use crate::engine::batch::Batch;
-use crate::engine::schema::{Schema, SchemaRef};
+use crate::types::batch::Batch;
+use crate::types::schema::{Schema, SchemaRef};
 
 /// The export every plugin must provide.
 const TRANSFORM_EXPORT: &str = "sluice:plugin/transform@0.1.0";

@@ -1,0 +1,509 @@
+//! The copy runner: `Source --queue--> relay --queue--> Sink`, each end its own task so reading
+//! and writing overlap, every queue bounded so memory stays flat. The relay counts rows and runs
+//! the row stages in order: `source.transforms` plugins, the translator's column mapping, then
+//! the `sink.rowMapper` plugin.
+//!
+//! Fault tolerance: with `enableSkipIncompatibleRow`, every stage that refuses a row (the
+//! source, a plugin, the sink) records it in one [`SkipLog`], which streams it to the session
+//! log (`logSettings`) and counts it in `rowsSkipped`. `validateDataConsistency` then checks
+//! that every row read was either copied or skipped.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::copy::mapping::Projection;
+use crate::copy::progress::Progress;
+use crate::copy::transform::{PluginChain, PluginHost};
+use crate::model::copy::{CopyPlan, SinkPlan, SourcePlan};
+use crate::stores::files::{FileSink, FileSource};
+use crate::stores::postgres::partition::ReadReport;
+use crate::stores::postgres::sink::PgSink;
+use crate::stores::postgres::source::PgSource;
+use crate::stores::session_log::SessionLog;
+use crate::stores::skip_log::SkipLog;
+use crate::stores::{Sink, SinkStats, Source, SourceStats, StoreError};
+use crate::types::batch::Batch;
+use crate::types::schema::SchemaRef;
+
+/// Batches in flight per queue: enough to keep both ends busy, few enough to bound memory.
+const QUEUE_BATCHES: usize = 2;
+/// Rows per batch between stages. Independent of the sink's `writeBatchSize` (its commit
+/// unit, which the sink assembles itself) so that memory stays small and flat whatever the
+/// table size and batch settings.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// The Copy activity's output, with ADF's property names.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyOutput {
+    pub data_read: u64,
+    pub data_written: u64,
+    pub rows_read: u64,
+    pub rows_copied: u64,
+    pub rows_skipped: u64,
+    /// Seconds.
+    pub copy_duration: f64,
+    /// KB/s: dataRead / copyDuration.
+    pub throughput: f64,
+    pub source_peak_connections: u32,
+    pub sink_peak_connections: u32,
+    pub used_parallel_copies: u32,
+    pub errors: Vec<serde_json::Value>,
+    /// The folder holding the session log (`logSettings` or `redirectIncompatibleRowSettings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_file_path: Option<String>,
+    /// The same folder under the legacy name, when set through `redirectIncompatibleRowSettings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_row_path: Option<String>,
+    /// `{"VerificationResult": ..., "InconsistentData": ...}` when `validateDataConsistency`
+    /// is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_consistency_verification: Option<serde_json::Value>,
+    pub execution_details: Vec<serde_json::Value>,
+}
+
+pub(crate) async fn open_source(plan: &SourcePlan) -> Result<Box<dyn Source>, StoreError> {
+    Ok(open_source_reporting(plan).await?.0)
+}
+
+/// Opens the source, with the report of a partitioned PostgreSQL read when it is one.
+async fn open_source_reporting(
+    plan: &SourcePlan,
+) -> Result<(Box<dyn Source>, Option<Arc<ReadReport>>), StoreError> {
+    Ok(match plan {
+        SourcePlan::Postgres {
+            dataset,
+            endpoint,
+            query,
+            query_timeout,
+            partitioning,
+            parallel_copies,
+        } => {
+            let source = PgSource::open(
+                endpoint,
+                query,
+                *query_timeout,
+                dataset,
+                partitioning,
+                *parallel_copies,
+            )
+            .await?;
+            let report = source.report();
+            (Box::new(source), report)
+        }
+        // Skipped rows reach the copy's log through `Source::skip_incompatible_rows`.
+        SourcePlan::File { dataset, read } => {
+            (Box::new(FileSource::open(dataset, read, None).await?), None)
+        }
+    })
+}
+
+async fn open_sink(
+    plan: &SinkPlan,
+    schema: &crate::types::schema::SchemaRef,
+) -> Result<Box<dyn Sink>, StoreError> {
+    Ok(match plan {
+        SinkPlan::Postgres {
+            dataset,
+            endpoint,
+            settings,
+        } => Box::new(PgSink::open(endpoint, settings, schema, dataset).await?),
+        SinkPlan::File { dataset, write } => {
+            Box::new(FileSink::open(dataset, write, schema.clone()).await?)
+        }
+    })
+}
+
+/// The row stages between source and sink.
+struct Stages {
+    transforms: PluginChain,
+    projection: Projection,
+    mapper: PluginChain,
+}
+
+impl Stages {
+    async fn build(
+        plan: &CopyPlan,
+        plugins: Option<&PluginHost>,
+        source: SchemaRef,
+        skips: &SkipLog,
+    ) -> Result<(Stages, SchemaRef), StoreError> {
+        let first_use = plan.transforms.first().or(plan.row_mapper.as_ref());
+        let host = match (plugins, first_use) {
+            (Some(h), _) => Some(h),
+            (None, None) => None,
+            (None, Some(u)) => {
+                return Err(StoreError::new(format!(
+                    "{}: this host runs no plugins (no plugin directory configured)",
+                    u.property
+                )))
+            }
+        };
+        let skip = plan.skip_incompatible_rows.then(|| skips.clone());
+        let (transforms, schema) = match host {
+            Some(h) => PluginChain::build(h, &plan.transforms, source, skip.clone()).await?,
+            None => (PluginChain::empty(skip.clone()), source),
+        };
+        let projection =
+            Projection::build(&schema, plan.mappings.as_deref()).map_err(StoreError::new)?;
+        let (mapper, schema) = match (host, &plan.row_mapper) {
+            (Some(h), Some(m)) => {
+                PluginChain::build(h, std::slice::from_ref(m), projection.output.clone(), skip)
+                    .await?
+            }
+            _ => (PluginChain::empty(skip), projection.output.clone()),
+        };
+        Ok((
+            Stages {
+                transforms,
+                projection,
+                mapper,
+            },
+            schema,
+        ))
+    }
+
+    async fn apply(&mut self, batch: Batch) -> Result<Batch, StoreError> {
+        let batch = self.transforms.process(batch).await?;
+        let batch = self.projection.apply(batch);
+        self.mapper.process(batch).await
+    }
+
+    /// Rows the stateful plugins held back, after the last input batch.
+    async fn finish(&mut self) -> Result<Vec<Batch>, StoreError> {
+        let mut out = Vec::new();
+        for batch in self.transforms.finish().await? {
+            let batch = self.projection.apply(batch);
+            out.push(self.mapper.process(batch).await?);
+        }
+        out.extend(self.mapper.finish().await?);
+        Ok(out)
+    }
+}
+
+/// Runs one copy to completion. On failure, batches the sink already committed stay written.
+/// `plugins` serves the copy's `transforms` and `rowMapper`; a plan that uses plugins fails
+/// without it.
+pub async fn run_copy(
+    plan: &CopyPlan,
+    plugins: Option<&PluginHost>,
+    progress: &Progress,
+) -> Result<CopyOutput, StoreError> {
+    let skips = match &plan.session_log {
+        Some(log) => SkipLog::with_session_log(SessionLog::create(log).await.map_err(|e| {
+            StoreError::new(format!(
+                "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
+            ))
+        })?),
+        None => SkipLog::new(),
+    };
+    let copied = copy_rows(plan, plugins, progress, &skips).await;
+    // The log is flushed also when the copy failed: it lists the rows skipped until then.
+    let logged = skips.finish().await.map_err(StoreError::new);
+    let mut out = copied?;
+    logged?;
+    if let Some(folder) = skips.log_folder() {
+        if plan.session_log.as_ref().is_some_and(|l| l.legacy) {
+            out.redirect_row_path = Some(folder.clone());
+        }
+        out.log_file_path = Some(folder);
+    }
+    out.data_consistency_verification = verify_consistency(plan, &out)?;
+    Ok(out)
+}
+
+/// `validateDataConsistency`: every row read was copied or skipped. Plugins may drop or add
+/// rows on purpose (a filter, a dedupe), so with plugins the counts cannot be compared and
+/// the result is `Unsupported`.
+fn verify_consistency(
+    plan: &CopyPlan,
+    out: &CopyOutput,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    match plan.validate_data_consistency {
+        None => Ok(None),
+        Some(false) => Ok(Some(json!({"VerificationResult": "NotVerified"}))),
+        Some(true) if !plan.transforms.is_empty() || plan.row_mapper.is_some() => {
+            Ok(Some(json!({"VerificationResult": "Unsupported"})))
+        }
+        Some(true) => {
+            let accounted = out.rows_copied + out.rows_skipped;
+            if out.rows_read != accounted {
+                return Err(StoreError::new(format!(
+                    "validateDataConsistency: the source read {} rows but {} were copied and {} skipped ({accounted} in all): the sink does not hold what was read",
+                    out.rows_read, out.rows_copied, out.rows_skipped
+                )));
+            }
+            let inconsistent = if out.rows_skipped > 0 {
+                "Skipped"
+            } else {
+                "None"
+            };
+            Ok(Some(
+                json!({"VerificationResult": "Verified", "InconsistentData": inconsistent}),
+            ))
+        }
+    }
+}
+
+/// Moves the rows: source, stages, sink.
+async fn copy_rows(
+    plan: &CopyPlan,
+    plugins: Option<&PluginHost>,
+    progress: &Progress,
+    skips: &SkipLog,
+) -> Result<CopyOutput, StoreError> {
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let (mut source, read_report) = open_source_reporting(&plan.source).await?;
+    let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema(), skips).await?;
+    let mut sink =
+        open_sink(&plan.sink, &sink_schema)
+            .await
+            .map_err(|e| match &plan.row_mapper {
+                Some(m) => StoreError::new(format!(
+                    "{e} (the columns come from {} {}: {})",
+                    m.property,
+                    m.reference,
+                    sink_schema.names().collect::<Vec<_>>().join(", ")
+                )),
+                None => e,
+            })?;
+
+    if plan.skip_incompatible_rows {
+        source.skip_incompatible_rows(skips.clone());
+        sink.skip_incompatible_rows(skips.clone());
+    }
+    let undecoded = offer_undecoded(plan, &mut stages, source.as_mut(), sink.as_ref());
+
+    let (src_tx, mut src_rx) = mpsc::channel(QUEUE_BATCHES);
+    let (sink_tx, sink_rx) = mpsc::channel(QUEUE_BATCHES);
+    let reader = tokio::spawn(async move {
+        let t = Instant::now();
+        (source.read(src_tx, CHUNK_ROWS).await, t.elapsed())
+    });
+    let writer = tokio::spawn(async move {
+        let t = Instant::now();
+        (sink.write(sink_rx).await, t.elapsed())
+    });
+    // The relay runs here and keeps `sink_tx` open until the reader's result is known: the
+    // sink must only see the end of its input after a complete read. On a failed read or
+    // plugin the writer is aborted, so a file sink never publishes a partial file.
+    let mut sent = Sent::default();
+    let mut stage_error = None;
+    while let Some(batch) = src_rx.recv().await {
+        progress.add(batch.num_rows() as u64, batch.bytes);
+        let batch = match stages.apply(batch).await {
+            Ok(b) => b,
+            Err(e) => {
+                stage_error = Some(e);
+                break;
+            }
+        };
+        if !sent.send(&sink_tx, batch).await {
+            break; // the sink failed; its error is reported below
+        }
+    }
+    drop(src_rx); // unblocks a reader still sending after the sink failed
+    let (read_result, read_time) = join(reader).await?;
+    // Rows held back by stateful plugins go out only after a complete read.
+    let read = match (stage_error, read_result) {
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok(src)) => match stages.finish().await {
+            Ok(rest) => {
+                for batch in rest {
+                    if !sent.send(&sink_tx, batch).await {
+                        break;
+                    }
+                }
+                Ok(src)
+            }
+            Err(e) => Err(e),
+        },
+    };
+    let src: SourceStats = match read {
+        Ok(src) => src,
+        Err(e) => {
+            writer.abort();
+            let _ = writer.await;
+            progress.finish();
+            return Err(e);
+        }
+    };
+    drop(sink_tx);
+    let (write_result, write_time) = join(writer).await?;
+    progress.finish();
+    let sink: SinkStats = write_result?;
+    let rows_sent = sent.rows;
+    let sink_skipped = skips.count_of(crate::stores::postgres::bisect::SINK_OPERATION);
+    if rows_sent != sink.rows_written + sink_skipped {
+        return Err(StoreError::new(format!(
+            "sent {rows_sent} rows to the sink but it wrote {} and skipped {sink_skipped}: the copy did not complete",
+            sink.rows_written
+        )));
+    }
+    for file in &sink.files {
+        skips.file_written(file, &format!("wrote {} rows", sink.rows_written));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let throughput = if secs > 0.0 {
+        (src.bytes_read as f64 / 1024.0) / secs
+    } else {
+        0.0
+    };
+    let used_parallel_copies = read_report.as_ref().map_or(1, |r| r.parallel_copies.max(1));
+    let mut reading = json!({"type": plan.source.type_label(), "workingDuration": round3(read_time.as_secs_f64())});
+    if let Some(r) = &read_report {
+        // Sluice extension: how the partitioned read went, partition by partition.
+        reading["partitionOption"] = json!(r.option);
+        reading["partitionCount"] = json!(r.partitions);
+        reading["partitions"] = r
+            .stats()
+            .iter()
+            .map(|p| {
+                json!({"partition": p.label, "rowsRead": p.rows, "dataRead": p.bytes,
+                       "duration": round3(p.duration.as_secs_f64())})
+            })
+            .collect();
+    }
+    let details = json!({
+        "source": {"type": plan.source.type_label()},
+        "sink": {"type": plan.sink.type_label()},
+        "status": "Succeeded",
+        "start": started.to_rfc3339(),
+        "duration": round3(secs),
+        "usedParallelCopies": used_parallel_copies,
+        // Sluice extension: rows moved as undecoded binary COPY tuples.
+        "passThrough": undecoded.pass_through,
+        // Sluice extension: the plugins read the source's / wrote the sink's COPY tuples.
+        "pluginCopyTuples": {"input": undecoded.plugin_input, "output": undecoded.plugin_output},
+        "profile": {
+            "queue": {"status": "Completed", "duration": 0},
+            "transfer": {
+                "status": "Completed",
+                "duration": round3(secs),
+                "details": {
+                    "readingFromSource": reading,
+                    "writingToSink": {"type": plan.sink.type_label(), "workingDuration": round3(write_time.as_secs_f64())}
+                }
+            }
+        }
+    });
+    Ok(CopyOutput {
+        data_read: src.bytes_read,
+        data_written: sink.bytes_written,
+        rows_read: src.rows_read,
+        rows_copied: sink.rows_written,
+        rows_skipped: skips.count(),
+        copy_duration: round3(secs),
+        throughput: round3(throughput),
+        source_peak_connections: src.peak_connections,
+        sink_peak_connections: sink.peak_connections,
+        used_parallel_copies,
+        errors: skips
+            .first()
+            .iter()
+            .map(|r| json!({"Code": error_code(&r.operation), "Message": r.message}))
+            .collect(),
+        log_file_path: None,
+        redirect_row_path: None,
+        data_consistency_verification: None,
+        execution_details: vec![details],
+    })
+}
+
+/// Where rows travel as undecoded binary COPY tuples instead of engine values.
+#[derive(Default)]
+struct Undecoded {
+    /// Source to sink untouched.
+    pass_through: bool,
+    /// The first plugin reads the source's tuples.
+    plugin_input: bool,
+    /// The last plugin writes the sink's tuples.
+    plugin_output: bool,
+}
+
+/// Lets rows travel as undecoded binary COPY tuples wherever no step needs engine values:
+/// decoding and re-encoding every value is then pure overhead, CPU the database servers need
+/// (see `connectors::postgres::copy_raw` and `plugins::copy_tuples`). Without plugins that
+/// takes a sink with exactly the source's column types and a mapping that keeps the columns
+/// as they are; with plugins, the first one reads a PostgreSQL source's tuples and the last
+/// one writes a PostgreSQL sink's (binary COPY: CopyCommand or Upsert) when no mapping stands
+/// between them and the store. Skipping incompatible rows needs the rows' values (for the
+/// session log, and to bisect a refused batch), so it keeps the value path throughout.
+fn offer_undecoded(
+    plan: &CopyPlan,
+    stages: &mut Stages,
+    source: &mut dyn Source,
+    sink: &dyn Sink,
+) -> Undecoded {
+    let mut undecoded = Undecoded::default();
+    if plan.skip_incompatible_rows {
+        return undecoded;
+    }
+    let identity = stages.projection.is_identity();
+    let source_types = source.raw_copy_types();
+    let targets = sink.copy_targets();
+    if stages.transforms.is_empty() && stages.mapper.is_empty() {
+        undecoded.pass_through = identity
+            && matches!((&source_types, &targets), (Some(from), Some(to))
+                if from.len() == to.len() && from.iter().zip(to.iter()).all(|(a, b)| a.oid() == b.oid()));
+    } else {
+        undecoded.plugin_input =
+            source_types.is_some() && (!stages.transforms.is_empty() || identity);
+        let last = if stages.mapper.is_empty() {
+            identity.then_some(&mut stages.transforms)
+        } else {
+            Some(&mut stages.mapper)
+        };
+        if let (Some(chain), Some(targets)) = (last, targets) {
+            undecoded.plugin_output = chain.emit_copy_tuples(targets);
+        }
+    }
+    if undecoded.pass_through || undecoded.plugin_input {
+        source.use_raw_copy();
+    }
+    undecoded
+}
+
+/// What the relay has handed to the sink.
+#[derive(Default)]
+struct Sent {
+    rows: u64,
+}
+
+impl Sent {
+    /// Sends a non-empty batch (a filter may leave none) and counts its rows; false when the
+    /// sink has stopped.
+    async fn send(&mut self, tx: &mpsc::Sender<Batch>, batch: Batch) -> bool {
+        if batch.num_rows() == 0 {
+            return true;
+        }
+        self.rows += batch.num_rows() as u64;
+        tx.send(batch).await.is_ok()
+    }
+}
+
+/// The `Code` of a skipped row in the activity's `errors` output, by the stage that refused it.
+fn error_code(operation: &str) -> &'static str {
+    match operation {
+        crate::copy::transform::OPERATION => "RowRejectedByPlugin",
+        "source" => "SourceRowSkipped",
+        _ => "SinkRowSkipped",
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {
+    handle.await.map_err(|e| {
+        StoreError::new(format!(
+            "internal error: a copy stage stopped unexpectedly: {e}"
+        ))
+    })
+}

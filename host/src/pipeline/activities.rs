@@ -1,0 +1,417 @@
+//! What each activity type does when it runs: the data activities (Copy, Lookup, Script) and
+//! the control activities (SetVariable, AppendVariable, Wait, Fail, IfCondition, ForEach, Until,
+//! Filter, ExecutePipeline). Properties are evaluated when the activity starts, so they see the
+//! outputs of the activities before it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::copy::progress::Progress;
+use crate::copy::runner::run_copy;
+use crate::model::params::substitute;
+use crate::model::pipeline::Activity;
+use crate::model::timespan::parse_timespan;
+use crate::pipeline::executor::{lock, run_container, run_nested, Failure, Frame, RunState};
+use crate::pipeline::run::Status;
+
+type Outcome = Result<Value, Failure>;
+
+/// ForEach's default and maximum `batchCount`, as in ADF.
+const DEFAULT_BATCH_COUNT: usize = 20;
+const MAX_BATCH_COUNT: usize = 50;
+
+/// Runs one attempt of `a`.
+pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
+    let scope = state.scope(frame);
+    let mut warnings = Vec::new();
+    let factory = &state.factory;
+    let fail_run = |code: &str| {
+        let code = code.to_string();
+        move |e: crate::stores::StoreError| {
+            Failure::new(code, format!("activity '{}': {e}", a.name))
+        }
+    };
+    let out = match a.activity_type.as_str() {
+        "Copy" => {
+            let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
+                .map_err(Failure::definition)?;
+            let bar = Progress::new(&a.name, state.settings.progress);
+            let out = run_copy(&plan, state.settings.plugins.as_deref(), &bar)
+                .await
+                .map_err(fail_run("CopyFailed"))?;
+            tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
+            serde_json::to_value(out).map_err(|e| Failure::new("Internal", e.to_string()))
+        }
+        "Lookup" => {
+            let plan = crate::model::lookup::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
+                .map_err(Failure::definition)?;
+            crate::pipeline::lookup::run_lookup(&plan)
+                .await
+                .map_err(fail_run("LookupFailed"))
+        }
+        "Script" => {
+            let plan = crate::model::script::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
+                .map_err(Failure::definition)?;
+            crate::pipeline::script::run_script(&plan)
+                .await
+                .map_err(fail_run("ScriptFailed"))
+        }
+        "SetVariable" | "AppendVariable" => set_variable(state, a, &scope),
+        "Wait" => {
+            let secs = prop(a, &scope, "waitTimeInSeconds")?;
+            let secs = secs
+                .as_f64()
+                .filter(|s| *s >= 0.0)
+                .ok_or_else(|| bad(a, "waitTimeInSeconds", "must be a number of seconds"))?;
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            Ok(json!({}))
+        }
+        "Fail" => {
+            let message = text(&prop(a, &scope, "message")?);
+            let code = text(&prop(a, &scope, "errorCode")?);
+            Err(Failure::new(code, message))
+        }
+        "IfCondition" => {
+            let branch = match boolean(a, "expression", prop(a, &scope, "expression")?)? {
+                true => "ifTrueActivities",
+                false => "ifFalseActivities",
+            };
+            run_nested_list(state, a, branch, frame.clone()).await?;
+            Ok(json!({}))
+        }
+        "ForEach" => for_each(state, a, &scope).await,
+        "Until" => until(state, a, frame).await,
+        "Filter" => filter(a, &scope),
+        "ExecutePipeline" => execute_pipeline(state, a, &scope).await,
+        other => Err(Failure::definition(format!(
+            "{}: activity type {other:?} is not supported",
+            a.at
+        ))),
+    };
+    state.warn(warnings);
+    out
+}
+
+fn bad(a: &Activity, property: &str, reason: &str) -> Failure {
+    Failure::definition(format!("{} typeProperties.{property}: {reason}", a.at))
+}
+
+/// A `typeProperties` property, evaluated now.
+fn prop(a: &Activity, scope: &crate::model::params::Scope, key: &str) -> Result<Value, Failure> {
+    let raw = a
+        .raw
+        .get("typeProperties")
+        .and_then(|tp| tp.get(key))
+        .ok_or_else(|| bad(a, key, "is required"))?;
+    substitute(raw, scope, &format!("{} typeProperties.{key}", a.at)).map_err(Failure::definition)
+}
+
+fn opt_prop(
+    a: &Activity,
+    scope: &crate::model::params::Scope,
+    key: &str,
+) -> Result<Option<Value>, Failure> {
+    match a.raw.get("typeProperties").and_then(|tp| tp.get(key)) {
+        None => Ok(None),
+        Some(_) => prop(a, scope, key).map(Some),
+    }
+}
+
+/// A property that must evaluate to an array.
+fn array_prop(
+    a: &Activity,
+    scope: &crate::model::params::Scope,
+    key: &str,
+) -> Result<Vec<Value>, Failure> {
+    match prop(a, scope, key)? {
+        Value::Array(items) => Ok(items),
+        other => Err(bad(
+            a,
+            key,
+            &format!("must evaluate to an array, got {other}"),
+        )),
+    }
+}
+
+/// A condition's value, which must be a boolean.
+fn boolean(a: &Activity, key: &str, v: Value) -> Result<bool, Failure> {
+    match v {
+        Value::Bool(b) => Ok(b),
+        other => Err(bad(
+            a,
+            key,
+            &format!("must evaluate to a boolean, got {other}"),
+        )),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn set_variable(
+    state: &Arc<RunState>,
+    a: &Activity,
+    scope: &crate::model::params::Scope,
+) -> Outcome {
+    let name = text(&prop(a, scope, "variableName")?);
+    let value = prop(a, scope, "value")?;
+    let system = a.raw["typeProperties"]["setSystemVariable"] == Value::Bool(true);
+    if system && name == "pipelineReturnValue" {
+        return Ok(json!({"name": name, "value": value}));
+    }
+    let mut vars = lock(&state.variables);
+    let Some(current) = vars.get_mut(&name) else {
+        let declared: Vec<&String> = vars.keys().collect();
+        return Err(bad(
+            a,
+            "variableName",
+            &format!("variable '{name}' is not declared in the pipeline's variables (declared: {declared:?})"),
+        ));
+    };
+    if a.activity_type == "AppendVariable" {
+        match current {
+            Value::Array(items) => items.push(value.clone()),
+            Value::Null => *current = Value::Array(vec![value.clone()]),
+            other => {
+                return Err(bad(
+                    a,
+                    "variableName",
+                    &format!("AppendVariable needs an Array variable; '{name}' holds {other}"),
+                ))
+            }
+        }
+    } else {
+        *current = value.clone();
+    }
+    Ok(json!({"name": name, "value": value}))
+}
+
+/// Runs the nested list `key` of `a`; fails naming the first failed inner activity.
+async fn run_nested_list(
+    state: &Arc<RunState>,
+    a: &Activity,
+    key: &str,
+    frame: Frame,
+) -> Result<(), Failure> {
+    let list = Arc::new(a.nested.get(key).cloned().unwrap_or_default());
+    let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
+    match run_container(state.clone(), list, frame).await {
+        Status::Failed => Err(inner_failure(state, a, &names)),
+        _ => Ok(()),
+    }
+}
+
+fn inner_failure(state: &Arc<RunState>, a: &Activity, names: &[String]) -> Failure {
+    let records = lock(state.records());
+    let first = records
+        .iter()
+        .rev()
+        .find(|r| names.contains(&r.activity_name) && r.status == Status::Failed);
+    match first.and_then(|r| {
+        r.error
+            .as_ref()
+            .map(|e| (r.activity_name.clone(), e.message.clone()))
+    }) {
+        Some((name, msg)) => Failure::new(
+            "ActivityFailed",
+            format!(
+                "activity '{}': inner activity '{name}' failed: {msg}",
+                a.name
+            ),
+        ),
+        None => Failure::new(
+            "ActivityFailed",
+            format!("activity '{}': an inner activity failed", a.name),
+        ),
+    }
+}
+
+/// Each iteration gets its own frame: its `item()` and its activities' outputs.
+async fn for_each(
+    state: &Arc<RunState>,
+    a: &Activity,
+    scope: &crate::model::params::Scope,
+) -> Outcome {
+    let items = array_prop(a, scope, "items")?;
+    let sequential = opt_prop(a, scope, "isSequential")?
+        .map(|v| v == Value::Bool(true))
+        .unwrap_or(false);
+    let batch = match opt_prop(a, scope, "batchCount")? {
+        None => DEFAULT_BATCH_COUNT,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_BATCH_COUNT as u64).contains(&n) => n as usize,
+            _ => return Err(bad(a, "batchCount", "must be an integer from 1 to 50")),
+        },
+    };
+    let width = if sequential { 1 } else { batch };
+    let list = Arc::new(a.nested.get("activities").cloned().unwrap_or_default());
+    let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
+    let sem = Arc::new(tokio::sync::Semaphore::new(width));
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items.iter().cloned() {
+        let (state, list, sem) = (state.clone(), list.clone(), sem.clone());
+        let iteration = Frame {
+            item: Some(item),
+            local: Some(Arc::new(Mutex::new(Map::new()))),
+        };
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            run_container(state, list, iteration).await
+        });
+    }
+    let mut failed = 0usize;
+    while let Some(r) = tasks.join_next().await {
+        if !matches!(r, Ok(Status::Succeeded)) {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        let mut f = inner_failure(state, a, &names);
+        f.message = format!(
+            "{} ({failed} of {} iterations failed)",
+            f.message,
+            items.len()
+        );
+        return Err(f);
+    }
+    Ok(json!({"ItemsCount": items.len()}))
+}
+
+async fn until(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
+    let timeout = match a.raw["typeProperties"]["timeout"].as_str() {
+        Some(t) => parse_timespan(t).map_err(|e| bad(a, "timeout", &e))?,
+        None => Duration::from_secs(7 * 86_400),
+    };
+    let started = std::time::Instant::now();
+    let mut iterations = 0u64;
+    loop {
+        iterations += 1;
+        run_nested_list(state, a, "activities", frame.clone()).await?;
+        let scope = state.scope(frame);
+        if boolean(a, "expression", prop(a, &scope, "expression")?)? {
+            return Ok(json!({ "iterations": iterations }));
+        }
+        if started.elapsed() >= timeout {
+            return Err(Failure::new(
+                "ActivityTimeout",
+                format!(
+                    "activity '{}': the condition was still false after {} ({iterations} iterations)",
+                    a.name,
+                    crate::model::timespan::format_timespan(timeout)
+                ),
+            ));
+        }
+    }
+}
+
+fn filter(a: &Activity, scope: &crate::model::params::Scope) -> Outcome {
+    let items = array_prop(a, scope, "items")?;
+    let raw = a
+        .raw
+        .get("typeProperties")
+        .and_then(|tp| tp.get("condition"))
+        .ok_or_else(|| bad(a, "condition", "is required"))?;
+    let mut kept = Vec::new();
+    // One copy of the scope (it holds every activity output), with `item()` set per item.
+    let mut s = scope.clone();
+    let at = format!("{} typeProperties.condition", a.at);
+    for item in &items {
+        s.item = Some(item.clone());
+        let keep = substitute(raw, &s, &at).map_err(Failure::definition)?;
+        if boolean(a, "condition", keep)? {
+            kept.push(item.clone());
+        }
+    }
+    Ok(json!({"ItemsCount": items.len(), "FilteredItemsCount": kept.len(), "Value": kept}))
+}
+
+async fn execute_pipeline(
+    state: &Arc<RunState>,
+    a: &Activity,
+    scope: &crate::model::params::Scope,
+) -> Outcome {
+    let name = a.raw["typeProperties"]["pipeline"]["referenceName"]
+        .as_str()
+        .ok_or_else(|| bad(a, "pipeline.referenceName", "is required"))?
+        .to_string();
+    if state.depth + 1 >= crate::pipeline::executor::MAX_PIPELINE_DEPTH {
+        return Err(Failure::definition(format!(
+            "{}: ExecutePipeline nests deeper than {} levels (does '{name}' call itself?)",
+            a.at,
+            crate::pipeline::executor::MAX_PIPELINE_DEPTH
+        )));
+    }
+    let mut warnings = Vec::new();
+    let child = crate::model::pipeline::load(&state.factory, &name, &mut warnings)
+        .map_err(Failure::definition)?;
+    let given = opt_prop(a, scope, "parameters")?.unwrap_or(json!({}));
+    let given = given
+        .as_object()
+        .cloned()
+        .ok_or_else(|| bad(a, "parameters", "must be an object"))?;
+    let mut params = child
+        .parameter_values(&[], true)
+        .map_err(Failure::definition)?;
+    for (k, v) in given {
+        if !child.parameters.iter().any(|p| p.name == k) {
+            return Err(bad(
+                a,
+                "parameters",
+                &format!("pipeline '{name}' declares no parameter '{k}'"),
+            ));
+        }
+        params.insert(k, v);
+    }
+    if let Some(p) = child
+        .parameters
+        .iter()
+        .find(|p| !params.contains_key(&p.name))
+    {
+        return Err(bad(
+            a,
+            "parameters",
+            &format!("pipeline '{name}' parameter '{}' has no value", p.name),
+        ));
+    }
+    let wait = a.raw["typeProperties"]["waitOnCompletion"] != Value::Bool(false);
+    let (factory, settings, depth) = (
+        state.factory.clone(),
+        state.settings.clone(),
+        state.depth + 1,
+    );
+    let handle = tokio::spawn(async move {
+        run_nested(factory, &child, params, &settings, warnings, depth).await
+    });
+    if !wait {
+        lock(&state.detached).push(handle);
+        return Ok(json!({"pipelineName": name}));
+    }
+    let run = handle
+        .await
+        .map_err(|e| Failure::new("Internal", format!("pipeline '{name}' stopped: {e}")))?;
+    if run.status != Status::Succeeded {
+        let why = run
+            .activities
+            .iter()
+            .find_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| format!("activity '{}': {}", r.activity_name, e.message))
+            })
+            .unwrap_or_else(|| "it failed".into());
+        return Err(Failure::new(
+            "PipelineFailed",
+            format!(
+                "activity '{}': pipeline '{name}' (run {}) failed: {why}",
+                a.name, run.run_id
+            ),
+        ));
+    }
+    Ok(json!({"pipelineName": name, "pipelineRunId": run.run_id}))
+}

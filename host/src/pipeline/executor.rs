@@ -1,0 +1,383 @@
+//! The pipeline executor: runs each list of activities (a pipeline's, a ForEach iteration's, an
+//! IfCondition branch...) as their `dependsOn` conditions allow, independent ones concurrently,
+//! each with its `policy` (timeout, retry, secureOutput).
+//!
+//! A list's status follows ADF's rule: evaluate every leaf activity (one nothing depends on); a
+//! skipped leaf is replaced by its parents; the list succeeded if and only if every evaluated
+//! activity succeeded. The activities themselves live in [`crate::pipeline::activities`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Map, Value};
+use tokio::task::JoinSet;
+
+use crate::copy::transform::PluginHost;
+use crate::model::load::Factory;
+use crate::model::params::Scope;
+use crate::model::pipeline::{Activity, Condition, Pipeline};
+use crate::pipeline::activities::execute;
+use crate::pipeline::run::{ActivityError, ActivityRun, PipelineRun, Status};
+use crate::secrets::MASK;
+
+/// How a run presents itself and what it may use.
+#[derive(Clone, Default)]
+pub struct RunSettings {
+    /// Draw progress bars (only shown when stderr is a terminal).
+    pub progress: bool,
+    /// Serves Copy activities' `transforms` and `rowMapper`; `None` runs no plugins.
+    pub plugins: Option<Arc<PluginHost>>,
+}
+
+/// ExecutePipeline may nest this deep (a pipeline calling itself stops here).
+pub const MAX_PIPELINE_DEPTH: u32 = 16;
+
+/// State shared by every activity of one pipeline run.
+pub struct RunState {
+    pub factory: Arc<Factory>,
+    pub settings: RunSettings,
+    pub parameters: Map<String, Value>,
+    /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
+    pub system: Map<String, Value>,
+    pub variables: Mutex<Map<String, Value>>,
+    /// Every activity's latest `{"output": ...}`, as `activity('A')` reads it.
+    pub outputs: Mutex<Map<String, Value>>,
+    /// Activity runs in the order they finished (nested ones included).
+    records: Mutex<Vec<ActivityRun>>,
+    warnings: Mutex<Vec<String>>,
+    /// ExecutePipeline runs started without `waitOnCompletion`: awaited before the run ends.
+    pub detached: Mutex<Vec<tokio::task::JoinHandle<PipelineRun>>>,
+    /// How many ExecutePipeline levels above this run.
+    pub depth: u32,
+}
+
+/// Where a list of activities runs: ForEach iterations see their own `item()` and the outputs
+/// of their own activities.
+#[derive(Clone, Default)]
+pub struct Frame {
+    pub item: Option<Value>,
+    /// `{"output": ...}` of activities in this iteration, over the run's.
+    pub local: Option<Arc<Mutex<Map<String, Value>>>>,
+}
+
+impl RunState {
+    /// The expression scope an activity sees now.
+    pub fn scope(&self, frame: &Frame) -> Scope {
+        let mut activities = lock(&self.outputs).clone();
+        if let Some(local) = &frame.local {
+            for (k, v) in lock(local).iter() {
+                activities.insert(k.clone(), v.clone());
+            }
+        }
+        Scope {
+            pipeline: self.parameters.clone(),
+            system: self.system.clone(),
+            activities,
+            variables: lock(&self.variables).clone(),
+            item: frame.item.clone(),
+            ..Scope::default()
+        }
+    }
+
+    fn record_output(&self, frame: &Frame, name: &str, output: &Value) {
+        let record = serde_json::json!({ "output": output });
+        if let Some(local) = &frame.local {
+            lock(local).insert(name.to_string(), record.clone());
+        }
+        lock(&self.outputs).insert(name.to_string(), record);
+    }
+
+    /// Activity runs recorded so far.
+    pub fn records(&self) -> &Mutex<Vec<ActivityRun>> {
+        &self.records
+    }
+
+    pub fn warn(&self, w: Vec<String>) {
+        lock(&self.warnings).extend(w);
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the maps stay
+/// consistent: every update is a single insert).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a pipeline to the end and returns its run record (never panics on activity failure).
+pub async fn run_pipeline(
+    factory: Arc<Factory>,
+    pipeline: &Pipeline,
+    parameters: Map<String, Value>,
+    settings: &RunSettings,
+    warnings: Vec<String>,
+) -> PipelineRun {
+    run_nested(factory, pipeline, parameters, settings, warnings, 0).await
+}
+
+/// [`run_pipeline`] at an ExecutePipeline depth.
+pub async fn run_nested(
+    factory: Arc<Factory>,
+    pipeline: &Pipeline,
+    parameters: Map<String, Value>,
+    settings: &RunSettings,
+    warnings: Vec<String>,
+    depth: u32,
+) -> PipelineRun {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let start = chrono::Utc::now();
+    let t0 = Instant::now();
+    tracing::info!(pipeline = %pipeline.name, run_id = %run_id, "pipeline run started");
+    let mut system = Map::new();
+    system.insert("RunId".into(), Value::String(run_id.clone()));
+    system.insert("Pipeline".into(), Value::String(pipeline.name.clone()));
+    system.insert("DataFactory".into(), Value::String("sluice".into()));
+    system.insert(
+        "TriggerTime".into(),
+        Value::String(start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    );
+    system.insert("TriggerType".into(), Value::String("Manual".into()));
+    system.insert("TriggerName".into(), Value::String("Sandbox".into()));
+    system.insert("TriggerId".into(), Value::String(run_id.clone()));
+    system.insert("GroupId".into(), Value::String(run_id.clone()));
+    let state = Arc::new(RunState {
+        factory,
+        settings: settings.clone(),
+        parameters: parameters.clone(),
+        system,
+        variables: Mutex::new(pipeline.variables.clone()),
+        outputs: Mutex::new(Map::new()),
+        records: Mutex::new(Vec::new()),
+        warnings: Mutex::new(warnings),
+        detached: Mutex::new(Vec::new()),
+        depth,
+    });
+    let overall = run_container(
+        state.clone(),
+        Arc::new(pipeline.activities.clone()),
+        Frame::default(),
+    )
+    .await;
+    let detached: Vec<_> = std::mem::take(&mut *lock(&state.detached));
+    for handle in detached {
+        let _ = handle.await;
+    }
+    let end = chrono::Utc::now();
+    let mut warnings = std::mem::take(&mut *lock(&state.warnings));
+    warnings.sort();
+    warnings.dedup();
+    let run = PipelineRun {
+        pipeline_name: pipeline.name.clone(),
+        run_id,
+        status: overall,
+        run_start: start.to_rfc3339(),
+        run_end: end.to_rfc3339(),
+        duration_in_ms: t0.elapsed().as_millis() as u64,
+        parameters,
+        activities: std::mem::take(&mut *lock(&state.records)),
+        warnings,
+    };
+    tracing::info!(pipeline = %pipeline.name, status = ?run.status, "pipeline run finished");
+    run
+}
+
+/// Runs one list of activities to the end; returns its status by ADF's rule.
+pub fn run_container(
+    state: Arc<RunState>,
+    activities: Arc<Vec<Activity>>,
+    frame: Frame,
+) -> BoxFuture<'static, Status> {
+    Box::pin(async move {
+        let mut status: BTreeMap<String, Status> = BTreeMap::new();
+        let mut running: JoinSet<(String, Status)> = JoinSet::new();
+        let mut started: BTreeSet<String> = BTreeSet::new();
+        loop {
+            for a in activities.iter() {
+                if started.contains(&a.name) {
+                    continue;
+                }
+                let deps: Option<Vec<(Status, &[Condition])>> = a
+                    .depends_on
+                    .iter()
+                    .map(|d| {
+                        status
+                            .get(&d.activity)
+                            .map(|s| (*s, d.conditions.as_slice()))
+                    })
+                    .collect();
+                let Some(deps) = deps else { continue };
+                started.insert(a.name.clone());
+                if deps
+                    .iter()
+                    .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
+                {
+                    let (state, activity, frame) = (state.clone(), a.clone(), frame.clone());
+                    running.spawn(async move {
+                        let s = run_activity(&state, &activity, &frame).await;
+                        (activity.name, s)
+                    });
+                } else {
+                    tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
+                    status.insert(a.name.clone(), Status::Skipped);
+                    lock(&state.records).push(skipped(a));
+                }
+            }
+            if started.len() == activities.len() && running.is_empty() {
+                break;
+            }
+            match running.join_next().await {
+                Some(Ok((name, s))) => {
+                    status.insert(name, s);
+                }
+                Some(Err(e)) => {
+                    tracing::error!("an activity task stopped unexpectedly: {e}");
+                    return Status::Failed;
+                }
+                None => {
+                    // Nothing running and nothing startable: skip whatever is left.
+                    for a in activities.iter() {
+                        if started.insert(a.name.clone()) {
+                            status.insert(a.name.clone(), Status::Skipped);
+                            lock(&state.records).push(skipped(a));
+                        }
+                    }
+                }
+            }
+        }
+        container_status(&activities, &status)
+    })
+}
+
+/// Runs one activity with its policy: each attempt within `timeout`, up to `retry` retries.
+/// Records the run and the output; returns the status.
+async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Status {
+    let start = chrono::Utc::now();
+    let t0 = Instant::now();
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        tracing::info!(activity = %a.name, attempt = attempts, "activity started");
+        let attempt = tokio::time::timeout(a.policy.timeout, execute(state, a, frame)).await;
+        let result = match attempt {
+            Ok(r) => r,
+            Err(_) => Err(Failure::new(
+                "ActivityTimeout",
+                format!(
+                    "activity '{}' timed out after {}",
+                    a.name,
+                    crate::model::timespan::format_timespan(a.policy.timeout)
+                ),
+            )),
+        };
+        match result {
+            Err(e) if attempts <= a.policy.retry && e.code != "BadDefinition" => {
+                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", crate::secrets::redact(&e.message), a.policy.retry_interval.as_secs());
+                tokio::time::sleep(a.policy.retry_interval).await;
+            }
+            other => break other,
+        }
+    };
+    let (status, error, output) = match result {
+        Ok(output) => (Status::Succeeded, None, output),
+        Err(f) => {
+            let message = crate::secrets::redact(&f.message);
+            tracing::error!(activity = %a.name, "failed: {message}");
+            let error = ActivityError {
+                error_code: f.code,
+                message,
+                failure_type: "UserError".into(),
+            };
+            (Status::Failed, Some(error), Value::Object(Map::new()))
+        }
+    };
+    state.record_output(frame, &a.name, &output);
+    let shown = if a.policy.secure_output && status == Status::Succeeded {
+        Value::String(MASK.to_string())
+    } else {
+        output
+    };
+    lock(&state.records).push(ActivityRun {
+        activity_name: a.name.clone(),
+        activity_type: a.activity_type.clone(),
+        status,
+        activity_run_start: Some(start.to_rfc3339()),
+        duration_in_ms: t0.elapsed().as_millis() as u64,
+        attempts,
+        error,
+        output: shown,
+    });
+    status
+}
+
+/// Why an activity failed: ADF's error code and a message naming what went wrong.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A definition problem: never retried.
+    pub fn definition(e: impl std::fmt::Display) -> Self {
+        Failure::new("BadDefinition", e.to_string())
+    }
+}
+
+fn satisfies(status: Status, condition: Condition) -> bool {
+    matches!(
+        (status, condition),
+        (Status::Succeeded, Condition::Succeeded)
+            | (Status::Failed, Condition::Failed)
+            | (Status::Skipped, Condition::Skipped)
+            | (Status::Succeeded | Status::Failed, Condition::Completed)
+    )
+}
+
+fn skipped(a: &Activity) -> ActivityRun {
+    ActivityRun {
+        activity_name: a.name.clone(),
+        activity_type: a.activity_type.clone(),
+        status: Status::Skipped,
+        activity_run_start: None,
+        duration_in_ms: 0,
+        attempts: 0,
+        error: None,
+        output: Value::Object(Map::new()),
+    }
+}
+
+fn container_status(activities: &[Activity], status: &BTreeMap<String, Status>) -> Status {
+    let is_parent = |name: &str| {
+        activities
+            .iter()
+            .any(|a| a.depends_on.iter().any(|d| d.activity == name))
+    };
+    let mut evaluate: Vec<&Activity> = activities.iter().filter(|a| !is_parent(&a.name)).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(a) = evaluate.pop() {
+        if !seen.insert(a.name.clone()) {
+            continue;
+        }
+        match status.get(&a.name) {
+            Some(Status::Succeeded) => {}
+            Some(Status::Skipped) if !a.depends_on.is_empty() => {
+                for d in &a.depends_on {
+                    if let Some(p) = activities.iter().find(|x| x.name == d.activity) {
+                        evaluate.push(p);
+                    }
+                }
+            }
+            Some(Status::Skipped) => {}
+            _ => return Status::Failed,
+        }
+    }
+    Status::Succeeded
+}

@@ -1,0 +1,128 @@
+//! Runs a Script activity: each block in order on one session, one transaction per block (as
+//! separate batches in ADF), with ADF's output shape.
+
+use bytes::BytesMut;
+use postgres_types::{Format, FromSql, IsNull, ToSql, Type};
+use serde_json::{json, Value as Json};
+
+use crate::model::lookup::MAX_ROWS;
+use crate::model::script::{ScriptKind, ScriptPlan};
+use crate::pipeline::lookup::{json_row, OutputBudget};
+use crate::stores::postgres::binary::decode;
+use crate::stores::postgres::connect::connect;
+use crate::stores::postgres::errors::describe;
+use crate::stores::StoreError;
+use crate::types::value::Value;
+
+/// A parameter sent in text form: PostgreSQL parses it with the input function of whatever
+/// type the placeholder has, exactly as if it were a quoted literal, but without splicing.
+#[derive(Debug)]
+struct TextParam<'a>(Option<&'a str>);
+
+impl ToSql for TextParam<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+/// Any column, decoded by the engine's binary codec.
+struct AnyValue(Value);
+
+impl<'a> FromSql<'a> for AnyValue {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(AnyValue(decode(ty, raw)?))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(AnyValue(Value::Null))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+/// Runs every script block and returns ADF's Script output.
+pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
+    let client = connect(&plan.endpoint, "sluice script").await?;
+    let timeout_ms = plan.timeout.as_millis().min(i32::MAX as u128).to_string();
+    client
+        .execute(
+            "SELECT set_config('statement_timeout', $1, false)",
+            &[&timeout_ms],
+        )
+        .await
+        .map_err(|e| StoreError::new(format!("cannot set the script timeout: {e}")))?;
+    let mut result_sets = Vec::new();
+    let mut affected: u64 = 0;
+    let mut budget = OutputBudget::default();
+    for (i, block) in plan.scripts.iter().enumerate() {
+        let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("scripts[{i}]: {e}"));
+        let pg = |e: tokio_postgres::Error| fail(&describe(&e));
+        let params: Vec<TextParam<'_>> = block
+            .parameters
+            .iter()
+            .map(|p| TextParam(p.as_deref()))
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        match block.kind {
+            ScriptKind::NonQuery => {
+                let n = client
+                    .execute(block.text.as_str(), &refs)
+                    .await
+                    .map_err(pg)?;
+                affected += n;
+            }
+            ScriptKind::Query => {
+                let rows = client.query(block.text.as_str(), &refs).await.map_err(pg)?;
+                let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
+                for row in rows.iter().take(MAX_ROWS) {
+                    let values = (0..row.len())
+                        .map(|c| row.try_get(c).map(|AnyValue(v)| v))
+                        .collect::<Result<Vec<Value>, _>>()
+                        .map_err(pg)?;
+                    let names = row.columns().iter().map(|col| col.name());
+                    let row = json_row(names.zip(&values)).map_err(|e| fail(&e))?;
+                    if !budget.admit(&row) {
+                        return Err(fail(&"the result sets exceed the 4 MB output limit"));
+                    }
+                    out.push(row);
+                }
+                result_sets.push(json!({"rowCount": out.len(), "rows": out}));
+            }
+        }
+    }
+    Ok(json!({
+        "resultSetCount": result_sets.len(),
+        "recordsAffected": affected,
+        "resultSets": result_sets,
+        "outputParameters": {},
+        "outputLogs": "",
+        "outputLogsLocation": "",
+        "outputTruncated": false
+    }))
+}

@@ -1,0 +1,298 @@
+//! File datasets (`DelimitedText`, `Json`, `Parquet`) and what a Copy source or sink adds to
+//! them (`storeSettings`, `formatSettings`, `additionalColumns`), read from ADF's JSON.
+
+use serde_json::Value as Json;
+
+use super::compression::Compression;
+use super::json::JsonSettings;
+use super::location::{FileLocation, Selection};
+use super::parquet::ParquetSettings;
+use crate::model::linked_service::LinkedService;
+use crate::model::props::Props;
+use crate::stores::csv::CsvFormat;
+use crate::ModelError;
+
+/// Dataset types stored as files.
+pub const FILE_DATASET_TYPES: [&str; 3] = ["DelimitedText", "Json", "Parquet"];
+
+/// How a file's rows are laid out.
+#[derive(Debug, Clone)]
+pub enum FileFormat {
+    DelimitedText(CsvFormat),
+    Json(JsonSettings),
+    Parquet(ParquetSettings),
+}
+
+impl FileFormat {
+    /// The dataset type (`DelimitedText`, ...).
+    pub fn type_label(&self) -> &'static str {
+        match self {
+            FileFormat::DelimitedText(_) => "DelimitedText",
+            FileFormat::Json(_) => "Json",
+            FileFormat::Parquet(_) => "Parquet",
+        }
+    }
+
+    /// The extension of generated file names.
+    fn default_extension(&self) -> &'static str {
+        match self {
+            FileFormat::DelimitedText(_) => ".csv",
+            FileFormat::Json(_) => ".json",
+            FileFormat::Parquet(_) => ".parquet",
+        }
+    }
+}
+
+/// A file dataset: where, how laid out, how compressed.
+#[derive(Debug, Clone)]
+pub struct FileDataset {
+    pub location: FileLocation,
+    pub format: FileFormat,
+    pub compression: Compression,
+}
+
+impl FileDataset {
+    /// Reads a `ty` dataset's `typeProperties` on linked service `linked` (named `ls_name`).
+    pub fn from_props(
+        ty: &str,
+        tp: &Props<'_>,
+        linked: &LinkedService,
+        ls_name: &str,
+    ) -> Result<FileDataset, ModelError> {
+        let location = FileLocation::from_props(tp, linked, ls_name)?;
+        let (format, compression) = match ty {
+            "DelimitedText" => (
+                FileFormat::DelimitedText(CsvFormat::from_props(tp)?),
+                Compression::from_codec(tp)?,
+            ),
+            "Json" => (
+                FileFormat::Json(JsonSettings::from_dataset(tp)?),
+                Compression::from_object(tp)?,
+            ),
+            "Parquet" => (
+                FileFormat::Parquet(ParquetSettings::from_dataset(tp)?),
+                Compression::None,
+            ),
+            other => {
+                return Err(tp.err(
+                    "",
+                    format!(
+                        "{other:?} is not a file dataset type ({})",
+                        FILE_DATASET_TYPES.join(", ")
+                    ),
+                ))
+            }
+        };
+        Ok(FileDataset {
+            location,
+            format,
+            compression,
+        })
+    }
+
+    /// The copy source type that reads this dataset.
+    pub fn source_type(&self) -> String {
+        format!("{}Source", self.format.type_label())
+    }
+
+    /// The copy sink type that writes this dataset.
+    pub fn sink_type(&self) -> String {
+        format!("{}Sink", self.format.type_label())
+    }
+}
+
+/// A column a file source adds to every row (`additionalColumns`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdditionalColumn {
+    pub name: String,
+    pub value: AdditionalValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdditionalValue {
+    /// `$$FILEPATH`: the file's path relative to the dataset's folder.
+    FilePath,
+    /// `$$COLUMN:<name>`: a copy of another column.
+    Column(String),
+    /// Any other value, as text.
+    Constant(String),
+}
+
+/// What a file source reads: the dataset plus the source's settings.
+#[derive(Debug, Clone)]
+pub struct FileRead {
+    pub dataset: FileDataset,
+    pub selection: Selection,
+    pub additional_columns: Vec<AdditionalColumn>,
+}
+
+impl FileRead {
+    /// Reads a `DelimitedTextSource` / `JsonSource` / `ParquetSource` (`p`) of `dataset`
+    /// (named `name`).
+    pub fn from_props(
+        mut dataset: FileDataset,
+        p: &Props<'_>,
+        name: &str,
+    ) -> Result<FileRead, ModelError> {
+        check_type(p, &dataset.source_type(), &dataset, name)?;
+        let selection = Selection::from_props(p.object("storeSettings")?.as_ref())?;
+        if let Some(fs) = p.object("formatSettings")? {
+            fs.accept("type");
+            match &mut dataset.format {
+                FileFormat::Json(s) => s.apply_format_settings(&fs, false)?,
+                FileFormat::DelimitedText(_) => {
+                    // Archives inside files are not supported; plain compression is the
+                    // dataset's `compressionCodec`.
+                    if fs.get("compressionProperties").is_some() {
+                        return Err(fs.err(
+                            "compressionProperties",
+                            "ZIP and TAR archives are not supported; use compressionCodec gzip on the dataset",
+                        ));
+                    }
+                }
+                FileFormat::Parquet(_) => {}
+            }
+        }
+        let mut additional_columns = Vec::new();
+        for (i, item) in p
+            .array("additionalColumns")?
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let c = Props::of(format!("{}.additionalColumns[{i}]", p.path), item)?;
+            let name = c.req_str("name")?.to_string();
+            let value = match c.get("value") {
+                Some(Json::String(s)) if s == "$$FILEPATH" => AdditionalValue::FilePath,
+                Some(Json::String(s)) if s.starts_with("$$COLUMN:") => {
+                    AdditionalValue::Column(s.trim_start_matches("$$COLUMN:").to_string())
+                }
+                Some(Json::String(s)) => AdditionalValue::Constant(s.clone()),
+                Some(Json::Null) | None => return Err(c.err("value", "is required")),
+                Some(other) => AdditionalValue::Constant(other.to_string()),
+            };
+            additional_columns.push(AdditionalColumn { name, value });
+        }
+        Ok(FileRead {
+            dataset,
+            selection,
+            additional_columns,
+        })
+    }
+}
+
+/// What a file sink writes: the dataset plus the sink's settings.
+#[derive(Debug, Clone)]
+pub struct FileWrite {
+    pub dataset: FileDataset,
+    /// `formatSettings.maxRowsPerFile`: split into `<prefix>_00000<ext>`, ... files.
+    pub max_rows_per_file: Option<u64>,
+    /// `formatSettings.fileNamePrefix`.
+    pub file_name_prefix: Option<String>,
+    /// `formatSettings.fileExtension` (DelimitedText).
+    pub file_extension: Option<String>,
+}
+
+impl FileWrite {
+    /// Reads a `DelimitedTextSink` / `JsonSink` / `ParquetSink` (`p`) of `dataset`.
+    pub fn from_props(
+        mut dataset: FileDataset,
+        p: &Props<'_>,
+        name: &str,
+    ) -> Result<FileWrite, ModelError> {
+        check_type(p, &dataset.sink_type(), &dataset, name)?;
+        if let Some(s) = p.object("storeSettings")? {
+            for k in [
+                "type",
+                "copyBehavior",
+                "maxConcurrentConnections",
+                "blockSizeInMB",
+            ] {
+                s.accept(k);
+            }
+        }
+        let mut w = FileWrite {
+            dataset: dataset.clone(),
+            max_rows_per_file: None,
+            file_name_prefix: None,
+            file_extension: None,
+        };
+        if let Some(fs) = p.object("formatSettings")? {
+            fs.accept("type");
+            if let FileFormat::Json(s) = &mut dataset.format {
+                s.apply_format_settings(&fs, true)?;
+            }
+            w.max_rows_per_file = fs.int_in("maxRowsPerFile", 1, i64::MAX)?.map(|n| n as u64);
+            w.file_name_prefix = fs
+                .str("fileNamePrefix")?
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            w.file_extension = fs
+                .str("fileExtension")?
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|e| {
+                    if e.starts_with('.') {
+                        e.to_string()
+                    } else {
+                        format!(".{e}")
+                    }
+                });
+        }
+        w.dataset = dataset;
+        if w.dataset.location.file_name.is_none() && w.max_rows_per_file.is_none() {
+            return Err(p.err(
+                "type",
+                format!("dataset '{name}' names no file to write: set location.fileName, or formatSettings.maxRowsPerFile to write numbered files"),
+            ));
+        }
+        Ok(w)
+    }
+
+    /// The names of the files: `fileName`, or `<prefix>_<n:05><ext>` for part `n` when
+    /// `maxRowsPerFile` is set (ADF's pattern). The prefix defaults to `fileName` without its
+    /// extension, else `data`.
+    pub fn file_name(&self, part: usize) -> String {
+        let file_name = self.dataset.location.file_name.as_deref();
+        match (self.max_rows_per_file, file_name) {
+            (None, Some(f)) => f.to_string(),
+            _ => {
+                let (stem, ext) = match file_name.and_then(|f| f.split_once('.')) {
+                    Some((s, e)) => (s.to_string(), format!(".{e}")),
+                    None => (file_name.unwrap_or("data").to_string(), String::new()),
+                };
+                let prefix = self.file_name_prefix.clone().unwrap_or(stem);
+                let ext = match (&self.file_extension, ext.is_empty()) {
+                    (Some(e), _) => format!("{e}{}", self.dataset.compression.extension()),
+                    (None, false) => ext,
+                    (None, true) => format!(
+                        "{}{}",
+                        self.dataset.format.default_extension(),
+                        self.dataset.compression.extension()
+                    ),
+                };
+                format!("{prefix}_{part:05}{ext}")
+            }
+        }
+    }
+}
+
+fn check_type(
+    p: &Props<'_>,
+    expected: &str,
+    dataset: &FileDataset,
+    name: &str,
+) -> Result<(), ModelError> {
+    let ty = p.req_str("type")?;
+    if ty != expected {
+        return Err(p.err(
+            "type",
+            format!(
+                "{ty:?} cannot be used with dataset '{name}' ({}); use {expected}",
+                dataset.format.type_label()
+            ),
+        ));
+    }
+    Ok(())
+}

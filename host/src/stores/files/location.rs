@@ -1,0 +1,749 @@
+//! Where a file dataset lives: a folder on a local path (`FileServer`) or a container of an
+//! Azure Blob Storage account, and the three things a copy does there: list the files to read,
+//! fetch one as a local file, and publish a finished file.
+//!
+//! Local files are read in place and written through a temporary file in the target folder that
+//! is renamed over the target. Blobs are downloaded to an anonymous temporary file before they
+//! are read (Parquet needs random access; one path for every format keeps it simple), and
+//! written to a local temporary file that is uploaded only once the copy has succeeded: a block
+//! blob becomes visible only when its block list is committed, so a failed copy leaves nothing.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
+
+use super::blob::{describe, BlobAccount};
+use crate::model::linked_service::LinkedService;
+use crate::model::props::Props;
+use crate::stores::StoreError;
+use crate::ModelError;
+
+/// Bytes per uploaded block, and the size up to which a blob is written with one request.
+const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+
+/// The store a dataset's files are in.
+#[derive(Debug, Clone)]
+pub enum StoreRef {
+    /// A local folder: the `FileServer` linked service's `host`.
+    Local { root: PathBuf },
+    /// A container of an Azure Blob Storage account.
+    Blob {
+        account: BlobAccount,
+        container: String,
+    },
+}
+
+/// A dataset's `location`.
+#[derive(Debug, Clone)]
+pub struct FileLocation {
+    pub store: StoreRef,
+    /// `folderPath`, `/`-separated, without leading or trailing `/` (may be empty).
+    pub folder: String,
+    /// `fileName`; `None` when not set (a whole folder, wildcards, or generated sink names).
+    pub file_name: Option<String>,
+}
+
+/// Location types, by the linked service they belong to.
+const LOCAL_LOCATIONS: [&str; 2] = ["FileServerLocation", "LocalLocation"];
+const BLOB_LOCATION: &str = "AzureBlobStorageLocation";
+
+impl FileLocation {
+    /// Reads the dataset's `typeProperties.location` on `linked` (named `ls_name`).
+    pub fn from_props(
+        tp: &Props<'_>,
+        linked: &LinkedService,
+        ls_name: &str,
+    ) -> Result<FileLocation, ModelError> {
+        let loc = tp
+            .object("location")?
+            .ok_or_else(|| tp.err("location", "is required"))?;
+        let ty = loc.req_str("type")?;
+        let folder = normalize(loc.str("folderPath")?.unwrap_or(""));
+        let file_name = loc
+            .str("fileName")?
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string);
+        if let Some(f) = &file_name {
+            if f.contains('/') || f.contains('\\') {
+                return Err(loc.err(
+                    "fileName",
+                    format!("'{f}' must be a file name without folders; put folders in folderPath"),
+                ));
+            }
+        }
+        let store = match linked {
+            LinkedService::Files { root } => {
+                if !LOCAL_LOCATIONS.contains(&ty) {
+                    return Err(loc.err(
+                        "type",
+                        format!("'{ty}' does not fit FileServer linked service '{ls_name}'; use FileServerLocation"),
+                    ));
+                }
+                StoreRef::Local { root: root.clone() }
+            }
+            LinkedService::AzureBlob(account) => {
+                if ty != BLOB_LOCATION {
+                    return Err(loc.err(
+                        "type",
+                        format!("'{ty}' does not fit AzureBlobStorage linked service '{ls_name}'; use {BLOB_LOCATION}"),
+                    ));
+                }
+                let container = loc
+                    .str("container")?
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| loc.err("container", "is required"))?;
+                StoreRef::Blob {
+                    account: account.clone(),
+                    container: container.to_string(),
+                }
+            }
+            _ => {
+                return Err(tp.err(
+                    "location",
+                    format!("linked service '{ls_name}' is not a file store (FileServer or AzureBlobStorage)"),
+                ))
+            }
+        };
+        Ok(FileLocation {
+            store,
+            folder,
+            file_name,
+        })
+    }
+
+    /// Connects (lazily: nothing goes over the network here) to the store.
+    pub fn open(&self) -> Result<OpenStore, StoreError> {
+        Ok(match &self.store {
+            StoreRef::Local { root } => OpenStore::Local { root: root.clone() },
+            StoreRef::Blob { account, container } => OpenStore::Blob {
+                store: account.store(container)?,
+                container: container.clone(),
+                account: account.account.clone(),
+            },
+        })
+    }
+}
+
+/// `a\b/`, `/a/b` to `a/b`.
+fn normalize(folder: &str) -> String {
+    folder
+        .replace('\\', "/")
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Which files a source reads (`storeSettings`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `recursive` (ADF's default: true): also files in subfolders.
+    pub recursive: bool,
+    /// `wildcardFolderPath`: `*` and `?` in folder names (replaces the dataset's folderPath).
+    pub wildcard_folder: Option<String>,
+    /// `wildcardFileName`: `*` and `?` in file names (replaces the dataset's fileName).
+    pub wildcard_file: Option<String>,
+    /// `modifiedDatetimeStart` (inclusive) / `modifiedDatetimeEnd` (exclusive).
+    pub modified_start: Option<DateTime<Utc>>,
+    pub modified_end: Option<DateTime<Utc>>,
+}
+
+impl Selection {
+    /// A source's `storeSettings`.
+    pub fn from_props(s: Option<&Props<'_>>) -> Result<Selection, ModelError> {
+        let mut sel = Selection {
+            recursive: true,
+            ..Selection::default()
+        };
+        let Some(s) = s else { return Ok(sel) };
+        s.accept("type");
+        s.accept("maxConcurrentConnections");
+        if let Some(r) = s.bool("recursive")? {
+            sel.recursive = r;
+        }
+        for (key, slot) in [
+            ("wildcardFolderPath", &mut sel.wildcard_folder),
+            ("wildcardFileName", &mut sel.wildcard_file),
+        ] {
+            if let Some(w) = s.str(key)?.map(str::trim).filter(|w| !w.is_empty()) {
+                let w = if key == "wildcardFolderPath" {
+                    normalize(w)
+                } else {
+                    w.to_string()
+                };
+                glob(&w).map_err(|e| s.err(key, e))?;
+                *slot = Some(w);
+            }
+        }
+        for (key, slot) in [
+            ("modifiedDatetimeStart", &mut sel.modified_start),
+            ("modifiedDatetimeEnd", &mut sel.modified_end),
+        ] {
+            if let Some(t) = s.str(key)?.map(str::trim).filter(|t| !t.is_empty()) {
+                let parsed = DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.with_timezone(&Utc))
+                    .or_else(|_| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                            .map(|n| n.and_utc())
+                    })
+                    .map_err(|e| {
+                        s.err(
+                            key,
+                            format!("'{t}' is not a date-time (YYYY-MM-DDTHH:MM:SSZ): {e}"),
+                        )
+                    })?;
+                *slot = Some(parsed);
+            }
+        }
+        Ok(sel)
+    }
+}
+
+/// ADF wildcards: `*` any run of characters, `?` one character, never across a `/`.
+fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g: Glob| g.compile_matcher())
+        .map_err(|e| format!("'{pattern}' is not a valid wildcard: {e}"))
+}
+
+/// Where one file is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Key {
+    Local(PathBuf),
+    Blob(ObjectPath),
+}
+
+/// One file a source reads.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub key: Key,
+    /// Shown in messages: the local path, or `container/blob`.
+    pub label: String,
+    /// The path relative to the dataset's folder (ADF's `$$FILEPATH`).
+    pub relative: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// A store ready for use.
+pub enum OpenStore {
+    Local {
+        root: PathBuf,
+    },
+    Blob {
+        store: Arc<dyn ObjectStore>,
+        container: String,
+        account: String,
+    },
+}
+
+/// A downloaded or opened file, and the temporary copy that must live as long as it is read.
+pub struct Fetched {
+    pub file: std::fs::File,
+}
+
+/// A file being written before it is published.
+pub struct Staged {
+    pub tmp: tempfile::NamedTempFile,
+    pub target: Key,
+    pub label: String,
+}
+
+impl OpenStore {
+    /// What `dataset 'x'` errors call the store.
+    pub fn describe(&self) -> String {
+        match self {
+            OpenStore::Local { root } => format!("folder {}", root.display()),
+            OpenStore::Blob {
+                container, account, ..
+            } => format!("container '{container}' of storage account '{account}'"),
+        }
+    }
+
+    /// The local path of `folder/name` (local stores) or the blob name.
+    pub fn key(&self, folder: &str, name: &str) -> Key {
+        match self {
+            OpenStore::Local { root } => Key::Local(root.join(folder).join(name)),
+            OpenStore::Blob { .. } => Key::Blob(ObjectPath::from(join(folder, name))),
+        }
+    }
+
+    pub fn label(&self, key: &Key) -> String {
+        match (self, key) {
+            (_, Key::Local(p)) => p.display().to_string(),
+            (OpenStore::Blob { container, .. }, Key::Blob(p)) => format!("{container}/{p}"),
+            (_, Key::Blob(p)) => p.to_string(),
+        }
+    }
+
+    /// The files a source reads, in name order: the dataset's `fileName`, or the files of its
+    /// folder (and subfolders when `recursive`) that match the wildcards and modified times.
+    pub async fn list(
+        &self,
+        loc: &FileLocation,
+        sel: &Selection,
+    ) -> Result<Vec<FileRef>, StoreError> {
+        let exact = sel.wildcard_file.is_none() && sel.wildcard_folder.is_none();
+        if let (Some(name), true) = (&loc.file_name, exact) {
+            let key = self.key(&loc.folder, name);
+            let label = self.label(&key);
+            let (size, modified) = self
+                .head(&key)
+                .await
+                .map_err(|reason| StoreError::new(format!("{label}: cannot open: {reason}")))?;
+            return Ok(vec![FileRef {
+                key,
+                label,
+                relative: name.clone(),
+                size,
+                modified,
+            }]);
+        }
+        // The folder to list from: the wildcard folder's literal head, or the dataset's folder.
+        let (base, folder_glob) = match &sel.wildcard_folder {
+            Some(w) => {
+                let head: Vec<&str> = w
+                    .split('/')
+                    .take_while(|s| !s.contains(['*', '?', '[', '{']))
+                    .collect();
+                (head.join("/"), Some(glob(w).map_err(StoreError::new)?))
+            }
+            None => (loc.folder.clone(), None),
+        };
+        let file_glob = match (&sel.wildcard_file, &loc.file_name) {
+            (Some(w), _) => Some(glob(w).map_err(StoreError::new)?),
+            (None, Some(name)) => Some(glob(&globset::escape(name)).map_err(StoreError::new)?),
+            (None, None) => None,
+        };
+        let listed = self.list_under(&base).await?;
+        let mut files = Vec::new();
+        for (key, rel_to_base, size, modified) in listed {
+            let (dir, name) = match rel_to_base.rsplit_once('/') {
+                Some((d, n)) => (d.to_string(), n.to_string()),
+                None => (String::new(), rel_to_base.clone()),
+            };
+            let full_dir = join(&base, &dir);
+            let in_folder = match &folder_glob {
+                // The file's folder matches, or (recursive) one of its parents does.
+                Some(g) => ancestors(&full_dir)
+                    .take(if sel.recursive { usize::MAX } else { 1 })
+                    .any(|d| g.is_match(d)),
+                None => sel.recursive || dir.is_empty(),
+            };
+            if !in_folder || file_glob.as_ref().is_some_and(|g| !g.is_match(&name)) {
+                continue;
+            }
+            if sel
+                .modified_start
+                .is_some_and(|s| modified.is_none_or(|m| m < s))
+                || sel
+                    .modified_end
+                    .is_some_and(|e| modified.is_none_or(|m| m >= e))
+            {
+                continue;
+            }
+            let relative = match rel_path(&join(&base, &rel_to_base), &loc.folder) {
+                Some(r) => r,
+                None => join(&base, &rel_to_base),
+            };
+            let label = self.label(&key);
+            files.push(FileRef {
+                key,
+                label,
+                relative,
+                size,
+                modified,
+            });
+        }
+        files.sort_by(|a, b| a.label.cmp(&b.label));
+        if files.is_empty() {
+            let what = match (&sel.wildcard_folder, &sel.wildcard_file, &loc.file_name) {
+                (None, None, None) => format!("folder '{}' has no files", display_folder(&base)),
+                _ => format!(
+                    "no file matches {} (folder '{}'{})",
+                    sel.wildcard_file
+                        .as_deref()
+                        .or(loc.file_name.as_deref())
+                        .unwrap_or("*"),
+                    sel.wildcard_folder.as_deref().unwrap_or(&loc.folder),
+                    if sel.recursive { ", recursive" } else { "" }
+                ),
+            };
+            return Err(StoreError::new(format!("{}: {what}", self.describe())));
+        }
+        Ok(files)
+    }
+
+    /// Every file under `base`, with its path relative to `base`, size and modification time.
+    #[allow(clippy::type_complexity)]
+    async fn list_under(
+        &self,
+        base: &str,
+    ) -> Result<Vec<(Key, String, u64, Option<DateTime<Utc>>)>, StoreError> {
+        match self {
+            OpenStore::Local { root } => {
+                let dir = root.join(base);
+                let mut out = Vec::new();
+                walk(&dir, "", &mut out).map_err(|e| {
+                    StoreError::new(format!("{}: cannot list the folder: {e}", dir.display()))
+                })?;
+                Ok(out)
+            }
+            OpenStore::Blob { store, .. } => {
+                let prefix = (!base.is_empty()).then(|| ObjectPath::from(base));
+                let mut stream = store.list(prefix.as_ref());
+                let mut out = Vec::new();
+                while let Some(meta) = stream.next().await {
+                    let meta = meta.map_err(|e| {
+                        StoreError::new(format!(
+                            "{}: cannot list '{}': {}",
+                            self.describe(),
+                            display_folder(base),
+                            describe(&e)
+                        ))
+                    })?;
+                    let name = meta.location.to_string();
+                    let rel = match rel_path(&name, base) {
+                        Some(r) if !r.is_empty() => r,
+                        _ => continue,
+                    };
+                    out.push((
+                        Key::Blob(meta.location),
+                        rel,
+                        meta.size,
+                        Some(meta.last_modified),
+                    ));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn head(&self, key: &Key) -> Result<(u64, Option<DateTime<Utc>>), String> {
+        match (self, key) {
+            (_, Key::Local(p)) => match std::fs::metadata(p) {
+                Ok(m) if m.is_file() => Ok((m.len(), m.modified().ok().map(DateTime::<Utc>::from))),
+                Ok(_) => Err("is not a regular file".to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            (OpenStore::Blob { store, .. }, Key::Blob(p)) => store
+                .head(p)
+                .await
+                .map(|m| (m.size, Some(m.last_modified)))
+                .map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => {
+                        "not found (no such blob, or the container does not exist)".to_string()
+                    }
+                    other => describe(&other),
+                }),
+            (OpenStore::Local { .. }, Key::Blob(_)) => Err("not a local file".to_string()),
+        }
+    }
+
+    /// Opens a file for reading: in place for local files, downloaded for blobs.
+    pub async fn fetch(&self, f: &FileRef) -> Result<Fetched, StoreError> {
+        match (self, &f.key) {
+            (_, Key::Local(p)) => std::fs::File::open(p)
+                .map(|file| Fetched { file })
+                .map_err(|e| StoreError::new(format!("{}: cannot open: {e}", f.label))),
+            (OpenStore::Blob { store, .. }, Key::Blob(p)) => {
+                let fail = |what: &str, reason: String| {
+                    StoreError::new(format!("{}: cannot {what}: {reason}", f.label))
+                };
+                let mut file = tempfile::tempfile().map_err(|e| fail("download", e.to_string()))?;
+                let got = store.get(p).await.map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => {
+                        fail("download", "not found".to_string())
+                    }
+                    other => fail("download", describe(&other)),
+                })?;
+                let mut stream = got.into_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| fail("download", describe(&e)))?;
+                    file.write_all(&chunk)
+                        .map_err(|e| fail("download", format!("writing the local copy: {e}")))?;
+                }
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| fail("download", e.to_string()))?;
+                Ok(Fetched { file })
+            }
+            (OpenStore::Local { .. }, Key::Blob(_)) => {
+                Err(StoreError::new(format!("{}: not a local file", f.label)))
+            }
+        }
+    }
+
+    /// Checks a sink's target before any row moves: creates a local folder, or lists the
+    /// container (so a missing container or a wrong key fails now, not after the copy).
+    pub async fn prepare_folder(&self, folder: &str) -> Result<(), StoreError> {
+        match self {
+            OpenStore::Local { root } => {
+                let dir = root.join(folder);
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::new(format!("{}: cannot create the folder: {e}", dir.display()))
+                })
+            }
+            OpenStore::Blob { store, .. } => {
+                let prefix = (!folder.is_empty()).then(|| ObjectPath::from(folder));
+                store
+                    .list_with_delimiter(prefix.as_ref())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        StoreError::new(format!(
+                            "{}: cannot write: {}",
+                            self.describe(),
+                            not_found_container(&e)
+                        ))
+                    })
+            }
+        }
+    }
+
+    /// A temporary file for `target`: beside it for a local file (so the rename is atomic), in
+    /// the system's temporary folder for a blob.
+    pub fn stage(&self, target: Key) -> Result<Staged, StoreError> {
+        let label = self.label(&target);
+        let tmp = match &target {
+            Key::Local(p) => {
+                let folder = p
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                let prefix = format!(
+                    ".{}.",
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                );
+                tempfile::Builder::new()
+                    .prefix(&prefix)
+                    .suffix(".tmp")
+                    .tempfile_in(&folder)
+            }
+            Key::Blob(_) => tempfile::Builder::new().prefix("sluice-upload-").tempfile(),
+        }
+        .map_err(|e| StoreError::new(format!("{label}: cannot create a temporary file: {e}")))?;
+        if let Key::Local(p) = &target {
+            if p.is_dir() {
+                return Err(StoreError::new(format!("{label}: is a folder, not a file")));
+            }
+        }
+        Ok(Staged { tmp, target, label })
+    }
+
+    /// Makes a finished file visible under its name: rename (local) or upload (blob).
+    pub async fn publish(&self, staged: Staged) -> Result<(), StoreError> {
+        let Staged { tmp, target, label } = staged;
+        let fail = |reason: String| StoreError::new(format!("{label}: cannot write: {reason}"));
+        match (self, &target) {
+            (_, Key::Local(p)) => {
+                set_readable(&tmp);
+                tmp.persist(p)
+                    .map(|_| ())
+                    .map_err(|e| fail(format!("cannot replace the file: {}", e.error)))
+            }
+            (OpenStore::Blob { store, .. }, Key::Blob(p)) => {
+                let mut file = tmp.reopen().map_err(|e| fail(e.to_string()))?;
+                let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+                if size as usize <= UPLOAD_CHUNK {
+                    let mut buf = Vec::with_capacity(size as usize);
+                    file.read_to_end(&mut buf)
+                        .map_err(|e| fail(e.to_string()))?;
+                    store
+                        .put(p, buf.into())
+                        .await
+                        .map_err(|e| fail(not_found_container(&e)))?;
+                    return Ok(());
+                }
+                let upload = store
+                    .put_multipart(p)
+                    .await
+                    .map_err(|e| fail(not_found_container(&e)))?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK);
+                let mut buf = vec![0u8; UPLOAD_CHUNK];
+                loop {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = writer.abort().await;
+                            return Err(fail(e.to_string()));
+                        }
+                    };
+                    if let Err(e) = writer.wait_for_capacity(4).await {
+                        let _ = writer.abort().await;
+                        return Err(fail(not_found_container(&e)));
+                    }
+                    writer.write(buf.get(..n).unwrap_or_default());
+                }
+                writer
+                    .finish()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| fail(not_found_container(&e)))
+            }
+            (OpenStore::Local { .. }, Key::Blob(_)) => Err(fail("not a local file".to_string())),
+        }
+    }
+}
+
+/// A NotFound when writing or listing means the container is missing.
+fn not_found_container(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => "the container does not exist".to_string(),
+        other => describe(other),
+    }
+}
+
+fn display_folder(folder: &str) -> &str {
+    if folder.is_empty() {
+        "/"
+    } else {
+        folder
+    }
+}
+
+fn join(folder: &str, name: &str) -> String {
+    match (folder.is_empty(), name.is_empty()) {
+        (true, _) => name.to_string(),
+        (_, true) => folder.to_string(),
+        _ => format!("{folder}/{name}"),
+    }
+}
+
+/// `path` relative to `folder`, when it is inside it.
+fn rel_path(path: &str, folder: &str) -> Option<String> {
+    if folder.is_empty() {
+        return Some(path.to_string());
+    }
+    path.strip_prefix(folder)
+        .and_then(|r| r.strip_prefix('/'))
+        .map(str::to_string)
+}
+
+/// `a/b/c`, `a/b`, `a`, `` (the folder itself first).
+fn ancestors(dir: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(dir);
+    std::iter::from_fn(move || {
+        let cur = next?;
+        next = if cur.is_empty() {
+            None
+        } else {
+            Some(cur.rsplit_once('/').map_or("", |(p, _)| p))
+        };
+        Some(cur)
+    })
+}
+
+/// Regular files under `dir` (following symbolic links), relative paths with `/`.
+#[allow(clippy::type_complexity)]
+fn walk(
+    dir: &Path,
+    rel: &str,
+    out: &mut Vec<(Key, String, u64, Option<DateTime<Utc>>)>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Temporary files of a sink writing into this folder right now.
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            continue;
+        }
+        let child = join(rel, &name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => out.push((
+                Key::Local(path),
+                child,
+                m.len(),
+                m.modified().ok().map(DateTime::<Utc>::from),
+            )),
+            Ok(m) if m.is_dir() => walk(&path, &child, out)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Temporary files are created private (0600); a data file should have the usual 0644.
+fn set_readable(tmp: &tempfile::NamedTempFile) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = tmp;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(normalize("/a\\b//c/"), "a/b/c");
+        assert_eq!(ancestors("a/b").collect::<Vec<_>>(), vec!["a/b", "a", ""]);
+        assert_eq!(rel_path("in/x/y.csv", "in").as_deref(), Some("x/y.csv"));
+        assert_eq!(rel_path("inx/y.csv", "in"), None);
+        assert!(glob("*.csv").unwrap().is_match("a.csv"));
+        assert!(!glob("*.csv").unwrap().is_match("d/a.csv"));
+    }
+
+    #[tokio::test]
+    async fn lists_with_wildcards_recursively_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "in/b.csv",
+            "in/a.csv",
+            "in/x.txt",
+            "in/sub/c.csv",
+            "other/d.csv",
+        ] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "1\n").unwrap();
+        }
+        let store = OpenStore::Local {
+            root: dir.path().to_path_buf(),
+        };
+        let loc = FileLocation {
+            store: StoreRef::Local {
+                root: dir.path().to_path_buf(),
+            },
+            folder: "in".into(),
+            file_name: None,
+        };
+        let rel = |files: Vec<FileRef>| files.into_iter().map(|f| f.relative).collect::<Vec<_>>();
+        let mut sel = Selection {
+            recursive: true,
+            ..Selection::default()
+        };
+        assert_eq!(
+            rel(store.list(&loc, &sel).await.unwrap()),
+            ["a.csv", "b.csv", "sub/c.csv", "x.txt"]
+        );
+        sel.wildcard_file = Some("*.csv".into());
+        sel.recursive = false;
+        assert_eq!(
+            rel(store.list(&loc, &sel).await.unwrap()),
+            ["a.csv", "b.csv"]
+        );
+        sel.wildcard_folder = Some("o*".into());
+        assert_eq!(rel(store.list(&loc, &sel).await.unwrap()), ["other/d.csv"]);
+        sel.wildcard_file = Some("*.parquet".into());
+        let e = store.list(&loc, &sel).await.unwrap_err().to_string();
+        assert!(e.contains("no file matches *.parquet"), "{e}");
+    }
+}
