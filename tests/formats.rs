@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use sluice::model::copy::{PgPartitioning, PgSinkSettings, SourceQuery, WriteMethod};
+use sluice::model::pg_endpoint::PgEndpoint;
 use sluice::stores::files::{json, parquet, RowReader};
-use sluice::stores::postgres::endpoint::PgEndpoint;
-use sluice::stores::postgres::ident::TableName;
 use sluice::stores::postgres::sink::PgSink;
 use sluice::stores::postgres::source::PgSource;
 use sluice::stores::{Sink, Source};
 use sluice::types::batch::Batch;
+use sluice::types::ident::TableName;
 use sluice::types::schema::SchemaRef;
 use sluice_e2e::{pg_url, TestDb, ALL_TYPES_COMPARE, ALL_TYPES_SQL, STEP_TIMEOUT};
 use tokio::sync::mpsc;

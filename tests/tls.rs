@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice::cli::pgcluster::{ClusterOptions, ServerTls, TempCluster};
+use sluice::model::pg_endpoint::PgEndpoint;
 use sluice::model::props::Props;
 use sluice::secrets::Secret;
 use sluice::stores::postgres::connect::connect;
-use sluice::stores::postgres::endpoint::PgEndpoint;
 use sluice_e2e::certs;
 
 const USER: &str = "sluice_tls";

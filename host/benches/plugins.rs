@@ -16,13 +16,13 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sluice::copy::transform::PluginHost;
 use sluice::model::load::Factory;
+use sluice::model::pg_endpoint::PgEndpoint;
 use sluice::pipeline::executor::{run_pipeline, RunSettings};
 use sluice::pipeline::run::Status;
 use sluice::plugins::{
     LoadSource, PluginRef, PluginRegistry, PluginRuntime, RuntimeConfig, Tenant,
 };
 use sluice::stores::postgres::connect::connect;
-use sluice::stores::postgres::endpoint::PgEndpoint;
 use sluice::types::schema::Schema;
 
 /// The copy variants measured, by name and `source.transforms`.

@@ -12,11 +12,11 @@ use anyhow::{bail, Context, Result};
 use crate::cli::pgcluster::{ClusterOptions, TempCluster};
 use crate::cli::{print_run, OutputFormat};
 use crate::model::load::Factory;
+use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::pipeline;
 use crate::pipeline::executor::{run_pipeline, RunSettings};
 use crate::pipeline::run::Status;
 use crate::stores::postgres::connect::connect;
-use crate::stores::postgres::endpoint::PgEndpoint;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {

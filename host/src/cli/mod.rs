@@ -13,10 +13,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::model::load::{Factory, Kind};
 use crate::model::params::Scope;
+use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::pipeline;
 use crate::pipeline::executor::{run_pipeline, RunSettings};
 use crate::pipeline::run::{PipelineRun, Status};
-use crate::stores::postgres::endpoint::PgEndpoint;
 
 #[derive(Parser)]
 #[command(

@@ -10,9 +10,9 @@ use super::load::Factory;
 use super::params::{substitute, Scope};
 use super::props::Props;
 use super::timespan::parse_timespan;
-use crate::stores::files::{FileRead, FileWrite};
-use crate::stores::postgres::endpoint::PgEndpoint;
-use crate::stores::postgres::ident::TableName;
+use crate::model::files::{FileRead, FileWrite};
+use crate::model::pg_endpoint::PgEndpoint;
+use crate::types::ident::TableName;
 
 /// Source type names for PostgreSQL, all treated alike.
 pub const POSTGRES_SOURCES: [&str; 3] = [
@@ -29,7 +29,7 @@ pub const POSTGRES_SINKS: [&str; 3] = [
 
 /// Rows per write batch when the sink does not say: `writeBatchSize`'s default in ADF's
 /// current connector documentation (the seed document said 10,000). A batch also ends at
-/// [`MAX_BATCH_BYTES`](crate::stores::postgres::sink::MAX_BATCH_BYTES) of data, so the
+/// `MAX_BATCH_BYTES` (the PostgreSQL sink's, 16 MiB) of data, so the
 /// default bounds memory by size rather than by row count.
 pub const DEFAULT_BATCH_ROWS: usize = 1_000_000;
 
@@ -180,7 +180,7 @@ fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
         ));
     }
     // The syntax is checked here, so `validate` catches it; finding the file is for run time.
-    if let Err(e) = crate::plugins::PluginRef::parse(reference) {
+    if let Err(e) = crate::model::plugin_ref::PluginRef::parse(reference) {
         return Err(p.err("plugin", e.to_string()));
     }
     let config = match p.get("config") {

@@ -8,9 +8,9 @@ use super::linked_service::{self, LinkedService};
 use super::load::{Factory, Kind};
 use super::params::{substitute, Scope};
 use super::props::Props;
-use crate::stores::files::{FileDataset, FILE_DATASET_TYPES};
-use crate::stores::postgres::endpoint::PgEndpoint;
-use crate::stores::postgres::ident::TableName;
+use crate::model::files::{FileDataset, FILE_DATASET_TYPES};
+use crate::model::pg_endpoint::PgEndpoint;
+use crate::types::ident::TableName;
 
 /// Dataset types that name a PostgreSQL table.
 pub const POSTGRES_TABLE_TYPES: [&str; 3] = [

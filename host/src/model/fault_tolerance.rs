@@ -18,7 +18,7 @@ use super::linked_service::LinkedService;
 use super::load::Factory;
 use super::params::Scope;
 use super::props::Props;
-use crate::stores::files::blob::BlobAccount;
+use crate::model::files::blob_account::BlobAccount;
 
 /// `copyActivityLogSettings.logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::error::ModelError;
 use super::load::Definition;
 use super::props::Props;
-use crate::stores::postgres::endpoint::PgEndpoint;
+use crate::model::pg_endpoint::PgEndpoint;
 
 /// The linked service types Sluice accepts for PostgreSQL.
 pub const POSTGRES_TYPES: [&str; 3] = ["AzurePostgreSql", "PostgreSql", "PostgreSqlV2"];
@@ -25,7 +25,7 @@ pub enum LinkedService {
         base_url: String,
     },
     /// `AzureBlobStorage`: an account key connection string or a SAS URI.
-    AzureBlob(crate::stores::files::blob::BlobAccount),
+    AzureBlob(crate::model::files::blob_account::BlobAccount),
 }
 
 /// Parses a linked service definition (after parameter substitution of `properties`).
@@ -63,7 +63,7 @@ pub fn parse(
             base_url: crate::secrets::keyvault::base_url_from(&type_props)?,
         }
     } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
-        LinkedService::AzureBlob(crate::stores::files::blob::BlobAccount::from_props(
+        LinkedService::AzureBlob(crate::model::files::blob_account::BlobAccount::from_props(
             &type_props,
             &def.name,
         )?)

@@ -48,7 +48,7 @@ pub struct Factory {
     pub notices: Vec<String>,
     /// PostgreSQL linked services replaced by a server given on the command line
     /// (`--connection NAME=URL`, and `sluice demo`), so one factory runs anywhere.
-    pub pg_overrides: BTreeMap<String, crate::stores::postgres::endpoint::PgEndpoint>,
+    pub pg_overrides: BTreeMap<String, crate::model::pg_endpoint::PgEndpoint>,
 }
 
 impl Factory {

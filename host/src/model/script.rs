@@ -16,7 +16,7 @@ use super::load::Factory;
 use super::params::{substitute, Scope};
 use super::props::Props;
 use super::timespan::parse_timespan;
-use crate::stores::postgres::endpoint::PgEndpoint;
+use crate::model::pg_endpoint::PgEndpoint;
 
 /// What one script block returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

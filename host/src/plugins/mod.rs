@@ -166,6 +166,15 @@ fn paths(items: &[PathBuf]) -> String {
 
 /// Everything that can go wrong finding, compiling and running a plugin. `plugin` fields read
 /// `name@version`.
+impl From<crate::model::plugin_ref::PluginRefError> for PluginError {
+    fn from(e: crate::model::plugin_ref::PluginRefError) -> Self {
+        PluginError::InvalidRef {
+            reference: e.reference,
+            message: e.message,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     #[error("invalid plugin reference \"{reference}\": {message}")]

@@ -10,169 +10,13 @@
 //! `--plugins DIR` given on the command line overrides the factory's own `plugins/` folder.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use semver::{Version, VersionReq};
+use semver::Version;
 
 use super::PluginError;
-
-/// Which version a [`PluginRef`] asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionSpec {
-    /// The highest version available (stable versions preferred over pre-releases).
-    Latest,
-    /// Exactly this version (`name@1.2.0`).
-    Exact(Version),
-    /// The highest version matching a requirement (`name@^1.2`, `name@~1.2.3`, `name@1`).
-    Req(VersionReq),
-}
-
-/// A reference to a plugin as written in a pipeline or on the command line:
-///
-/// `name` | `name@version` | `name@requirement`, optionally followed by `#sha256=<64 hex>` to pin
-/// the exact file contents (`mask-pii@1.0.0#sha256=9f86d0…`). A pin is checked against the bytes
-/// actually loaded; a mismatch fails with both hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginRef {
-    pub name: String,
-    pub version: VersionSpec,
-    /// Lower-case hex sha256 the file must have.
-    pub sha256: Option<String>,
-}
-
-impl PluginRef {
-    /// Parses the syntax described on [`PluginRef`].
-    pub fn parse(s: &str) -> Result<Self, PluginError> {
-        let bad = |message: String| PluginError::InvalidRef {
-            reference: s.to_string(),
-            message,
-        };
-        let s_trim = s.trim();
-        let (main, pin) = match s_trim.split_once('#') {
-            Some((m, p)) => (m, Some(p)),
-            None => (s_trim, None),
-        };
-        let sha256 = match pin {
-            None => None,
-            Some(p) => {
-                let hex = p.strip_prefix("sha256=").ok_or_else(|| {
-                    bad(format!(
-                        "expected `#sha256=<64 hex digits>` after `#`, found `#{p}`"
-                    ))
-                })?;
-                Some(parse_sha256(hex).map_err(bad)?)
-            }
-        };
-        let (name, version) = match main.split_once('@') {
-            None => (main, VersionSpec::Latest),
-            Some((n, v)) => {
-                let v = v.trim();
-                let spec = if let Ok(exact) = Version::parse(v) {
-                    VersionSpec::Exact(exact)
-                } else if let Ok(req) = VersionReq::parse(v) {
-                    VersionSpec::Req(req)
-                } else {
-                    return Err(bad(format!(
-                        "`{v}` is neither a semantic version (1.2.0) nor a version requirement (^1.2)"
-                    )));
-                };
-                (n, spec)
-            }
-        };
-        validate_name(name).map_err(bad)?;
-        Ok(PluginRef {
-            name: name.to_string(),
-            version,
-            sha256,
-        })
-    }
-
-    /// A reference to the highest version of `name`.
-    pub fn latest(name: impl Into<String>) -> Self {
-        PluginRef {
-            name: name.into(),
-            version: VersionSpec::Latest,
-            sha256: None,
-        }
-    }
-
-    fn matches(&self, v: &Version) -> bool {
-        match &self.version {
-            VersionSpec::Latest => true,
-            VersionSpec::Exact(e) => e == v,
-            VersionSpec::Req(r) => r.matches(v),
-        }
-    }
-}
-
-impl FromStr for PluginRef {
-    type Err = PluginError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PluginRef::parse(s)
-    }
-}
-
-impl fmt::Display for PluginRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        match &self.version {
-            VersionSpec::Latest => {}
-            VersionSpec::Exact(v) => write!(f, "@{v}")?,
-            VersionSpec::Req(r) => write!(f, "@{r}")?,
-        }
-        if let Some(h) = &self.sha256 {
-            write!(f, "#sha256={h}")?;
-        }
-        Ok(())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for PluginRef {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PluginRef::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl serde::Serialize for PluginRef {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-/// Plugin names: ASCII letters, digits, `-`, `_`, `.`; not starting with `.`. Keeps names
-/// usable as file names and free of the `@`/`#` separators.
-fn validate_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("the plugin name is empty".into());
-    }
-    if name.starts_with('.') {
-        return Err(format!("plugin name `{name}` starts with `.`"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "plugin name `{name}` contains `{c}` (allowed: letters, digits, `-`, `_`, `.`)"
-        ));
-    }
-    Ok(())
-}
-
-fn parse_sha256(hex_str: &str) -> Result<String, String> {
-    let h = hex_str.trim().to_ascii_lowercase();
-    if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "sha256 must be 64 hex digits, found `{hex_str}` ({} characters)",
-            hex_str.len()
-        ));
-    }
-    Ok(h)
-}
+use crate::model::plugin_ref::{parse_sha256, validate_name};
+pub use crate::model::plugin_ref::{PluginRef, VersionSpec};
 
 /// One plugin file the registry can see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +137,7 @@ impl PluginRegistry {
         let all = self.available();
         let candidates = all
             .iter()
-            .filter(|e| e.name == r.name && r.matches(&e.version));
+            .filter(|e| e.name == r.name && matches(r, &e.version));
         let best = candidates
             .max_by(|a, b| {
                 let stable = |e: &PluginEntry| e.version.pre.is_empty();
@@ -325,6 +169,15 @@ fn read_manifest(path: &Path) -> Result<PluginEntry, String> {
         sha256,
         manifest: Some(path.to_path_buf()),
     })
+}
+
+/// Whether `r` accepts version `v`.
+fn matches(r: &PluginRef, v: &Version) -> bool {
+    match &r.version {
+        VersionSpec::Latest => true,
+        VersionSpec::Exact(e) => e == v,
+        VersionSpec::Req(req) => req.matches(v),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! runner can all speak the one batch type without depending on each other.
 
 pub mod batch;
+pub mod ident;
 pub mod schema;
 pub mod text_form;
 pub mod value;

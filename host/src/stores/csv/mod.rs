@@ -7,12 +7,11 @@
 //! - [`writer`]: [`CsvWriter`], values in PostgreSQL's text form, quoted only when needed.
 //! - `parse`: the byte-level record parser both sides agree with.
 
-pub mod format;
 mod parse;
 pub mod reader;
 pub mod writer;
 
-pub use format::{CsvFormat, RowDelimiter, TextEncoding};
+pub use crate::model::files::csv_format::{CsvFormat, RowDelimiter, TextEncoding};
 pub use reader::CsvReader;
 pub use writer::CsvWriter;
 

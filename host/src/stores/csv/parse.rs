@@ -16,7 +16,7 @@
 
 use std::io::{self, Read};
 
-use super::format::{CsvFormat, RowDelimiter};
+use crate::model::files::csv_format::{CsvFormat, RowDelimiter};
 
 /// Read buffer size: large enough that system calls are rare.
 const BUF_SIZE: usize = 256 * 1024;

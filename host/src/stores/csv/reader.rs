@@ -8,8 +8,8 @@
 use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
-use super::format::CsvFormat;
 use super::parse::{ParseError, RawRecord, RecordParser};
+use crate::model::files::csv_format::CsvFormat;
 use crate::stores::files::RowReader;
 use crate::stores::skip_log::SkipLog;
 use crate::stores::StoreError;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::model::files::location::Selection;
 use crate::model::linked_service::LinkedService;
 use crate::model::props::Props;
-use crate::stores::files::location::Selection;
 use crate::stores::files::{FileDataset, FileRead, FileSink, FileSource, FileWrite};
 use crate::stores::{Sink, Source, SourceStats, StoreError};
 use crate::types::batch::Batch;

@@ -12,7 +12,7 @@
 
 use std::io::Write;
 
-use super::format::CsvFormat;
+use crate::model::files::csv_format::CsvFormat;
 use crate::stores::files::RowWriter;
 use crate::stores::StoreError;
 use crate::types::batch::Batch;

@@ -11,54 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use flate2::read::{DeflateDecoder, MultiGzDecoder};
 use flate2::write::{DeflateEncoder, GzEncoder};
 
-use crate::model::props::Props;
-use crate::ModelError;
+pub use crate::model::files::formats::Compression;
 
 /// Write buffer in front of the file: big enough that each system call moves a lot of rows.
 const WRITE_BUF: usize = 1 << 20;
 const READ_BUF: usize = 256 * 1024;
 
-/// A whole-file codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip(flate2::Compression),
-    Deflate(flate2::Compression),
-}
-
 impl Compression {
-    /// DelimitedText: `compressionCodec` (`none`, `gzip`, `deflate`) and `compressionLevel`
-    /// (`Optimal`, `Fastest`).
-    pub fn from_codec(tp: &Props<'_>) -> Result<Compression, ModelError> {
-        let level = level(tp, "compressionLevel")?;
-        match tp.str("compressionCodec")?.map(str::trim) {
-            None => Ok(Compression::None),
-            Some(c) => codec(tp, "compressionCodec", c, level),
-        }
-    }
-
-    /// Json: `compression: {"type": "GZip", "level": "Optimal"}`.
-    pub fn from_object(tp: &Props<'_>) -> Result<Compression, ModelError> {
-        let Some(c) = tp.object("compression")? else {
-            return Ok(Compression::None);
-        };
-        let level = level(&c, "level")?;
-        match c.str("type")?.map(str::trim) {
-            None => Ok(Compression::None),
-            Some(t) => codec(&c, "type", t, level),
-        }
-    }
-
-    /// The file name extension ADF gives compressed files.
-    pub fn extension(&self) -> &'static str {
-        match self {
-            Compression::None => "",
-            Compression::Gzip(_) => ".gz",
-            Compression::Deflate(_) => ".deflate",
-        }
-    }
-
     /// Decompresses `input`.
     pub fn reader(&self, input: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         match self {
@@ -89,35 +48,6 @@ impl Compression {
             stage: Arc::new(Mutex::new(Some(stage))),
             count,
         }
-    }
-}
-
-fn level(p: &Props<'_>, key: &str) -> Result<flate2::Compression, ModelError> {
-    match p.str(key)?.map(str::trim) {
-        None | Some("") => Ok(flate2::Compression::default()),
-        Some(l) if l.eq_ignore_ascii_case("Optimal") => Ok(flate2::Compression::best()),
-        Some(l) if l.eq_ignore_ascii_case("Fastest") => Ok(flate2::Compression::fast()),
-        Some(other) => Err(p.err(
-            key,
-            format!("'{other}' is not a compression level; use Optimal or Fastest"),
-        )),
-    }
-}
-
-fn codec(
-    p: &Props<'_>,
-    key: &str,
-    name: &str,
-    level: flate2::Compression,
-) -> Result<Compression, ModelError> {
-    match name.to_ascii_lowercase().as_str() {
-        "" | "none" => Ok(Compression::None),
-        "gzip" => Ok(Compression::Gzip(level)),
-        "deflate" => Ok(Compression::Deflate(level)),
-        _ => Err(p.err(
-            key,
-            format!("compression '{name}' is not supported; use gzip, deflate or none"),
-        )),
     }
 }
 
@@ -237,6 +167,7 @@ impl<R: Read> Read for Counting<R> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::model::props::Props;
     use serde_json::json;
 
     #[test]

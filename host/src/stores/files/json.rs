@@ -20,12 +20,11 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{RowReader, RowWriter};
-use crate::model::props::Props;
+pub use crate::model::files::formats::{FilePattern, JsonSettings};
 use crate::stores::StoreError;
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 use crate::types::value::{ArrayValue, Value};
-use crate::ModelError;
 
 /// Rows read ahead to infer the columns and their types.
 pub const INFER_ROWS: usize = 1000;
@@ -33,74 +32,6 @@ pub const INFER_ROWS: usize = 1000;
 const INFER_BYTES: u64 = 16 * 1024 * 1024;
 /// Read buffer size.
 const BUF_SIZE: usize = 256 * 1024;
-
-/// How a Json sink lays out its rows (ADF's `JsonWriteSettings.filePattern`).
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilePattern {
-    /// One object per line (JSON lines), ADF's default.
-    #[default]
-    SetOfObjects,
-    /// One JSON array holding every object.
-    ArrayOfObjects,
-}
-
-/// A Json dataset's format properties plus its source's/sink's `formatSettings`.
-#[derive(Default, Clone, Debug, PartialEq)]
-pub struct JsonSettings {
-    /// How the sink lays out rows; the reader accepts both layouts whatever this says.
-    pub file_pattern: FilePattern,
-}
-
-impl JsonSettings {
-    /// Reads the Json dataset's format properties from its `typeProperties`: `encodingName`
-    /// (UTF-8, the default, is the only encoding supported). `location` and `compression` are
-    /// the file store's to read.
-    pub fn from_dataset(tp: &Props<'_>) -> Result<JsonSettings, ModelError> {
-        if let Some(enc) = tp.str("encodingName")? {
-            let norm = enc.trim().to_ascii_uppercase().replace(['-', '_'], "");
-            if norm != "UTF8" && !norm.is_empty() {
-                return Err(tp.err(
-                    "encodingName",
-                    format!("Sluice reads and writes JSON as UTF-8 only, found {enc:?}"),
-                ));
-            }
-        }
-        Ok(JsonSettings::default())
-    }
-
-    /// Applies a copy source's or sink's `formatSettings` (`JsonReadSettings` /
-    /// `JsonWriteSettings`; the sink's `filePattern`).
-    pub fn apply_format_settings(&mut self, fs: &Props<'_>, sink: bool) -> Result<(), ModelError> {
-        let expected = if sink {
-            "JsonWriteSettings"
-        } else {
-            "JsonReadSettings"
-        };
-        if let Some(ty) = fs.str("type")? {
-            if !ty.eq_ignore_ascii_case(expected) {
-                return Err(fs.err(
-                    "type",
-                    format!("expected {expected:?} for a Json format, found {ty:?}"),
-                ));
-            }
-        }
-        if sink {
-            if let Some(p) = fs.str("filePattern")? {
-                self.file_pattern = match p.trim().to_ascii_lowercase().as_str() {
-                    "setofobjects" => FilePattern::SetOfObjects,
-                    "arrayofobjects" => FilePattern::ArrayOfObjects,
-                    _ => {
-                        return Err(fs.err(
-                            "filePattern",
-                            format!("expected \"setOfObjects\" or \"arrayOfObjects\", found {p:?}"),
-                        ))
-                    }
-                };
-            }
-        }
-        Ok(())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading

@@ -1,6 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::model::props::Props;
 use crate::types::schema::{Column, DataType, Schema};
 
 fn read(text: &str, max_rows: usize) -> Result<(SchemaRef, Vec<Vec<Value>>), StoreError> {

@@ -18,14 +18,13 @@
 pub mod arrow_values;
 pub mod blob;
 pub mod compression;
-pub mod dataset;
 pub mod json;
 pub mod location;
 pub mod parquet;
 pub mod sink;
 pub mod source;
 
-pub use dataset::{FileDataset, FileFormat, FileRead, FileWrite, FILE_DATASET_TYPES};
+pub use crate::model::files::{FileDataset, FileFormat, FileRead, FileWrite, FILE_DATASET_TYPES};
 pub use sink::FileSink;
 pub use source::FileSource;
 

@@ -18,11 +18,10 @@ use parquet::file::properties::WriterProperties;
 
 use super::arrow_values::{ArrowPlan, EnginePlan};
 use super::{RowReader, RowWriter};
-use crate::model::props::Props;
+pub use crate::model::files::formats::{ParquetCodec, ParquetSettings};
 use crate::stores::StoreError;
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
-use crate::ModelError;
 
 /// Rows per row group at most: large enough for good compression and fast scans, small
 /// enough that the writer's buffer stays modest.
@@ -31,19 +30,6 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 pub const ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
 /// Rows the reader decodes at a time when the caller asks for more.
 const READ_BATCH_ROWS: usize = 8192;
-
-/// A Parquet dataset's `compressionCodec`.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParquetCodec {
-    None,
-    /// ADF's default.
-    #[default]
-    Snappy,
-    Gzip,
-    Zstd,
-    /// LZ4 in the `LZ4_RAW` framing every current Parquet reader understands.
-    Lz4,
-}
 
 impl ParquetCodec {
     fn compression(self) -> Compression {
@@ -54,38 +40,6 @@ impl ParquetCodec {
             ParquetCodec::Zstd => Compression::ZSTD(ZstdLevel::default()),
             ParquetCodec::Lz4 => Compression::LZ4_RAW,
         }
-    }
-}
-
-/// A Parquet dataset's format properties.
-#[derive(Default, Clone, Debug, PartialEq)]
-pub struct ParquetSettings {
-    pub codec: ParquetCodec,
-}
-
-impl ParquetSettings {
-    /// Reads the Parquet dataset's format properties from its `typeProperties`:
-    /// `compressionCodec` (`none`, `snappy` (default), `gzip`, `zstd`, `lz4`; case-insensitive).
-    pub fn from_dataset(tp: &Props<'_>) -> Result<ParquetSettings, ModelError> {
-        let codec = match tp.str("compressionCodec")? {
-            None => ParquetCodec::default(),
-            Some(c) => match c.trim().to_ascii_lowercase().as_str() {
-                "none" | "" => ParquetCodec::None,
-                "snappy" => ParquetCodec::Snappy,
-                "gzip" => ParquetCodec::Gzip,
-                "zstd" => ParquetCodec::Zstd,
-                "lz4" => ParquetCodec::Lz4,
-                _ => {
-                    return Err(tp.err(
-                        "compressionCodec",
-                        format!(
-                            "unsupported Parquet compression codec {c:?}; use none, snappy, gzip, zstd or lz4"
-                        ),
-                    ))
-                }
-            },
-        };
-        Ok(ParquetSettings { codec })
     }
 }
 

@@ -11,6 +11,7 @@ use arrow_array::{
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
 
 use super::*;
+use crate::model::props::Props;
 use crate::types::schema::{Column, DataType, Schema};
 use crate::types::value::{ArrayValue, RangeValue, Value};
 

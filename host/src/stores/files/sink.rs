@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 
 use super::compression::Encoder;
-use super::dataset::{FileFormat, FileWrite};
 use super::location::{OpenStore, Staged};
 use super::{json, parquet, RowWriter};
+use crate::model::files::dataset::{FileFormat, FileWrite};
 use crate::stores::csv;
 use crate::stores::{BatchRx, Sink, SinkStats, StoreError};
 use crate::types::batch::Batch;

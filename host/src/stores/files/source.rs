@@ -14,9 +14,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use super::compression::Counting;
-use super::dataset::{AdditionalValue, FileFormat, FileRead};
 use super::location::{FileRef, OpenStore};
 use super::{json, parquet, RowReader};
+use crate::model::files::dataset::{AdditionalValue, FileFormat, FileRead};
 use crate::stores::csv;
 use crate::stores::skip_log::SkipLog;
 use crate::stores::{BatchTx, Source, SourceStats, StoreError};

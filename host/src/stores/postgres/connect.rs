@@ -13,8 +13,8 @@ use tokio_postgres::tls::{MakeTlsConnect, NoTls, TlsConnect};
 use tokio_postgres::{Client, Config, Connection};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::endpoint::{PgEndpoint, SslMode};
 use super::tls;
+use crate::model::pg_endpoint::{PgEndpoint, SslMode};
 use crate::stores::StoreError;
 
 pub use super::tls::tls_description;

@@ -15,9 +15,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::errors::describe;
-use super::ident::{quote_ident, TableName};
 use crate::model::copy::{PgPartitioning, SourceQuery, PARTITION_NAME_HOOK, RANGE_HOOK};
 use crate::stores::StoreError;
+use crate::types::ident::{quote_ident, TableName};
 
 /// Partitions read at once (and ranges made) when `parallelCopies` is not set.
 pub const DEFAULT_PARALLEL_COPIES: u32 = 4;

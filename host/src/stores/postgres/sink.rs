@@ -38,14 +38,14 @@ use super::copy_binary::{write_header, write_row, write_trailer};
 use super::copy_raw::split_after;
 use super::copy_stream::{timed_step, Failure, StreamingCopy};
 use super::copy_text::write_text_row;
-use super::endpoint::PgEndpoint;
 use super::errors::{describe, is_timeout};
-use super::ident::{quote_ident, TableName};
 use crate::model::copy::{PgSinkSettings, WriteMethod};
+use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
 use crate::stores::skip_log::SkipLog;
 use crate::stores::{BatchRx, Sink, SinkStats, StoreError};
 use crate::types::batch::{Batch, RawTuples};
+use crate::types::ident::{quote_ident, TableName};
 use crate::types::schema::SchemaRef;
 use crate::types::value::Value;
 

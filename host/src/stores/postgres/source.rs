@@ -24,14 +24,14 @@ use super::connect::connect;
 use super::copy_binary::CopyOutDecoder;
 use super::copy_raw::{TupleFramer, FIRST_USER_OID};
 use super::errors::{describe, is_timeout};
-use super::ident::quote_ident;
 use super::partition::{self, apply_settings, set_snapshot_sql, Part, PartStat, ReadReport};
 use super::types::data_type_of;
 use crate::model::copy::{PgPartitioning, SourceQuery};
+use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
-use crate::stores::postgres::endpoint::PgEndpoint;
 use crate::stores::{BatchTx, Source, SourceStats, StoreError};
 use crate::types::batch::{Batch, RawTuples};
+use crate::types::ident::quote_ident;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 
 /// An opened PostgreSQL source.

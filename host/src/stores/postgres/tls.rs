@@ -21,7 +21,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 
-use super::endpoint::SslMode;
+use crate::model::pg_endpoint::SslMode;
 
 /// What a mode means for TLS, in words, for logs and messages.
 pub fn tls_description(mode: SslMode) -> &'static str {

@@ -3,13 +3,11 @@
 
 use serde_json::Value as Json;
 
-use super::compression::Compression;
-use super::json::JsonSettings;
+use super::csv_format::CsvFormat;
+use super::formats::{Compression, JsonSettings, ParquetSettings};
 use super::location::{FileLocation, Selection};
-use super::parquet::ParquetSettings;
 use crate::model::linked_service::LinkedService;
 use crate::model::props::Props;
-use crate::stores::csv::CsvFormat;
 use crate::ModelError;
 
 /// Dataset types stored as files.

@@ -1,0 +1,259 @@
+//! The `AzureBlobStorage` linked service: account, endpoint and credentials (a connection
+//! string with an account key or SAS, `sasUri`, `accountKey`, `sasToken`, Azurite's
+//! `UseDevelopmentStorage=true`), read from ADF JSON without connecting. The `object_store`
+//! client is built from it by the blob store.
+
+use crate::model::props::Props;
+use crate::secrets::Secret;
+use crate::ModelError;
+
+/// Azurite's well-known development account (`UseDevelopmentStorage=true`).
+const DEV_ACCOUNT: &str = "devstoreaccount1";
+
+const DEV_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// How requests are authorized.
+#[derive(Debug, Clone)]
+pub enum BlobAuth {
+    /// Shared key (`AccountKey` in the connection string, or `accountKey`).
+    AccountKey(Secret),
+    /// A SAS token (the query string of `sasUri`, or `sasToken`), without the leading `?`.
+    Sas(Secret),
+    /// A Key Vault reference not fetched yet (`sluice validate`): enough to check definitions.
+    Deferred,
+}
+
+/// A resolved `AzureBlobStorage` linked service.
+#[derive(Debug, Clone)]
+pub struct BlobAccount {
+    /// The linked service's name, for messages.
+    pub linked_service: String,
+    pub account: String,
+    /// The blob service endpoint without a trailing `/`: `https://<account>.blob.core.windows.net`,
+    /// or the connection string's `BlobEndpoint` (Azurite: `http://127.0.0.1:10000/devstoreaccount1`).
+    pub endpoint: String,
+    pub auth: BlobAuth,
+}
+
+impl BlobAccount {
+    /// Reads an `AzureBlobStorage` linked service's `typeProperties`.
+    pub fn from_props(tp: &Props<'_>, linked_service: &str) -> Result<BlobAccount, ModelError> {
+        tp.accept("accountKind");
+        for unsupported in [
+            "serviceEndpoint",
+            "servicePrincipalId",
+            "servicePrincipalKey",
+            "credential",
+        ] {
+            if tp.get(unsupported).is_some() {
+                return Err(tp.err(
+                    unsupported,
+                    "Sluice authenticates to Azure Blob Storage with an account key (connectionString) or a SAS (sasUri) only",
+                ));
+            }
+        }
+        if let Some(at) = tp.str("authenticationType")? {
+            if !matches!(at, "AccountKey" | "SasUri" | "Anonymous" | "") {
+                return Err(tp.err(
+                    "authenticationType",
+                    format!("{at:?} is not supported; use AccountKey (connectionString) or SasUri"),
+                ));
+            }
+        }
+        let account_key = tp.secret("accountKey")?;
+        let sas_token = tp.secret("sasToken")?;
+        if let Some(cs) = tp.secret("connectionString")? {
+            if cs.is_deferred() {
+                return Ok(deferred(linked_service));
+            }
+            let mut acct = parse_connection_string(cs.expose())
+                .map_err(|reason| tp.err("connectionString", reason))?;
+            acct.linked_service = linked_service.to_string();
+            match account_key {
+                Some(k) if k.is_deferred() => acct.auth = BlobAuth::Deferred,
+                Some(k) => acct.auth = BlobAuth::AccountKey(k),
+                None => {}
+            }
+            if let Some(t) = sas_token {
+                acct.auth = sas_auth(t);
+            }
+            if matches!(&acct.auth, BlobAuth::Sas(s) if s.expose().is_empty()) {
+                return Err(tp.err(
+                    "connectionString",
+                    "has neither AccountKey nor SharedAccessSignature (and no accountKey or sasToken is given)",
+                ));
+            }
+            return Ok(acct);
+        }
+        if let Some(uri) = tp.secret("sasUri")? {
+            if uri.is_deferred() {
+                return Ok(deferred(linked_service));
+            }
+            let (endpoint, account, query) =
+                parse_sas_uri(uri.expose()).map_err(|reason| tp.err("sasUri", reason))?;
+            let auth = match sas_token {
+                Some(t) => sas_auth(t),
+                None if query.is_empty() => {
+                    return Err(tp.err(
+                        "sasUri",
+                        "has no SAS token (the part after '?'); add it or set sasToken",
+                    ))
+                }
+                None => BlobAuth::Sas(Secret::new(query)),
+            };
+            return Ok(BlobAccount {
+                linked_service: linked_service.to_string(),
+                account,
+                endpoint,
+                auth,
+            });
+        }
+        Err(tp.err(
+            "connectionString",
+            "is required (or sasUri): an AzureBlobStorage linked service needs credentials",
+        ))
+    }
+}
+
+fn deferred(linked_service: &str) -> BlobAccount {
+    BlobAccount {
+        linked_service: linked_service.to_string(),
+        account: String::new(),
+        endpoint: String::new(),
+        auth: BlobAuth::Deferred,
+    }
+}
+
+fn sas_auth(token: Secret) -> BlobAuth {
+    if token.is_deferred() {
+        return BlobAuth::Deferred;
+    }
+    let t = token.expose().trim_start_matches('?').to_string();
+    register_query_values(&t);
+    BlobAuth::Sas(Secret::new(t))
+}
+
+/// Registers each value of a SAS query (the signature above all) for redaction, in case a
+/// message repeats one on its own.
+fn register_query_values(query: &str) {
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "sig" {
+            let _ = Secret::new(v.into_owned());
+        }
+    }
+}
+
+/// `DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=...`, with
+/// `BlobEndpoint`, `SharedAccessSignature` and `UseDevelopmentStorage=true` understood.
+/// Keys are case-insensitive.
+pub fn parse_connection_string(cs: &str) -> Result<BlobAccount, String> {
+    let mut protocol = "https".to_string();
+    let (mut account, mut key, mut endpoint, mut suffix, mut sas) = (None, None, None, None, None);
+    let mut dev = false;
+    for part in cs.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(format!(
+                "'{}' is not a key=value pair",
+                part.chars().take(30).collect::<String>()
+            ));
+        };
+        let v = v.trim();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "defaultendpointsprotocol" => protocol = v.to_ascii_lowercase(),
+            "accountname" => account = Some(v.to_string()),
+            "accountkey" => key = Some(Secret::new(v)),
+            "blobendpoint" => endpoint = Some(v.trim_end_matches('/').to_string()),
+            "endpointsuffix" => suffix = Some(v.to_string()),
+            "sharedaccesssignature" => {
+                register_query_values(v);
+                sas = Some(Secret::new(v.trim_start_matches('?')))
+            }
+            "usedevelopmentstorage" => dev = v.eq_ignore_ascii_case("true"),
+            "developmentstorageproxyuri" => {
+                endpoint = Some(format!("{}/{DEV_ACCOUNT}", v.trim_end_matches('/')))
+            }
+            // Endpoints of the other services do not matter for blobs.
+            "queueendpoint" | "tableendpoint" | "fileendpoint" => {}
+            other => return Err(format!("unknown key '{other}'")),
+        }
+    }
+    if dev {
+        return Ok(BlobAccount {
+            linked_service: String::new(),
+            account: DEV_ACCOUNT.to_string(),
+            endpoint: endpoint.unwrap_or_else(|| format!("http://127.0.0.1:10000/{DEV_ACCOUNT}")),
+            auth: BlobAuth::AccountKey(Secret::new(DEV_KEY)),
+        });
+    }
+    if !matches!(protocol.as_str(), "http" | "https") {
+        return Err(format!(
+            "DefaultEndpointsProtocol must be http or https, found '{protocol}'"
+        ));
+    }
+    let account = match (account, &endpoint) {
+        (Some(a), _) if !a.is_empty() => a,
+        (_, Some(e)) => account_from_endpoint(e)?,
+        _ => return Err("AccountName is required".to_string()),
+    };
+    let endpoint = endpoint.unwrap_or_else(|| {
+        format!(
+            "{protocol}://{account}.blob.{}",
+            suffix.as_deref().unwrap_or("core.windows.net")
+        )
+    });
+    let auth = match (key, sas) {
+        (Some(k), _) => BlobAuth::AccountKey(k),
+        (None, Some(s)) => BlobAuth::Sas(s),
+        // Filled from `accountKey` / `sasToken` by the caller, or refused there.
+        (None, None) => BlobAuth::Sas(Secret::new("")),
+    };
+    Ok(BlobAccount {
+        linked_service: String::new(),
+        account,
+        endpoint,
+        auth,
+    })
+}
+
+/// The account of an endpoint: the first label of `<account>.blob.<suffix>`, or the first
+/// path segment of an emulator's path-style endpoint (`http://127.0.0.1:10000/<account>`).
+fn account_from_endpoint(endpoint: &str) -> Result<String, String> {
+    let url = url::Url::parse(endpoint).map_err(|e| format!("'{endpoint}' is not a URL: {e}"))?;
+    let host = url.host_str().unwrap_or_default();
+    if host.contains(".blob.") {
+        return Ok(host.split('.').next().unwrap_or_default().to_string());
+    }
+    url.path_segments()
+        .and_then(|mut s| s.next())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| format!("cannot tell the account name from '{endpoint}'; set AccountName"))
+}
+
+/// `https://<account>.blob.core.windows.net[/<container>]?<sas>` (or an emulator's
+/// `http://host:port/<account>[/<container>]?<sas>`) to the endpoint, account and SAS query.
+fn parse_sas_uri(uri: &str) -> Result<(String, String, String), String> {
+    let url = url::Url::parse(uri.trim()).map_err(|e| format!("is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must be an http(s) URL, found '{}:'", url.scheme()));
+    }
+    let query = url.query().unwrap_or_default().to_string();
+    register_query_values(&query);
+    let host = url.host_str().unwrap_or_default().to_string();
+    let origin = match url.port() {
+        Some(p) => format!("{}://{host}:{p}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    if host.contains(".blob.") {
+        let account = host.split('.').next().unwrap_or_default().to_string();
+        return Ok((origin, account, query));
+    }
+    let account = url
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .filter(|s| !s.is_empty())
+        .ok_or("names no storage account (expected https://<account>.blob.core.windows.net/...)")?
+        .to_string();
+    Ok((format!("{origin}/{account}"), account, query))
+}
