@@ -370,9 +370,10 @@ async fn plugin_inspect_shows_world_version_and_exports() {
 /// `good` masks 10,000 rows; both copies run at once on the same plugin runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
+    use sluice::copy::context::RunContext;
     use sluice::copy::transform::PluginHost;
     use sluice::model::load::Factory;
-    use sluice::pipeline::executor::{run_pipeline, RunSettings};
+    use sluice::pipeline::executor::run_pipeline;
     use sluice::pipeline::run::Status;
     use sluice::plugins::{PluginRuntime, RuntimeConfig, Tenant, TenantLimits};
 
@@ -412,18 +413,11 @@ async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
             let factory = Factory::load(f.path()).unwrap();
             let mut warnings = Vec::new();
             let p = sluice::model::pipeline::load(&factory, "P", &mut warnings).unwrap();
-            let settings = RunSettings {
-                progress: false,
+            let ctx = RunContext {
                 plugins: Some(host),
+                ..RunContext::new("tenant")
             };
-            let run = run_pipeline(
-                Arc::new(factory),
-                &p,
-                Default::default(),
-                &settings,
-                warnings,
-            )
-            .await;
+            let run = run_pipeline(Arc::new(factory), &p, Default::default(), &ctx, warnings).await;
             drop(f);
             run
         }

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+use sluice::copy::context::RunContext;
 use sluice::copy::transform::PluginHost;
 use sluice::model::load::Factory;
 use sluice::model::pg_endpoint::PgEndpoint;
-use sluice::pipeline::executor::{run_pipeline, RunSettings};
+use sluice::pipeline::executor::run_pipeline;
 use sluice::pipeline::run::Status;
 use sluice::plugins::{
     LoadSource, PluginRef, PluginRegistry, PluginRuntime, RuntimeConfig, Tenant,
@@ -134,11 +135,11 @@ async fn copy_once(
 ) -> Result<f64> {
     let mut warnings = Vec::new();
     let p = sluice::model::pipeline::load(factory, &format!("V{i}"), &mut warnings)?;
-    let settings = RunSettings {
-        progress: false,
+    let ctx = RunContext {
         plugins: Some(host.clone()),
+        ..RunContext::new("bench")
     };
-    let run = run_pipeline(factory.clone(), &p, Default::default(), &settings, warnings).await;
+    let run = run_pipeline(factory.clone(), &p, Default::default(), &ctx, warnings).await;
     if run.status != Status::Succeeded {
         bail!("variant {i} failed: {}", run.to_json());
     }

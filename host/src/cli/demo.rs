@@ -11,10 +11,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::pgcluster::{ClusterOptions, TempCluster};
 use crate::cli::{print_run, OutputFormat};
+use crate::copy::context::RunContext;
 use crate::model::load::Factory;
 use crate::model::pg_endpoint::PgEndpoint;
-use crate::model::pipeline;
-use crate::pipeline::executor::{run_pipeline, RunSettings};
+use crate::model::plan;
+use crate::pipeline::executor::run_pipeline;
 use crate::pipeline::run::Status;
 use crate::stores::postgres::connect::connect;
 
@@ -138,14 +139,19 @@ async fn demo(
         files.properties["typeProperties"]["host"] =
             serde_json::Value::String(args.out.display().to_string());
     }
-    let mut warnings = factory.notices.clone();
-    let pipeline = pipeline::load(&factory, "DemoCopy", &mut warnings)?;
-    let params = pipeline.parameter_values(&[], false)?;
-    let settings = RunSettings {
+    let ctx = RunContext {
         progress: args.output == OutputFormat::Text,
-        plugins: None,
+        ..RunContext::new("local")
     };
-    let run = run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await;
+    let plan = plan::plan_run(&factory, "DemoCopy", &[], &ctx.secrets)?;
+    let run = run_pipeline(
+        Arc::new(factory),
+        &plan.pipeline,
+        plan.parameters,
+        &ctx,
+        plan.warnings,
+    )
+    .await;
     print_run(&run, args.output)?;
     if run.status != Status::Succeeded {
         return Ok(ExitCode::FAILURE);

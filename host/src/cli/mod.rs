@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::copy::context::RunContext;
 use crate::model::load::{Factory, Kind};
-use crate::model::params::Scope;
 use crate::model::pg_endpoint::PgEndpoint;
-use crate::model::pipeline;
-use crate::pipeline::executor::{run_pipeline, RunSettings};
+use crate::model::plan;
+use crate::pipeline::executor::run_pipeline;
 use crate::pipeline::run::{PipelineRun, Status};
+use crate::secrets::SecretBook;
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +99,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::secrets::redact(&format!("{e:#}")));
+            eprintln!("error: {}", crate::secrets::redact_logs(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -122,7 +123,11 @@ fn init_logging(verbose: u8) {
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run(args) => {
-            let run = run(&args).await?;
+            let mut ctx = RunContext::new("local");
+            // Errors are masked with the run's own redactor before the context goes.
+            let run = run(&args, &mut ctx)
+                .await
+                .map_err(|e| anyhow::anyhow!(ctx.redactor().redact(&format!("{e:#}"))))?;
             print_run(&run, args.output)?;
             Ok(if run.status == Status::Succeeded {
                 ExitCode::SUCCESS
@@ -136,157 +141,51 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// Loads the factory and runs the chosen pipeline.
-pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
+/// Loads the factory, plans the chosen pipeline, fetches its Key Vault secrets and runs it
+/// with `ctx` (whose redactor masks everything the run shows).
+pub async fn run(args: &RunArgs, ctx: &mut RunContext) -> Result<PipelineRun> {
     let mut factory = Factory::load(&args.path)?;
     for (name, url) in &args.connections {
         factory.get(Kind::LinkedService, name, "--connection")?;
         let endpoint = PgEndpoint::from_url(url).with_context(|| format!("--connection {name}"))?;
+        if let Some(pw) = &endpoint.password {
+            ctx.redactor().register(pw.expose());
+        }
         factory.pg_overrides.insert(name.clone(), endpoint);
     }
-    let name = choose_pipeline(&factory, args.pipeline.as_deref())?;
-    let mut warnings = factory.notices.clone();
-    let pipeline = pipeline::load(&factory, &name, &mut warnings)?;
-    let params = pipeline.parameter_values(&args.params, false)?;
-    // Resolve every activity once up front so a bad definition fails before anything runs
-    // (leniently: values only the run has, such as activity outputs, are checked then). This
-    // also collects the Key Vault secrets the run needs, which are fetched before it starts.
-    {
-        let _collecting = crate::secrets::resolve::collect();
-        check_activities(
-            &factory,
-            &pipeline.activities,
-            &Scope {
-                pipeline: params.clone(),
-                lenient: true,
-                ..Scope::default()
-            },
-            &mut warnings,
-        )?;
-        collect_children(&factory, &pipeline.activities, &mut Default::default());
-    }
-    crate::secrets::resolve::fetch_all(&factory)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    for w in &warnings {
+    let name = plan::choose_pipeline(&factory, args.pipeline.as_deref())?;
+    let plan = plan::plan_run(&factory, &name, &args.params, &ctx.secrets)?;
+    let vaults = plan::vault_addresses_of(&factory, &ctx.secrets)?;
+    ctx.secrets.fetch(vaults).await;
+    for w in &plan.warnings {
         tracing::warn!("not implemented, ignored: {w}");
     }
-    let settings = RunSettings {
-        progress: args.output == OutputFormat::Text,
-        plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
-    };
-    Ok(run_pipeline(Arc::new(factory), &pipeline, params, &settings, warnings).await)
-}
-
-/// Resolves, leniently and ignoring errors (the child run reports them), the pipelines that
-/// ExecutePipeline activities start, so their Key Vault references are fetched at run start too.
-fn collect_children(
-    factory: &Factory,
-    activities: &[crate::model::pipeline::Activity],
-    seen: &mut std::collections::BTreeSet<String>,
-) {
-    for a in activities {
-        let child = a.raw["typeProperties"]["pipeline"]["referenceName"].as_str();
-        if let Some(name) = child.filter(|_| a.activity_type == "ExecutePipeline") {
-            if seen.insert(name.to_string()) {
-                if let Ok(p) = pipeline::load(factory, name, &mut Vec::new()) {
-                    if let Ok(params) = p.parameter_values(&[], true) {
-                        let scope = Scope {
-                            pipeline: params,
-                            lenient: true,
-                            ..Scope::default()
-                        };
-                        let _ = check_activities(factory, &p.activities, &scope, &mut Vec::new());
-                    }
-                    collect_children(factory, &p.activities, seen);
-                }
-            }
-        }
-        for inner in a.nested.values() {
-            collect_children(factory, inner, seen);
-        }
-    }
-}
-
-fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String> {
-    match wanted {
-        Some(name) => Ok(factory
-            .get(Kind::Pipeline, name, "--pipeline")?
-            .name
-            .clone()),
-        None => {
-            let names: Vec<&String> = factory.pipelines.keys().collect();
-            match names.as_slice() {
-                [one] => Ok((*one).clone()),
-                [] => bail!("{}: no pipeline defined", factory.root.display()),
-                many => bail!(
-                    "{}: several pipelines ({}); choose one with --pipeline NAME",
-                    factory.root.display(),
-                    many.iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-    }
-}
-
-fn check_activities(
-    factory: &Factory,
-    activities: &[crate::model::pipeline::Activity],
-    scope: &Scope,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
-    for a in activities {
-        check_activity(factory, a, scope, warnings)?;
-        for inner in a.nested.values() {
-            check_activities(factory, inner, scope, warnings)?;
-        }
-    }
-    Ok(())
-}
-
-/// Resolves one activity's definition (references, properties) without running it.
-fn check_activity(
-    factory: &Factory,
-    a: &crate::model::pipeline::Activity,
-    scope: &Scope,
-    warnings: &mut Vec<String>,
-) -> Result<(), crate::ModelError> {
-    match a.activity_type.as_str() {
-        "Copy" => crate::model::copy::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop),
-        "Lookup" => {
-            crate::model::lookup::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
-        }
-        "Script" => {
-            crate::model::script::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
-        }
-        _ => Ok(()),
-    }
+    ctx.plugins = Some(Arc::new(args.plugins.host(Some(&factory.root))?));
+    ctx.progress = args.output == OutputFormat::Text;
+    Ok(run_pipeline(
+        Arc::new(factory),
+        &plan.pipeline,
+        plan.parameters,
+        ctx,
+        plan.warnings,
+    )
+    .await)
 }
 
 /// Checks every linked service, dataset and pipeline; prints all problems, not just the first.
 pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
     let factory = Factory::load(path)?;
-    let (errors, warnings) = validate_factory(&factory);
-    for w in factory.notices.iter().chain(&warnings) {
-        eprintln!(
-            "warning: not implemented, ignored: {}",
-            crate::secrets::redact(w)
-        );
+    let found = plan::validate_factory(&factory, &SecretBook::default());
+    for w in &found.warnings {
+        eprintln!("warning: not implemented, ignored: {w}");
     }
-    for (r, at) in crate::secrets::resolve::wanted() {
-        eprintln!(
-            "note: {at}: Azure Key Vault {} of linked service '{}' is fetched when the pipeline runs",
-            r.describe(),
-            r.store
-        );
+    for n in &found.notes {
+        eprintln!("note: {n}");
     }
-    for e in &errors {
-        eprintln!("error: {}", crate::secrets::redact(e));
+    for e in &found.errors {
+        eprintln!("error: {e}");
     }
-    if errors.is_empty() {
+    if found.errors.is_empty() {
         println!(
             "{}: valid ({} linked services, {} datasets, {} pipelines)",
             path.display(),
@@ -296,63 +195,13 @@ pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{}: {} problem(s) found", path.display(), errors.len());
+        eprintln!(
+            "{}: {} problem(s) found",
+            path.display(),
+            found.errors.len()
+        );
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// Every error and warning of a factory, without connecting anywhere.
-pub fn validate_factory(factory: &Factory) -> (Vec<String>, Vec<String>) {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    let lenient = Scope {
-        lenient: true,
-        ..Scope::default()
-    };
-    // Key Vault references are checked (shape, store) but never fetched.
-    let _collecting = crate::secrets::resolve::collect();
-    for def in factory.linked_services.values() {
-        if let Err(e) = crate::model::linked_service::parse(def, &def.properties, &mut warnings) {
-            errors.push(e.to_string());
-        }
-    }
-    for name in factory.datasets.keys() {
-        let reference = serde_json::json!({"referenceName": name, "type": "DatasetReference"});
-        if let Err(e) = crate::model::dataset::resolve(
-            factory,
-            &reference,
-            &format!("dataset '{name}'"),
-            &lenient,
-            &mut Vec::new(),
-        ) {
-            errors.push(e.to_string());
-        }
-    }
-    for name in factory.pipelines.keys() {
-        match pipeline::load(factory, name, &mut warnings) {
-            Ok(p) => match p.parameter_values(&[], true) {
-                Ok(params) => {
-                    let scope = Scope {
-                        pipeline: params,
-                        lenient: true,
-                        ..Scope::default()
-                    };
-                    if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
-                    {
-                        errors.push(format!("{e:#}"));
-                    }
-                }
-                Err(e) => errors.push(e.to_string()),
-            },
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    let wanted = crate::secrets::resolve::wanted();
-    errors.extend(crate::secrets::resolve::check_stores(factory, &wanted, true).1);
-    errors.dedup();
-    warnings.sort();
-    warnings.dedup();
-    (errors, warnings)
 }
 
 /// Prints the run: JSON on stdout for `--output json`, a short summary otherwise.

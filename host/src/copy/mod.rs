@@ -4,6 +4,7 @@
 //! Layer: above [`crate::stores`] (sources and sinks) and [`crate::plugins`] (wasm stages);
 //! below the pipeline executor, which runs a Copy as one activity among others.
 
+pub mod context;
 pub mod mapping;
 pub mod progress;
 pub mod runner;

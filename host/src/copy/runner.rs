@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::copy::context::RunContext;
 use crate::copy::mapping::Projection;
 use crate::copy::progress::Progress;
 use crate::copy::transform::{PluginChain, PluginHost};
@@ -186,20 +187,24 @@ impl Stages {
 }
 
 /// Runs one copy to completion. On failure, batches the sink already committed stay written.
-/// `plugins` serves the copy's `transforms` and `rowMapper`; a plan that uses plugins fails
-/// without it.
+/// The run context's plugin host serves the copy's `transforms` and `rowMapper` (a plan that
+/// uses plugins fails without one); its redactor masks the skip log.
 pub async fn run_copy(
     plan: &CopyPlan,
-    plugins: Option<&PluginHost>,
+    ctx: &RunContext,
     progress: &Progress,
 ) -> Result<CopyOutput, StoreError> {
+    let plugins = ctx.plugins.as_deref();
     let skips = match &plan.session_log {
-        Some(log) => SkipLog::with_session_log(SessionLog::create(log).await.map_err(|e| {
-            StoreError::new(format!(
-                "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
-            ))
-        })?),
-        None => SkipLog::new(),
+        Some(log) => SkipLog::with_session_log(
+            SessionLog::create(log).await.map_err(|e| {
+                StoreError::new(format!(
+                    "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
+                ))
+            })?,
+            ctx.redactor(),
+        ),
+        None => SkipLog::new(ctx.redactor()),
     };
     let copied = copy_rows(plan, plugins, progress, &skips).await;
     // The log is flushed also when the copy failed: it lists the rows skipped until then.

@@ -79,10 +79,11 @@ pub fn linked(
     let ls_scope = Scope {
         linked_service: values,
         lenient: scope.lenient,
+        secrets: scope.secrets.clone(),
         ..Scope::default()
     };
     let props = substitute(&def.properties, &ls_scope, from)?;
-    linked_service::parse(def, &props, warnings)
+    linked_service::parse(def, &props, &scope.secrets, warnings)
 }
 
 /// Resolves a `DatasetReference` (`{"referenceName": ..., "parameters": {...}}`) from `from`.

@@ -6,6 +6,7 @@ use super::error::ModelError;
 use super::load::Definition;
 use super::props::Props;
 use crate::model::pg_endpoint::PgEndpoint;
+use crate::secrets::SecretBook;
 
 /// The linked service types Sluice accepts for PostgreSQL.
 pub const POSTGRES_TYPES: [&str; 3] = ["AzurePostgreSql", "PostgreSql", "PostgreSqlV2"];
@@ -20,7 +21,7 @@ pub enum LinkedService {
         root: PathBuf,
     },
     /// `AzureKeyVault`: where `AzureKeyVaultSecret` references are read (see
-    /// [`crate::secrets::resolve`]); `base_url` has no trailing `/`.
+    /// [`crate::secrets::book`]); `base_url` has no trailing `/`.
     KeyVault {
         base_url: String,
     },
@@ -32,6 +33,7 @@ pub enum LinkedService {
 pub fn parse(
     def: &Definition,
     properties: &serde_json::Value,
+    book: &SecretBook,
     warnings: &mut Vec<String>,
 ) -> Result<LinkedService, ModelError> {
     let at = format!("linked service '{}' ({})", def.name, def.file.display());
@@ -50,7 +52,12 @@ pub fn parse(
         .object("typeProperties")?
         .ok_or_else(|| props.err("typeProperties", "is required"))?;
     let ls = if POSTGRES_TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
-        LinkedService::Postgres(PgEndpoint::from_linked_service(&type_props, ty, version)?)
+        LinkedService::Postgres(PgEndpoint::from_linked_service(
+            &type_props,
+            ty,
+            version,
+            book,
+        )?)
     } else if ty == "FileServer" {
         let host = type_props.req_str("host")?;
         type_props.accept("userId");
@@ -60,12 +67,13 @@ pub fn parse(
         }
     } else if ty == "AzureKeyVault" {
         LinkedService::KeyVault {
-            base_url: crate::secrets::keyvault::base_url_from(&type_props)?,
+            base_url: super::key_vault::base_url_from(&type_props)?,
         }
     } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
         LinkedService::AzureBlob(crate::model::files::blob_account::BlobAccount::from_props(
             &type_props,
             &def.name,
+            book,
         )?)
     } else {
         return Err(props.err(

@@ -27,6 +27,9 @@ pub struct Scope {
     /// In `validate`, expressions are only parsed: values that only a run has are left as
     /// written, but a syntax error is still an error.
     pub lenient: bool,
+    /// The run's secrets: linked services read `SecureString`s and Key Vault references
+    /// through it.
+    pub secrets: crate::secrets::SecretBook,
 }
 
 /// [`Scope`] seen through the expression language's [`Context`].
@@ -87,7 +90,7 @@ pub fn substitute(value: &Value, scope: &Scope, at: &str) -> Result<Value, Model
 }
 
 fn expr_error(e: expr::ExprError) -> ModelError {
-    ModelError::Other(crate::secrets::redact(&e.to_string()))
+    ModelError::Other(e.to_string())
 }
 
 /// `validate`'s walk: each expression that can be evaluated from what is known is; one that

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::model::props::Props;
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretBook};
 use crate::ModelError;
 
 /// How TLS is negotiated and how much of the server certificate is checked; the libpq modes.
@@ -135,6 +135,7 @@ impl PgEndpoint {
         props: &Props<'_>,
         ls_type: &str,
         version: Option<&str>,
+        book: &SecretBook,
     ) -> Result<Self, ModelError> {
         if props.get("connectVia").is_some() {
             tracing::info!(
@@ -146,15 +147,15 @@ impl PgEndpoint {
             || ls_type.eq_ignore_ascii_case("PostgreSqlV2");
         let has_server = props.get("server").is_some();
         if has_server || (v2_declared && props.get("connectionString").is_none()) {
-            Self::from_v2(props)
+            Self::from_v2(props, book)
         } else {
-            Self::from_v1(props)
+            Self::from_v1(props, book)
         }
     }
 
     /// v1: `connectionString` (+ optional separate `password`).
-    fn from_v1(props: &Props<'_>) -> Result<Self, ModelError> {
-        let cs = props.secret("connectionString")?.ok_or_else(|| {
+    fn from_v1(props: &Props<'_>, book: &SecretBook) -> Result<Self, ModelError> {
+        let cs = props.secret("connectionString", book)?.ok_or_else(|| {
             props.err(
                 "connectionString",
                 "is required (or use the version 2.0 properties server, port, database, username)",
@@ -163,7 +164,7 @@ impl PgEndpoint {
         if cs.is_deferred() {
             // `validate`: the string comes from Key Vault when the pipeline runs.
             let mut ep = PgEndpoint::key_vault_placeholder();
-            if let Some(pw) = props.secret("password")? {
+            if let Some(pw) = props.secret("password", book)? {
                 ep.password = Some(pw);
             }
             return Ok(ep);
@@ -172,7 +173,7 @@ impl PgEndpoint {
             .map_err(|reason| props.err("connectionString", reason))?;
         let mut ep =
             settings_from_pairs(&parts).map_err(|reason| props.err("connectionString", reason))?;
-        if let Some(pw) = props.secret("password")? {
+        if let Some(pw) = props.secret("password", book)? {
             ep.password = Some(pw);
         }
         Ok(ep)
@@ -197,7 +198,7 @@ impl PgEndpoint {
     }
 
     /// v2: one property per setting.
-    fn from_v2(props: &Props<'_>) -> Result<Self, ModelError> {
+    fn from_v2(props: &Props<'_>, book: &SecretBook) -> Result<Self, ModelError> {
         let server = props.req_str("server")?.trim();
         if server.is_empty() {
             return Err(props.err("server", "must not be empty"));
@@ -216,7 +217,7 @@ impl PgEndpoint {
         if user.is_empty() {
             return Err(props.err("username", "must not be empty"));
         }
-        let password = props.secret("password")?;
+        let password = props.secret("password", book)?;
         if let Some(auth) = props.str("authenticationType")? {
             if !auth.eq_ignore_ascii_case("Basic") {
                 return Err(props.err(
@@ -786,7 +787,7 @@ mod tests {
     fn endpoint(ls_type: &str, version: Option<&str>, tp: Value) -> Result<PgEndpoint, String> {
         let map = tp.as_object().cloned().unwrap_or_default();
         let props = Props::new("linkedService 'LS' typeProperties", &map);
-        let r = PgEndpoint::from_linked_service(&props, ls_type, version);
+        let r = PgEndpoint::from_linked_service(&props, ls_type, version, &SecretBook::default());
         let unused = props.unused();
         r.map_err(|e| e.to_string()).and_then(|ep| {
             if unused.is_empty() {

@@ -49,21 +49,64 @@ impl Default for Policy {
     }
 }
 
-/// Activity types Sluice runs.
-pub const SUPPORTED_ACTIVITIES: [&str; 12] = [
-    "Copy",
-    "Lookup",
-    "Script",
-    "SetVariable",
-    "AppendVariable",
-    "Wait",
-    "Fail",
-    "IfCondition",
-    "ForEach",
-    "Until",
-    "ExecutePipeline",
-    "Filter",
-];
+/// The activity types Sluice runs: the one place an ADF `type` string is matched. The planner
+/// and the executor both dispatch on this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Copy,
+    Lookup,
+    Script,
+    SetVariable,
+    AppendVariable,
+    Wait,
+    Fail,
+    IfCondition,
+    ForEach,
+    Until,
+    ExecutePipeline,
+    Filter,
+}
+
+impl ActivityKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: [ActivityKind; 12] = [
+        ActivityKind::Copy,
+        ActivityKind::Lookup,
+        ActivityKind::Script,
+        ActivityKind::SetVariable,
+        ActivityKind::AppendVariable,
+        ActivityKind::Wait,
+        ActivityKind::Fail,
+        ActivityKind::IfCondition,
+        ActivityKind::ForEach,
+        ActivityKind::Until,
+        ActivityKind::ExecutePipeline,
+        ActivityKind::Filter,
+    ];
+
+    /// ADF's `type` string.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivityKind::Copy => "Copy",
+            ActivityKind::Lookup => "Lookup",
+            ActivityKind::Script => "Script",
+            ActivityKind::SetVariable => "SetVariable",
+            ActivityKind::AppendVariable => "AppendVariable",
+            ActivityKind::Wait => "Wait",
+            ActivityKind::Fail => "Fail",
+            ActivityKind::IfCondition => "IfCondition",
+            ActivityKind::ForEach => "ForEach",
+            ActivityKind::Until => "Until",
+            ActivityKind::ExecutePipeline => "ExecutePipeline",
+            ActivityKind::Filter => "Filter",
+        }
+    }
+
+    /// The kind an ADF `type` string names, if Sluice runs it.
+    pub fn parse(ty: &str) -> Option<ActivityKind> {
+        ActivityKind::ALL.into_iter().find(|k| k.name() == ty)
+    }
+}
 
 /// The properties of control activities that hold nested activities.
 const NESTED: [(&str, &str); 4] = [
@@ -78,6 +121,8 @@ const NESTED: [(&str, &str); 4] = [
 pub struct Activity {
     pub name: String,
     pub activity_type: String,
+    /// What the activity does, parsed from `activity_type`.
+    pub kind: ActivityKind,
     pub depends_on: Vec<Dependency>,
     pub policy: Policy,
     /// The activity's JSON, for the activity's own resolver.
@@ -286,15 +331,16 @@ fn parse_activity(
         ));
     }
     let activity_type = p.req_str("type")?.to_string();
-    if !SUPPORTED_ACTIVITIES.contains(&activity_type.as_str()) {
+    let Some(kind) = ActivityKind::parse(&activity_type) else {
+        let supported: Vec<&str> = ActivityKind::ALL.iter().map(|k| k.name()).collect();
         return Err(p.err(
             "type",
             format!(
                 "activity type {activity_type:?} is not supported yet (supported: {})",
-                SUPPORTED_ACTIVITIES.join(", ")
+                supported.join(", ")
             ),
         ));
-    }
+    };
     for k in [
         "description",
         "userProperties",
@@ -373,6 +419,7 @@ fn parse_activity(
     Ok(Activity {
         name,
         activity_type,
+        kind,
         depends_on,
         policy,
         raw: item.clone(),

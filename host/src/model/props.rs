@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretBook};
 use crate::ModelError;
 
 /// Properties of one JSON object, read by name. `path` names the object for messages, such as
@@ -116,23 +116,24 @@ impl<'a> Props<'a> {
 
     /// A secret: a plain string, `{"type":"SecureString","value":...}`, or an Azure Key Vault
     /// reference `{"type":"AzureKeyVaultSecret","store":{...},"secretName":...,
-    /// "secretVersion":...}` whose value [`crate::secrets::resolve`] fetched at run start (in
+    /// "secretVersion":...}` whose value the run's [`SecretBook`] fetched at run start (in
     /// `validate`, a [`Secret::deferred`] stand-in after the reference's shape is checked).
-    pub fn secret(&self, key: &str) -> Result<Option<Secret>, ModelError> {
+    /// Plain values are registered with `book`'s redactor (the run's).
+    pub fn secret(&self, key: &str, book: &SecretBook) -> Result<Option<Secret>, ModelError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+            Some(Value::String(s)) => Ok(Some(book.literal(s.clone()))),
             Some(Value::Object(obj)) => {
                 let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
                 match ty {
                     "SecureString" => match obj.get("value") {
-                        Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+                        Some(Value::String(s)) => Ok(Some(book.literal(s.clone()))),
                         _ => Err(self.err(key, "a SecureString needs a string `value`")),
                     },
                     "AzureKeyVaultSecret" => {
-                        let parsed = crate::secrets::resolve::parse_reference(obj)
+                        let parsed = crate::secrets::book::parse_reference(obj)
                             .map_err(|reason| self.err(key, reason))?;
-                        crate::secrets::resolve::secret_for(&parsed, &format!("{}.{key}", self.path))
+                        book.secret_for(&parsed, &format!("{}.{key}", self.path))
                             .map(Some)
                             .map_err(|reason| self.err(key, reason))
                     }

@@ -37,8 +37,8 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
         "Copy" => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            let bar = Progress::new(&a.name, state.settings.progress);
-            let out = run_copy(&plan, state.settings.plugins.as_deref(), &bar)
+            let bar = Progress::new(&a.name, state.ctx.progress);
+            let out = run_copy(&plan, &state.ctx, &bar)
                 .await
                 .map_err(fail_run("CopyFailed"))?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
@@ -380,14 +380,11 @@ async fn execute_pipeline(
         ));
     }
     let wait = a.raw["typeProperties"]["waitOnCompletion"] != Value::Bool(false);
-    let (factory, settings, depth) = (
-        state.factory.clone(),
-        state.settings.clone(),
-        state.depth + 1,
-    );
-    let handle = tokio::spawn(async move {
-        run_nested(factory, &child, params, &settings, warnings, depth).await
-    });
+    let (factory, ctx, depth) = (state.factory.clone(), state.ctx.clone(), state.depth + 1);
+    let handle =
+        tokio::spawn(
+            async move { run_nested(factory, &child, params, &ctx, warnings, depth).await },
+        );
     if !wait {
         lock(&state.detached).push(handle);
         return Ok(json!({"pipelineName": name}));

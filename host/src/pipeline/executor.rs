@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use crate::copy::transform::PluginHost;
+use crate::copy::context::RunContext;
 use crate::model::load::Factory;
 use crate::model::params::Scope;
 use crate::model::pipeline::{Activity, Condition, Pipeline};
@@ -22,22 +22,14 @@ use crate::pipeline::activities::execute;
 use crate::pipeline::run::{ActivityError, ActivityRun, PipelineRun, Status};
 use crate::secrets::MASK;
 
-/// How a run presents itself and what it may use.
-#[derive(Clone, Default)]
-pub struct RunSettings {
-    /// Draw progress bars (only shown when stderr is a terminal).
-    pub progress: bool,
-    /// Serves Copy activities' `transforms` and `rowMapper`; `None` runs no plugins.
-    pub plugins: Option<Arc<PluginHost>>,
-}
-
 /// ExecutePipeline may nest this deep (a pipeline calling itself stops here).
 pub const MAX_PIPELINE_DEPTH: u32 = 16;
 
 /// State shared by every activity of one pipeline run.
 pub struct RunState {
     pub factory: Arc<Factory>,
-    pub settings: RunSettings,
+    /// The run's context: tenant, secrets and redaction, plugins, cancellation.
+    pub ctx: RunContext,
     pub parameters: Map<String, Value>,
     /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
     pub system: Map<String, Value>,
@@ -77,6 +69,7 @@ impl RunState {
             activities,
             variables: lock(&self.variables).clone(),
             item: frame.item.clone(),
+            secrets: self.ctx.secrets.clone(),
             ..Scope::default()
         }
     }
@@ -110,10 +103,10 @@ pub async fn run_pipeline(
     factory: Arc<Factory>,
     pipeline: &Pipeline,
     parameters: Map<String, Value>,
-    settings: &RunSettings,
+    ctx: &RunContext,
     warnings: Vec<String>,
 ) -> PipelineRun {
-    run_nested(factory, pipeline, parameters, settings, warnings, 0).await
+    run_nested(factory, pipeline, parameters, ctx, warnings, 0).await
 }
 
 /// [`run_pipeline`] at an ExecutePipeline depth.
@@ -121,7 +114,7 @@ pub async fn run_nested(
     factory: Arc<Factory>,
     pipeline: &Pipeline,
     parameters: Map<String, Value>,
-    settings: &RunSettings,
+    ctx: &RunContext,
     warnings: Vec<String>,
     depth: u32,
 ) -> PipelineRun {
@@ -143,7 +136,7 @@ pub async fn run_nested(
     system.insert("GroupId".into(), Value::String(run_id.clone()));
     let state = Arc::new(RunState {
         factory,
-        settings: settings.clone(),
+        ctx: ctx.clone(),
         parameters: parameters.clone(),
         system,
         variables: Mutex::new(pipeline.variables.clone()),
@@ -167,7 +160,7 @@ pub async fn run_nested(
     let mut warnings = std::mem::take(&mut *lock(&state.warnings));
     warnings.sort();
     warnings.dedup();
-    let run = PipelineRun {
+    let mut run = PipelineRun {
         pipeline_name: pipeline.name.clone(),
         run_id,
         status: overall,
@@ -178,6 +171,7 @@ pub async fn run_nested(
         activities: std::mem::take(&mut *lock(&state.records)),
         warnings,
     };
+    run.redact(state.ctx.redactor());
     tracing::info!(pipeline = %pipeline.name, status = ?run.status, "pipeline run finished");
     run
 }
@@ -272,7 +266,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         };
         match result {
             Err(e) if attempts <= a.policy.retry && e.code != "BadDefinition" => {
-                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", crate::secrets::redact(&e.message), a.policy.retry_interval.as_secs());
+                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", state.ctx.redactor().redact(&e.message), a.policy.retry_interval.as_secs());
                 tokio::time::sleep(a.policy.retry_interval).await;
             }
             other => break other,
@@ -281,7 +275,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     let (status, error, output) = match result {
         Ok(output) => (Status::Succeeded, None, output),
         Err(f) => {
-            let message = crate::secrets::redact(&f.message);
+            let message = state.ctx.redactor().redact(&f.message);
             tracing::error!(activity = %a.name, "failed: {message}");
             let error = ActivityError {
                 error_code: f.code,
@@ -297,7 +291,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     } else {
         output
     };
-    lock(&state.records).push(ActivityRun {
+    let mut record = ActivityRun {
         activity_name: a.name.clone(),
         activity_type: a.activity_type.clone(),
         status,
@@ -306,7 +300,9 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         attempts,
         error,
         output: shown,
-    });
+    };
+    record.redact(state.ctx.redactor());
+    lock(&state.records).push(record);
     status
 }
 

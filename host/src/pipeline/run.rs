@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::secrets::Redactor;
+
 /// Status of an activity or pipeline run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Status {
@@ -49,11 +51,35 @@ pub struct PipelineRun {
     pub warnings: Vec<String>,
 }
 
+impl ActivityRun {
+    /// Masks the run's secrets in the error and the output.
+    pub fn redact(&mut self, r: &Redactor) {
+        if let Some(e) = &mut self.error {
+            e.message = r.redact(&e.message);
+        }
+        r.redact_json(&mut self.output);
+    }
+}
+
 impl PipelineRun {
-    /// The run as JSON with every secret masked.
+    /// Masks the run's secrets everywhere in the record (parameters, warnings, every
+    /// activity's error and output). The executor returns runs masked already.
+    pub fn redact(&mut self, r: &Redactor) {
+        let mut params = serde_json::Value::Object(std::mem::take(&mut self.parameters));
+        r.redact_json(&mut params);
+        if let serde_json::Value::Object(p) = params {
+            self.parameters = p;
+        }
+        for w in &mut self.warnings {
+            *w = r.redact(w);
+        }
+        for a in &mut self.activities {
+            a.redact(r);
+        }
+    }
+
+    /// The run as JSON (ADF's field names).
     pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        crate::secrets::redact_json(&mut v);
-        v
+        serde_json::to_value(self).unwrap_or_default()
     }
 }

@@ -25,9 +25,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::Secret;
-use crate::model::props::Props;
-use crate::ModelError;
+use super::{Redactor, Secret};
 
 /// The Key Vault REST API version Sluice speaks.
 pub const API_VERSION: &str = "7.4";
@@ -35,24 +33,6 @@ pub const API_VERSION: &str = "7.4";
 const RESOURCE: &str = "https://vault.azure.net";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
-
-/// `typeProperties.baseUrl` of an `AzureKeyVault` linked service, without a trailing `/`.
-/// Only `https://` vaults are accepted: a Key Vault is never served over plain HTTP, and a secret
-/// must not travel in clear text.
-pub fn base_url_from(props: &Props<'_>) -> Result<String, ModelError> {
-    let url = props.req_str("baseUrl")?.trim().trim_end_matches('/');
-    if url.is_empty() {
-        return Err(props.err("baseUrl", "must not be empty"));
-    }
-    // An expression `validate` could not evaluate is checked when the pipeline runs.
-    if !url.starts_with('@') && !url.to_ascii_lowercase().starts_with("https://") {
-        return Err(props.err(
-            "baseUrl",
-            "must be the vault's https:// address, such as https://myvault.vault.azure.net",
-        ));
-    }
-    Ok(url.to_string())
-}
 
 /// How Sluice signs in to Azure to read secrets.
 enum Credential {
@@ -75,11 +55,11 @@ enum Credential {
 impl Credential {
     /// Reads the environment as Azure's SDKs do (`EnvironmentCredential`, then
     /// `ManagedIdentityCredential`).
-    fn from_env() -> Result<Credential, String> {
+    fn from_env(redactor: &Redactor) -> Result<Credential, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let client_id = var("AZURE_CLIENT_ID");
         if let Some(secret) = var("AZURE_CLIENT_SECRET") {
-            let secret = Secret::new(secret);
+            let secret = redactor.secret(secret);
             let (Some(tenant), Some(client_id)) = (var("AZURE_TENANT_ID"), client_id) else {
                 return Err("AZURE_CLIENT_SECRET is set, but AZURE_TENANT_ID and AZURE_CLIENT_ID must be set with it".into());
             };
@@ -97,7 +77,7 @@ impl Credential {
         if let (Some(endpoint), Some(header)) = (var("IDENTITY_ENDPOINT"), var("IDENTITY_HEADER")) {
             return Ok(Credential::AppService {
                 endpoint,
-                header: Secret::new(header),
+                header: redactor.secret(header),
                 client_id,
             });
         }
@@ -120,14 +100,16 @@ impl Credential {
 /// Reads secrets from Key Vault; one per run, so the token is requested once.
 pub struct KeyVaultClient {
     http: reqwest::Client,
+    /// The run's redactor: the token and every value read are registered with it.
+    redactor: Redactor,
     credential: Credential,
     token: OnceCell<Result<Secret, String>>,
 }
 
 impl KeyVaultClient {
     /// A client signed in with the credentials the environment provides.
-    pub fn from_env() -> Result<KeyVaultClient, String> {
-        let credential = Credential::from_env()?;
+    pub fn from_env(redactor: &Redactor) -> Result<KeyVaultClient, String> {
+        let credential = Credential::from_env(redactor)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
@@ -136,6 +118,7 @@ impl KeyVaultClient {
             .map_err(|e| format!("cannot set up HTTPS: {}", chain(&e)))?;
         Ok(KeyVaultClient {
             http,
+            redactor: redactor.clone(),
             credential,
             token: OnceCell::new(),
         })
@@ -270,13 +253,14 @@ impl KeyVaultClient {
                 .unwrap_or("");
             let first_line = description.lines().next().unwrap_or("");
             return Err(fail(
-                super::redact(&format!("HTTP {status} {error} {first_line}"))
+                self.redactor
+                    .redact(&format!("HTTP {status} {error} {first_line}"))
                     .trim()
                     .to_string(),
             ));
         }
         match json["access_token"].as_str() {
-            Some(token) if !token.is_empty() => Ok(Secret::new(token)),
+            Some(token) if !token.is_empty() => Ok(self.redactor.secret(token)),
             _ => Err(fail(
                 "the answer has no access_token (is the endpoint a token endpoint?)".into(),
             )),
@@ -297,10 +281,11 @@ fn secret_from_body(body: &[u8]) -> Result<Secret, String> {
     }
 }
 
-/// `code`, `message` and `innererror.code` of a Key Vault error answer, redacted.
+/// `code`, `message` and `innererror.code` of a Key Vault error answer (the book redacts the
+/// message it builds from them).
 fn vault_error(body: &[u8]) -> (String, String, String) {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let text = |v: &Value| super::redact(v.as_str().unwrap_or(""));
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
     let error = &json["error"];
     (
         text(&error["code"]),
@@ -310,7 +295,7 @@ fn vault_error(body: &[u8]) -> (String, String, String) {
 }
 
 /// An error and its causes on one line ("error sending request: ...: invalid peer
-/// certificate: UnknownIssuer"), redacted.
+/// certificate: UnknownIssuer").
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -322,7 +307,7 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    super::redact(&text)
+    text
 }
 
 #[cfg(test)]

@@ -1,22 +1,30 @@
-//! Secrets and the one redaction mechanism used by logs, errors and run output.
+//! Secrets and redaction, per run.
 //!
-//! Every secret value Sluice learns (a `SecureString`, a connection string's password, an Azure
+//! Every secret value a run learns (a `SecureString`, a connection string's password, an Azure
 //! Key Vault secret, the Azure client secret and access token used to read it) is registered
-//! with the process-wide [`Redactor`] the moment it is parsed or received. Everything that leaves
-//! the process (log lines, error messages including server messages that echo a value, JSON and
-//! text run output, files Sluice writes about a run such as skipped-row logs, panic messages)
-//! passes through [`redact`], which replaces each registered value with `**********`. A value is
-//! also masked in its JSON-escaped and URL-encoded spellings, the forms in which a server or a
-//! log line most often repeats it.
+//! with that run's [`Redactor`] the moment it is parsed or received. Everything the run shows
+//! (errors including server messages that echo a value, the JSON and text run output, files it
+//! writes about itself such as skipped-row logs) passes through that redactor, which replaces
+//! each registered value with `**********`, also in its JSON-escaped and URL-encoded spellings.
 //!
-//! Key Vault references (`AzureKeyVaultSecret`) are fetched at run start by [`resolve`] through
-//! the REST client in [`keyvault`].
+//! Runs of different tenants share a process in the service, so a redactor belongs to one run
+//! and masks only that run's values: masking another tenant's secret in a tenant's output would
+//! tell the tenant that some other tenant uses that value. Log lines and panic messages are the
+//! operator's, not a tenant's, and may be written by any thread: [`redact_logs`] masks them with
+//! every redactor still alive in the process.
+//!
+//! Key Vault references (`AzureKeyVaultSecret`) are collected while a run is planned and fetched
+//! before it starts by the run's [`SecretBook`] (see [`book`]) through [`keyvault`].
+//!
+//! Layer: above `types` and `expr`, below the ADF model (which reads secrets through a book).
 
+pub mod book;
 pub mod keyvault;
-pub mod resolve;
+
+pub use book::{Parsed, SecretBook, SecretRef};
 
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// What a masked value is replaced with, as in ADF.
 pub const MASK: &str = "**********";
@@ -29,16 +37,15 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// Wraps `value` and registers it for redaction everywhere.
+    /// Wraps `value`. It is not registered for redaction by itself: use
+    /// [`Redactor::secret`] (or register it) for a value read from a definition or a store.
     pub fn new(value: impl Into<String>) -> Self {
         let value: String = value.into();
-        register(&value);
         Secret {
             value: value.into(),
             deferred: false,
         }
     }
-
     /// A stand-in for a Key Vault secret that is only fetched when a pipeline runs: what
     /// `validate` (which never connects anywhere) sees. Its value is empty; readers that parse a
     /// secret (a connection string) check [`Secret::is_deferred`] and skip the parse.
@@ -72,47 +79,147 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The set of registered secret values.
-#[derive(Default)]
+/// One run's registered secret values. Clones share the same set.
+#[derive(Clone)]
 pub struct Redactor {
-    secrets: RwLock<Vec<String>>,
+    values: Arc<RwLock<Vec<String>>>,
 }
 
-fn global() -> &'static Redactor {
-    static REDACTOR: OnceLock<Redactor> = OnceLock::new();
-    REDACTOR.get_or_init(Redactor::default)
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::new()
+    }
 }
 
-/// Registers a secret value. Very short values (under 3 characters) are not registered: masking
-/// every `a` in a log would hide more than it protects and tell an observer the secret's length.
-///
-/// The value's JSON-escaped and URL-encoded spellings are registered too when they differ, so a
-/// secret holding a quote, a backslash or a `;` is still masked where it appears escaped.
-pub fn register(value: &str) {
-    if value.len() < 3 {
-        return;
+/// Every redactor still alive, for [`redact_logs`]: the log sink's view of the runs in progress.
+fn live() -> &'static Mutex<Vec<Weak<RwLock<Vec<String>>>>> {
+    static LIVE: std::sync::OnceLock<Mutex<Vec<Weak<RwLock<Vec<String>>>>>> =
+        std::sync::OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+}
+
+impl Redactor {
+    /// An empty redactor for one run, also seen by [`redact_logs`] while it lives.
+    pub fn new() -> Self {
+        let values = Arc::new(RwLock::new(Vec::new()));
+        let mut live = live().lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&values));
+        Redactor { values }
     }
-    let mut forms = vec![value.to_string()];
-    if let Ok(json) = serde_json::to_string(value) {
-        let inner = &json[1..json.len() - 1];
-        forms.push(inner.to_string());
+
+    /// Wraps `value` as a [`Secret`] and registers it.
+    pub fn secret(&self, value: impl Into<String>) -> Secret {
+        let s = Secret::new(value);
+        self.register(s.expose());
+        s
     }
-    forms.push(percent_encode(value));
-    let mut secrets = match global().secrets.write() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    let mut added = false;
-    for form in forms {
-        if !secrets.contains(&form) {
-            secrets.push(form);
-            added = true;
+
+    /// Registers a secret value. Very short values (under 3 characters) are not registered:
+    /// masking every `a` would hide more than it protects and tell an observer the secret's
+    /// length. The value's JSON-escaped and URL-encoded spellings are registered too when they
+    /// differ, so a secret holding a quote, a backslash or a `;` is masked where it appears
+    /// escaped.
+    pub fn register(&self, value: &str) {
+        if value.len() < 3 {
+            return;
+        }
+        let mut forms = vec![value.to_string()];
+        if let Ok(json) = serde_json::to_string(value) {
+            forms.push(json[1..json.len() - 1].to_string());
+        }
+        forms.push(percent_encode(value));
+        let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
+        let mut added = false;
+        for form in forms {
+            if !values.contains(&form) {
+                values.push(form);
+                added = true;
+            }
+        }
+        if added {
+            // Longest first so that a secret containing another is masked whole.
+            values.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
-    if added {
-        // Longest first so that a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+
+    /// Registers a whole connection string and its secret parts (`Password=`, `AccountKey=`,
+    /// `SharedAccessSignature=`, ... values) on their own, so that a message echoing only the
+    /// password is masked too.
+    pub fn register_connection_string(&self, text: &str) {
+        self.register(text);
+        const SECRET_KEYS: [&str; 6] = [
+            "password",
+            "pwd",
+            "accountkey",
+            "sharedaccesskey",
+            "sharedaccesssignature",
+            "clientsecret",
+        ];
+        for part in text.split(';') {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            let key: String = k
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if SECRET_KEYS.contains(&key.as_str()) {
+                let v = v.trim();
+                self.register(v);
+                self.register(v.trim_matches(|c| matches!(c, '\'' | '"' | '{' | '}')));
+            }
+        }
     }
+
+    /// Replaces every value registered with this redactor in `text` with [`MASK`].
+    pub fn redact(&self, text: &str) -> String {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        mask(text, &values)
+    }
+
+    /// Redacts every string inside a JSON value, keys included.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => *s = self.redact(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            serde_json::Value::Object(map) => {
+                let entries: Vec<(String, serde_json::Value)> =
+                    std::mem::take(map).into_iter().collect();
+                for (k, mut v) in entries {
+                    self.redact_json(&mut v);
+                    map.insert(self.redact(&k), v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn mask(text: &str, values: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in values {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// Masks `text` with every redactor alive in the process: for log lines and panic messages,
+/// which only the operator sees and which any thread may write.
+pub fn redact_logs(text: &str) -> String {
+    let redactors: Vec<Arc<RwLock<Vec<String>>>> = {
+        let live = live().lock().unwrap_or_else(|e| e.into_inner());
+        live.iter().filter_map(Weak::upgrade).collect()
+    };
+    let mut out = text.to_string();
+    for r in redactors {
+        let values = r.read().unwrap_or_else(|e| e.into_inner());
+        out = mask(&out, &values);
+    }
+    out
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters (as in a URL's userinfo or
@@ -129,37 +236,8 @@ fn percent_encode(value: &str) -> String {
     out
 }
 
-/// Registers the secret parts of a connection string (`Password=`, `AccountKey=`,
-/// `SharedAccessSignature=`, ... values) on their own, so that a message echoing only the
-/// password is masked even though the whole string is registered too.
-pub fn register_connection_string_parts(text: &str) {
-    const SECRET_KEYS: [&str; 6] = [
-        "password",
-        "pwd",
-        "accountkey",
-        "sharedaccesskey",
-        "sharedaccesssignature",
-        "clientsecret",
-    ];
-    for part in text.split(';') {
-        let Some((k, v)) = part.split_once('=') else {
-            continue;
-        };
-        let key: String = k
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if SECRET_KEYS.contains(&key.as_str()) {
-            let v = v.trim();
-            register(v);
-            register(v.trim_matches(|c| matches!(c, '\'' | '"' | '{' | '}')));
-        }
-    }
-}
-
-/// Makes panic messages go through [`redact`] too (a panic is a bug, but its message may quote
-/// a value).
+/// Makes panic messages go through [`redact_logs`] too (a panic is a bug, but its message may
+/// quote a value).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let location = info
@@ -172,49 +250,17 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_string());
-        eprintln!("sluice panicked{location}: {}", redact(&payload));
+        eprintln!("sluice panicked{location}: {}", redact_logs(&payload));
     }));
 }
 
-/// Replaces every registered secret in `text` with [`MASK`].
-pub fn redact(text: &str) -> String {
-    let secrets = match global().secrets.read() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    let mut out = text.to_string();
-    for s in secrets.iter() {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), MASK);
-        }
-    }
-    out
-}
-
-/// Redacts every string inside a JSON value, keys included.
-pub fn redact_json(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::String(s) => *s = redact(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
-        serde_json::Value::Object(map) => {
-            let entries: Vec<(String, serde_json::Value)> =
-                std::mem::take(map).into_iter().collect();
-            for (k, mut v) in entries {
-                redact_json(&mut v);
-                map.insert(redact(&k), v);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A `tracing` writer that redacts every line before it reaches stderr.
+/// A `tracing` writer that masks every line with [`redact_logs`] before it reaches stderr.
 pub struct RedactingWriter;
 
 impl std::io::Write for RedactingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(redact(&text).as_bytes())?;
+        std::io::stderr().write_all(redact_logs(&text).as_bytes())?;
         Ok(buf.len())
     }
 
@@ -229,38 +275,59 @@ mod tests {
 
     #[test]
     fn registered_values_are_masked_everywhere() {
-        let s = Secret::new("hunter2-redaction-test");
+        let r = Redactor::new();
+        let s = r.secret("hunter2-redaction-test");
         assert_eq!(format!("{s:?} {s}"), format!("{MASK} {MASK}"));
         assert_eq!(
-            redact("password=hunter2-redaction-test;x"),
+            r.redact("password=hunter2-redaction-test;x"),
             format!("password={MASK};x")
         );
         let mut j = serde_json::json!({"a": ["xx hunter2-redaction-test"]});
-        redact_json(&mut j);
+        r.redact_json(&mut j);
         assert_eq!(j["a"][0], format!("xx {MASK}"));
+        assert_eq!(
+            redact_logs("log hunter2-redaction-test"),
+            format!("log {MASK}")
+        );
     }
 
     #[test]
     fn escaped_and_encoded_forms_are_masked() {
-        let _s = Secret::new("pa\"ss;w@rd-escape-test");
+        let r = Redactor::new();
+        r.register("pa\"ss;w@rd-escape-test");
         assert_eq!(
-            redact(r#"{"pw":"pa\"ss;w@rd-escape-test"}"#),
+            r.redact(r#"{"pw":"pa\"ss;w@rd-escape-test"}"#),
             format!(r#"{{"pw":"{MASK}"}}"#)
         );
         assert_eq!(
-            redact("postgres://u:pa%22ss%3Bw%40rd-escape-test@h/d"),
+            r.redact("postgres://u:pa%22ss%3Bw%40rd-escape-test@h/d"),
             format!("postgres://u:{MASK}@h/d")
         );
     }
 
     #[test]
     fn connection_string_parts_are_registered_alone() {
-        register_connection_string_parts(
+        let r = Redactor::new();
+        r.register_connection_string(
             "Server=h;Password='only-the-pw-test';AccountKey=acct-key-part-test",
         );
-        assert_eq!(redact("x only-the-pw-test y"), format!("x {MASK} y"));
-        assert_eq!(redact("acct-key-part-test"), MASK);
+        assert_eq!(r.redact("x only-the-pw-test y"), format!("x {MASK} y"));
+        assert_eq!(r.redact("acct-key-part-test"), MASK);
         assert!(!Secret::new("visible-test").is_deferred());
         assert!(Secret::deferred().is_deferred());
+    }
+
+    #[test]
+    fn a_redactor_masks_only_its_own_run_and_logs_forget_ended_runs() {
+        let a = Redactor::new();
+        let b = Redactor::new();
+        a.register("tenant-a-only-value");
+        b.register("tenant-b-only-value");
+        let text = "tenant-a-only-value tenant-b-only-value";
+        assert_eq!(a.redact(text), format!("{MASK} tenant-b-only-value"));
+        assert_eq!(b.redact(text), format!("tenant-a-only-value {MASK}"));
+        assert_eq!(redact_logs(text), format!("{MASK} {MASK}"));
+        drop(b);
+        assert_eq!(redact_logs(text), format!("{MASK} tenant-b-only-value"));
     }
 }

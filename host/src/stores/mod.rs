@@ -37,14 +37,15 @@ pub struct SinkStats {
     pub files: Vec<String>,
 }
 
-/// A failure inside a store, already phrased for the user (no secrets).
+/// A failure inside a store, phrased for the user. It may quote a server's message, so it is
+/// masked with the run's redactor where it leaves the run (the executor's activity error).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreError(pub String);
 
 impl StoreError {
     pub fn new(msg: impl Into<String>) -> Self {
-        StoreError(crate::secrets::redact(&msg.into()))
+        StoreError(msg.into())
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::secrets::Redactor;
+
 use crate::stores::session_log::{SessionLog, FILE_WRITE, ROW_SKIP};
 
 /// Skipped rows quoted in the activity's `errors` output.
@@ -37,20 +39,25 @@ struct Inner {
 }
 
 /// Cheap to clone; every clone records into the same counts and log.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct SkipLog {
     inner: Arc<Mutex<Inner>>,
+    /// The run's redactor: rows and messages are masked before they are kept or written.
+    redactor: Redactor,
 }
 
 impl SkipLog {
     /// Counts only: no session log.
-    pub fn new() -> Self {
-        SkipLog::default()
+    pub fn new(redactor: &Redactor) -> Self {
+        SkipLog {
+            inner: Arc::default(),
+            redactor: redactor.clone(),
+        }
     }
 
     /// Counts and streams every skipped row to `log`.
-    pub fn with_session_log(log: SessionLog) -> Self {
-        let skips = SkipLog::default();
+    pub fn with_session_log(log: SessionLog, redactor: &Redactor) -> Self {
+        let skips = SkipLog::new(redactor);
         skips.lock().log = Some(log);
         skips
     }
@@ -67,8 +74,8 @@ impl SkipLog {
         let row = SkippedRow {
             timestamp: chrono::Utc::now(),
             operation: operation.to_string(),
-            item: crate::secrets::redact(item),
-            message: crate::secrets::redact(message),
+            item: self.redactor.redact(item),
+            message: self.redactor.redact(message),
         };
         let mut inner = self.lock();
         inner.total += 1;
@@ -99,10 +106,7 @@ impl SkipLog {
         let mut inner = self.lock();
         let inner = &mut *inner;
         if let Some(log) = inner.log.as_mut().filter(|l| l.wants_info()) {
-            let (file, message) = (
-                crate::secrets::redact(file),
-                crate::secrets::redact(message),
-            );
+            let (file, message) = (self.redactor.redact(file), self.redactor.redact(message));
             if let Err(e) = log.write(chrono::Utc::now(), "Info", FILE_WRITE, &file, &message) {
                 inner.log_error.get_or_insert_with(|| {
                     format!("cannot write the session log {}: {e}", log.label())
@@ -168,7 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_per_operation_and_keeps_only_the_first_rows() {
-        let skips = SkipLog::new();
+        let skips = SkipLog::new(&Redactor::new());
         for i in 0..25 {
             skips.record(
                 if i % 5 == 0 { "source" } else { "sink" },
@@ -196,7 +200,8 @@ mod tests {
             reliable: false,
             legacy: false,
         };
-        let skips = SkipLog::with_session_log(SessionLog::create(&plan).await.unwrap());
+        let skips =
+            SkipLog::with_session_log(SessionLog::create(&plan).await.unwrap(), &Redactor::new());
         let clone = skips.clone();
         clone.record("sink", "\"1\",\"x\"", "column \"n\": invalid");
         skips.file_written("out.csv", "wrote 3 rows");

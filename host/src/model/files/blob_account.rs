@@ -4,7 +4,7 @@
 //! client is built from it by the blob store.
 
 use crate::model::props::Props;
-use crate::secrets::Secret;
+use crate::secrets::{Redactor, Secret, SecretBook};
 use crate::ModelError;
 
 /// Azurite's well-known development account (`UseDevelopmentStorage=true`).
@@ -38,7 +38,11 @@ pub struct BlobAccount {
 
 impl BlobAccount {
     /// Reads an `AzureBlobStorage` linked service's `typeProperties`.
-    pub fn from_props(tp: &Props<'_>, linked_service: &str) -> Result<BlobAccount, ModelError> {
+    pub fn from_props(
+        tp: &Props<'_>,
+        linked_service: &str,
+        book: &SecretBook,
+    ) -> Result<BlobAccount, ModelError> {
         tp.accept("accountKind");
         for unsupported in [
             "serviceEndpoint",
@@ -61,13 +65,13 @@ impl BlobAccount {
                 ));
             }
         }
-        let account_key = tp.secret("accountKey")?;
-        let sas_token = tp.secret("sasToken")?;
-        if let Some(cs) = tp.secret("connectionString")? {
+        let account_key = tp.secret("accountKey", book)?;
+        let sas_token = tp.secret("sasToken", book)?;
+        if let Some(cs) = tp.secret("connectionString", book)? {
             if cs.is_deferred() {
                 return Ok(deferred(linked_service));
             }
-            let mut acct = parse_connection_string(cs.expose())
+            let mut acct = parse_connection_string(cs.expose(), book.redactor())
                 .map_err(|reason| tp.err("connectionString", reason))?;
             acct.linked_service = linked_service.to_string();
             match account_key {
@@ -76,7 +80,7 @@ impl BlobAccount {
                 None => {}
             }
             if let Some(t) = sas_token {
-                acct.auth = sas_auth(t);
+                acct.auth = sas_auth(t, book.redactor());
             }
             if matches!(&acct.auth, BlobAuth::Sas(s) if s.expose().is_empty()) {
                 return Err(tp.err(
@@ -86,21 +90,21 @@ impl BlobAccount {
             }
             return Ok(acct);
         }
-        if let Some(uri) = tp.secret("sasUri")? {
+        if let Some(uri) = tp.secret("sasUri", book)? {
             if uri.is_deferred() {
                 return Ok(deferred(linked_service));
             }
-            let (endpoint, account, query) =
-                parse_sas_uri(uri.expose()).map_err(|reason| tp.err("sasUri", reason))?;
+            let (endpoint, account, query) = parse_sas_uri(uri.expose(), book.redactor())
+                .map_err(|reason| tp.err("sasUri", reason))?;
             let auth = match sas_token {
-                Some(t) => sas_auth(t),
+                Some(t) => sas_auth(t, book.redactor()),
                 None if query.is_empty() => {
                     return Err(tp.err(
                         "sasUri",
                         "has no SAS token (the part after '?'); add it or set sasToken",
                     ))
                 }
-                None => BlobAuth::Sas(Secret::new(query)),
+                None => BlobAuth::Sas(book.redactor().secret(query)),
             };
             return Ok(BlobAccount {
                 linked_service: linked_service.to_string(),
@@ -125,21 +129,21 @@ fn deferred(linked_service: &str) -> BlobAccount {
     }
 }
 
-fn sas_auth(token: Secret) -> BlobAuth {
+fn sas_auth(token: Secret, redactor: &Redactor) -> BlobAuth {
     if token.is_deferred() {
         return BlobAuth::Deferred;
     }
     let t = token.expose().trim_start_matches('?').to_string();
-    register_query_values(&t);
-    BlobAuth::Sas(Secret::new(t))
+    register_query_values(&t, redactor);
+    BlobAuth::Sas(redactor.secret(t))
 }
 
 /// Registers each value of a SAS query (the signature above all) for redaction, in case a
 /// message repeats one on its own.
-fn register_query_values(query: &str) {
+fn register_query_values(query: &str, redactor: &Redactor) {
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         if k == "sig" {
-            let _ = Secret::new(v.into_owned());
+            redactor.register(&v);
         }
     }
 }
@@ -147,7 +151,7 @@ fn register_query_values(query: &str) {
 /// `DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=...`, with
 /// `BlobEndpoint`, `SharedAccessSignature` and `UseDevelopmentStorage=true` understood.
 /// Keys are case-insensitive.
-pub fn parse_connection_string(cs: &str) -> Result<BlobAccount, String> {
+pub fn parse_connection_string(cs: &str, redactor: &Redactor) -> Result<BlobAccount, String> {
     let mut protocol = "https".to_string();
     let (mut account, mut key, mut endpoint, mut suffix, mut sas) = (None, None, None, None, None);
     let mut dev = false;
@@ -162,12 +166,12 @@ pub fn parse_connection_string(cs: &str) -> Result<BlobAccount, String> {
         match k.trim().to_ascii_lowercase().as_str() {
             "defaultendpointsprotocol" => protocol = v.to_ascii_lowercase(),
             "accountname" => account = Some(v.to_string()),
-            "accountkey" => key = Some(Secret::new(v)),
+            "accountkey" => key = Some(redactor.secret(v)),
             "blobendpoint" => endpoint = Some(v.trim_end_matches('/').to_string()),
             "endpointsuffix" => suffix = Some(v.to_string()),
             "sharedaccesssignature" => {
-                register_query_values(v);
-                sas = Some(Secret::new(v.trim_start_matches('?')))
+                register_query_values(v, redactor);
+                sas = Some(redactor.secret(v.trim_start_matches('?')))
             }
             "usedevelopmentstorage" => dev = v.eq_ignore_ascii_case("true"),
             "developmentstorageproxyuri" => {
@@ -233,13 +237,13 @@ fn account_from_endpoint(endpoint: &str) -> Result<String, String> {
 
 /// `https://<account>.blob.core.windows.net[/<container>]?<sas>` (or an emulator's
 /// `http://host:port/<account>[/<container>]?<sas>`) to the endpoint, account and SAS query.
-fn parse_sas_uri(uri: &str) -> Result<(String, String, String), String> {
+fn parse_sas_uri(uri: &str, redactor: &Redactor) -> Result<(String, String, String), String> {
     let url = url::Url::parse(uri.trim()).map_err(|e| format!("is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("must be an http(s) URL, found '{}:'", url.scheme()));
     }
     let query = url.query().unwrap_or_default().to_string();
-    register_query_values(&query);
+    register_query_values(&query, redactor);
     let host = url.host_str().unwrap_or_default().to_string();
     let origin = match url.port() {
         Some(p) => format!("{}://{host}:{p}", url.scheme()),

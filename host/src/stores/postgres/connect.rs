@@ -49,7 +49,7 @@ pub async fn connect(ep: &PgEndpoint, application_name: &str) -> Result<Client, 
                     tracing::debug!(
                         "plain connection to {} failed ({}); retrying with TLS (sslmode allow)",
                         ep.describe(),
-                        crate::secrets::redact(&plain)
+                        crate::secrets::redact_logs(&plain.to_string())
                     );
                     config.ssl_mode(tokio_postgres::config::SslMode::Require);
                     open(&config, MakeRustlsConnect::new(tls_config))
@@ -159,7 +159,7 @@ where
         if let Err(e) = connection.await {
             tracing::warn!(
                 "PostgreSQL connection closed with an error: {}",
-                crate::secrets::redact(&reason(&e))
+                crate::secrets::redact_logs(&reason(&e))
             );
         }
     });

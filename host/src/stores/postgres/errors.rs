@@ -29,7 +29,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             s
         }
     };
-    crate::secrets::redact(&text)
+    text
 }
 
 /// Whether the server cancelled the statement (statement_timeout).

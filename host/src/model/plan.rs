@@ -1,0 +1,243 @@
+//! Planning: the one step both `validate` and `run` take. A factory and a pipeline name become a
+//! [`RunPlan`] (the pipeline with its activities parsed into [`ActivityKind`]s, its parameter
+//! values and warnings) by pure code: every activity's definition (datasets, linked services,
+//! properties, plugin references) is resolved once, leniently, so a bad definition fails before
+//! anything runs, and the Key Vault references the run can reach are collected in its
+//! [`SecretBook`] for fetching. Values only a run has (activity outputs, `item()`) are checked
+//! when the activity starts, as ADF evaluates them.
+//!
+//! [`validate_factory`] plans every pipeline of a factory this way and reports every problem,
+//! not just the first.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::error::ModelError;
+use super::load::{Factory, Kind};
+use super::params::Scope;
+use super::pipeline::{self as pipelines, Activity, ActivityKind, Pipeline};
+use crate::secrets::{SecretBook, SecretRef};
+
+/// A pipeline ready to run.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub pipeline: Pipeline,
+    /// Parameter values: declared defaults overridden by the given ones, typed as declared.
+    pub parameters: Map<String, Value>,
+    /// Properties Sluice reads but does not implement, and other notices.
+    pub warnings: Vec<String>,
+}
+
+/// Which pipeline to run: `wanted`, or the factory's only pipeline.
+pub fn choose_pipeline(factory: &Factory, wanted: Option<&str>) -> Result<String, ModelError> {
+    let root = factory.root.display();
+    match wanted {
+        Some(name) => Ok(factory
+            .get(Kind::Pipeline, name, "--pipeline")?
+            .name
+            .clone()),
+        None => {
+            let names: Vec<&str> = factory.pipelines.keys().map(String::as_str).collect();
+            match names.as_slice() {
+                [one] => Ok((*one).to_string()),
+                [] => Err(ModelError::Other(format!("{root}: no pipeline defined"))),
+                many => Err(ModelError::Other(format!(
+                    "{root}: several pipelines ({}); choose one with --pipeline NAME",
+                    many.join(", ")
+                ))),
+            }
+        }
+    }
+}
+
+/// Plans pipeline `name` with the given `NAME=VALUE` parameters. Key Vault references the run
+/// can reach (its activities and the pipelines its ExecutePipeline activities start) are
+/// collected in `book`; fetch them with [`vault_addresses_of`] and [`SecretBook::fetch`].
+pub fn plan_run(
+    factory: &Factory,
+    name: &str,
+    given: &[(String, String)],
+    book: &SecretBook,
+) -> Result<RunPlan, ModelError> {
+    let mut warnings = factory.notices.clone();
+    let pipeline = pipelines::load(factory, name, &mut warnings)?;
+    let parameters = pipeline.parameter_values(given, false)?;
+    let scope = Scope {
+        pipeline: parameters.clone(),
+        lenient: true,
+        secrets: book.collecting(),
+        ..Scope::default()
+    };
+    check_activities(factory, &pipeline.activities, &scope, &mut warnings)?;
+    collect_children(factory, &pipeline.activities, book, &mut BTreeSet::new());
+    Ok(RunPlan {
+        pipeline,
+        parameters,
+        warnings,
+    })
+}
+
+/// The vault address of every Key Vault reference collected in `book` and not fetched yet; an
+/// error lists every reference whose store is not a usable `AzureKeyVault` linked service.
+pub fn vault_addresses_of(
+    factory: &Factory,
+    book: &SecretBook,
+) -> Result<Vec<(SecretRef, String)>, ModelError> {
+    let wanted = book.wanted();
+    let (ok, errors) = super::key_vault::vault_addresses(factory, &wanted, book, false);
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(ModelError::Other(errors.join("\n")))
+    }
+}
+
+/// Resolves, leniently and ignoring errors (the child run reports them), the pipelines that
+/// ExecutePipeline activities start, so their Key Vault references are collected too.
+fn collect_children(
+    factory: &Factory,
+    activities: &[Activity],
+    book: &SecretBook,
+    seen: &mut BTreeSet<String>,
+) {
+    for a in activities {
+        let child = a.raw["typeProperties"]["pipeline"]["referenceName"].as_str();
+        if let Some(name) = child.filter(|_| a.kind == ActivityKind::ExecutePipeline) {
+            if seen.insert(name.to_string()) {
+                if let Ok(p) = pipelines::load(factory, name, &mut Vec::new()) {
+                    if let Ok(params) = p.parameter_values(&[], true) {
+                        let scope = Scope {
+                            pipeline: params,
+                            lenient: true,
+                            secrets: book.collecting(),
+                            ..Scope::default()
+                        };
+                        let _ = check_activities(factory, &p.activities, &scope, &mut Vec::new());
+                    }
+                    collect_children(factory, &p.activities, book, seen);
+                }
+            }
+        }
+        for inner in a.nested.values() {
+            collect_children(factory, inner, book, seen);
+        }
+    }
+}
+
+/// Resolves every activity of a list, nested lists included; the first error stops.
+fn check_activities(
+    factory: &Factory,
+    activities: &[Activity],
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<(), ModelError> {
+    for a in activities {
+        check_activity(factory, a, scope, warnings)?;
+        for inner in a.nested.values() {
+            check_activities(factory, inner, scope, warnings)?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves one activity's definition (references, properties) without running it.
+fn check_activity(
+    factory: &Factory,
+    a: &Activity,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+) -> Result<(), ModelError> {
+    match a.kind {
+        ActivityKind::Copy => {
+            super::copy::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        ActivityKind::Lookup => {
+            super::lookup::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        ActivityKind::Script => {
+            super::script::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What `validate` found in a factory.
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Key Vault references, fetched only when a pipeline runs.
+    pub notes: Vec<String>,
+}
+
+/// Checks every linked service, dataset and pipeline of a factory without connecting anywhere.
+/// Messages are masked with `book`'s redactor.
+pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
+    let mut errors = Vec::new();
+    let mut warnings = factory.notices.clone();
+    let collecting = book.collecting();
+    let lenient = Scope {
+        lenient: true,
+        secrets: collecting.clone(),
+        ..Scope::default()
+    };
+    for def in factory.linked_services.values() {
+        if let Err(e) =
+            super::linked_service::parse(def, &def.properties, &collecting, &mut warnings)
+        {
+            errors.push(e.to_string());
+        }
+    }
+    for name in factory.datasets.keys() {
+        let reference = json!({"referenceName": name, "type": "DatasetReference"});
+        if let Err(e) = super::dataset::resolve(
+            factory,
+            &reference,
+            &format!("dataset '{name}'"),
+            &lenient,
+            &mut Vec::new(),
+        ) {
+            errors.push(e.to_string());
+        }
+    }
+    for name in factory.pipelines.keys() {
+        match pipelines::load(factory, name, &mut warnings) {
+            Ok(p) => match p.parameter_values(&[], true) {
+                Ok(params) => {
+                    let scope = Scope {
+                        pipeline: params,
+                        ..lenient.clone()
+                    };
+                    if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
+                    {
+                        errors.push(e.to_string());
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let wanted = book.wanted();
+    let notes = wanted
+        .iter()
+        .map(|(r, at)| {
+            format!(
+                "{at}: Azure Key Vault {} of linked service '{}' is fetched when the pipeline runs",
+                r.describe(),
+                r.store
+            )
+        })
+        .collect();
+    errors.extend(super::key_vault::vault_addresses(factory, &wanted, book, true).1);
+    errors.dedup();
+    warnings.sort();
+    warnings.dedup();
+    let r = book.redactor();
+    Validation {
+        errors: errors.iter().map(|e| r.redact(e)).collect(),
+        warnings: warnings.iter().map(|w| r.redact(w)).collect(),
+        notes,
+    }
+}
