@@ -19,6 +19,10 @@
 //!   COPY tuple path shares);
 //! - `from_wit`: guest output checked and converted back ([`batch_from_wit`]);
 //! - `size`: estimates of the bytes a batch occupies on the guest side.
+//!
+//! [`Batch`]: crate::types::batch::Batch
+//! [`Schema`]: crate::types::schema::Schema
+//! [`Value`]: crate::types::value::Value
 
 use std::fmt;
 
