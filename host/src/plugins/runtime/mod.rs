@@ -1,0 +1,297 @@
+//! The engine, the compiled-code caches, and plugin instances.
+//!
+//! [`PluginRuntime`] owns one wasmtime engine and its linker and loads plugin files into
+//! [`LoadedPlugin`]s (reading, hashing and checking pins here). The rest is split by role:
+//! - `config`: [`RuntimeConfig`], the runtime's settings;
+//! - `cache`: compiled code, from the in-memory map, the on-disk cache or a fresh compile;
+//! - `epoch`: the epoch ticker and the per-call time limit built on it;
+//! - `traps`: a call's failure classified as timeout, memory refusal or trap;
+//! - `instance`: [`PluginInstance`], one instance's lifecycle from `create` to discard;
+//! - `inspect`: [`PluginDescription`], what `sluice plugin inspect` shows.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use semver::Version;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+
+use super::bindings::{Plugin, PluginPre};
+use super::registry::{PluginEntry, PluginRef, PluginRegistry};
+use super::sandbox::HostState;
+use super::{PluginError, Tenant};
+
+mod cache;
+mod config;
+mod epoch;
+mod inspect;
+mod instance;
+mod traps;
+
+pub use config::RuntimeConfig;
+pub(crate) use inspect::inspect_all;
+pub use inspect::{inspect, PluginDescription};
+pub use instance::{PluginInstance, Rejection};
+
+use config::default_cache_dir;
+use epoch::{on_epoch, Ticker};
+
+/// Where a plugin's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Already compiled by this runtime (same file contents).
+    Memory,
+    /// Deserialized from the disk cache.
+    Disk,
+    /// Compiled now (and written to the disk cache when enabled).
+    Compiled,
+}
+
+/// How a load went, for logs and benchmarks.
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    pub source: LoadSource,
+    /// Read + hash + cache lookup + compile/deserialize + pre-instantiation.
+    pub total: Duration,
+    /// Time spent compiling, when compiled.
+    pub compile: Option<Duration>,
+    /// The disk cache file used or written.
+    pub cache_file: Option<PathBuf>,
+}
+
+struct Compiled {
+    component: Component,
+    pre: PluginPre<HostState>,
+}
+
+/// A plugin compiled and linked, ready to instantiate any number of times.
+pub struct LoadedPlugin {
+    pub name: String,
+    pub version: Version,
+    /// Lower-case hex sha256 of the wasm file.
+    pub sha256: String,
+    pub path: PathBuf,
+    pub load: LoadInfo,
+    compiled: Arc<Compiled>,
+}
+
+impl LoadedPlugin {
+    /// `name@version`, as errors and logs name the plugin.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("sha256", &self.sha256)
+            .field("path", &self.path)
+            .field("load", &self.load)
+            .finish()
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    /// Hex digest of `engine.precompile_compatibility_hash()`: part of every cache file name,
+    /// so code compiled by a different wasmtime or with different settings is never loaded.
+    engine_key: String,
+    compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+    // Declared last: dropped after everything that might still run guest code.
+    _ticker: Ticker,
+}
+
+/// The plugin runtime: one wasmtime engine, its epoch ticker, and the compiled-code caches.
+/// Cheap to clone and share across tasks.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    inner: Arc<Inner>,
+}
+
+/// Feeds `Hash` output into sha256, giving a digest that is stable across processes (unlike
+/// `DefaultHasher`, whose algorithm is unspecified).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl PluginRuntime {
+    /// Builds the engine (epoch interruption on, async calls) and the linker (WASI p2, granting
+    /// nothing per store, plus the `log` import), and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true);
+        wasm.max_wasm_stack(config.max_wasm_stack);
+        wasm.async_stack_size(config.max_wasm_stack + 1024 * 1024);
+        let engine = Engine::new(&wasm).map_err(wt)?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(wt)?;
+
+        let mut h = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_key = hex::encode(&h.0.finalize()[..8]);
+
+        let cache_dir = if config.disk_cache {
+            config.cache_dir.clone().or_else(default_cache_dir)
+        } else {
+            None
+        };
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
+        Ok(PluginRuntime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache_dir,
+                engine_key,
+                compiled: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The disk cache directory in use, if any.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.cache_dir.as_deref()
+    }
+
+    /// Resolves `reference` in `registry` and loads it. Compiling is CPU-bound and can take
+    /// hundreds of milliseconds on a cache miss: call this from a build step or
+    /// `spawn_blocking`, not on a latency-sensitive task.
+    pub fn load(
+        &self,
+        registry: &PluginRegistry,
+        reference: &PluginRef,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let entry = registry.resolve(reference)?;
+        self.load_entry(&entry, reference.sha256.as_deref())
+    }
+
+    /// Loads one registry entry, checking the manifest's pin and `pin` (from a reference).
+    pub fn load_entry(
+        &self,
+        entry: &PluginEntry,
+        pin: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let id = entry.id();
+        let mut pins: Vec<(String, String)> = Vec::new();
+        if let Some(p) = pin {
+            pins.push((p.to_ascii_lowercase(), "the reference".into()));
+        }
+        if let (Some(p), Some(m)) = (&entry.sha256, &entry.manifest) {
+            pins.push((p.clone(), format!("manifest {}", m.display())));
+        }
+        self.load_path(
+            &id,
+            entry.name.clone(),
+            entry.version.clone(),
+            &entry.path,
+            &pins,
+        )
+    }
+
+    /// Loads a file directly. The name and version come from a `name@version.wasm` file name,
+    /// otherwise the file stem and `0.0.0` (use [`PluginRuntime::describe`] for the guest's
+    /// own).
+    pub fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_string();
+        let (name, version) = match stem.split_once('@') {
+            Some((n, v)) => match Version::parse(v) {
+                Ok(v) => (n.to_string(), v),
+                Err(_) => (stem.clone(), Version::new(0, 0, 0)),
+            },
+            None => (stem.clone(), Version::new(0, 0, 0)),
+        };
+        let id = format!("{name}@{version}");
+        self.load_path(&id, name, version, path, &[])
+    }
+
+    fn load_path(
+        &self,
+        id: &str,
+        name: String,
+        version: Version,
+        path: &Path,
+        pins: &[(String, String)],
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let start = Instant::now();
+        let bytes = std::fs::read(path).map_err(|e| PluginError::Io {
+            plugin: id.to_string(),
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let sha256 = sha256_hex(&bytes);
+        for (expected, source_of_pin) in pins {
+            if *expected != sha256 {
+                return Err(PluginError::HashMismatch {
+                    plugin: id.to_string(),
+                    path: path.to_path_buf(),
+                    expected: expected.clone(),
+                    actual: sha256,
+                    source_of_pin: source_of_pin.clone(),
+                });
+            }
+        }
+        let (compiled, source, compile, cache_file) =
+            self.compiled_for(id, path, &sha256, &bytes)?;
+        Ok(Arc::new(LoadedPlugin {
+            name,
+            version,
+            sha256,
+            path: path.to_path_buf(),
+            load: LoadInfo {
+                source,
+                total: start.elapsed(),
+                compile,
+                cache_file,
+            },
+            compiled,
+        }))
+    }
+
+    fn new_store(&self, tenant: &Tenant, label: &str) -> Store<HostState> {
+        let state = HostState::new(&tenant.limits, label.into(), tenant.id.as_str().into());
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(on_epoch);
+        store
+    }
+}
+
+fn export_names(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// `wasmtime::Error` converts to `anyhow` only with wasmtime's `anyhow` feature; keep the text.
+fn wt(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
