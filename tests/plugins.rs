@@ -413,10 +413,7 @@ async fn a_second_tenant_completes_while_hostile_plugins_are_contained() {
             let factory = Factory::load(f.path()).unwrap();
             let mut warnings = Vec::new();
             let p = sluice::model::pipeline::load(&factory, "P", &mut warnings).unwrap();
-            let ctx = RunContext {
-                plugins: Some(host),
-                ..RunContext::new("tenant")
-            };
+            let ctx = RunContext::new("tenant").with_plugins(host);
             let run = run_pipeline(Arc::new(factory), &p, Default::default(), &ctx, warnings).await;
             drop(f);
             run

@@ -53,9 +53,13 @@ fn linked_service(
         .cloned()
         .ok_or_else(|| "typeProperties must be an object".to_string())?;
     let props = Props::new("linkedService 'TlsTest' typeProperties", &map);
-    let ep =
-        PgEndpoint::from_linked_service(&props, ls_type, version, &sluice::secrets::SecretBook::default())
-            .map_err(|e| e.to_string())?;
+    let ep = PgEndpoint::from_linked_service(
+        &props,
+        ls_type,
+        version,
+        &sluice::secrets::SecretBook::default(),
+    )
+    .map_err(|e| e.to_string())?;
     let unused = props.unused();
     if !unused.is_empty() {
         return Err(format!("properties not read: {unused:?}"));

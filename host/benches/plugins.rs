@@ -135,10 +135,7 @@ async fn copy_once(
 ) -> Result<f64> {
     let mut warnings = Vec::new();
     let p = sluice::model::pipeline::load(factory, &format!("V{i}"), &mut warnings)?;
-    let ctx = RunContext {
-        plugins: Some(host.clone()),
-        ..RunContext::new("bench")
-    };
+    let ctx = RunContext::new("bench").with_plugins(host.clone());
     let run = run_pipeline(factory.clone(), &p, Default::default(), &ctx, warnings).await;
     if run.status != Status::Succeeded {
         bail!("variant {i} failed: {}", run.to_json());

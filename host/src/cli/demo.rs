@@ -139,10 +139,7 @@ async fn demo(
         files.properties["typeProperties"]["host"] =
             serde_json::Value::String(args.out.display().to_string());
     }
-    let ctx = RunContext {
-        progress: args.output == OutputFormat::Text,
-        ..RunContext::new("local")
-    };
+    let ctx = RunContext::new("local").with_progress(args.output == OutputFormat::Text);
     let plan = plan::plan_run(&factory, "DemoCopy", &[], &ctx.secrets)?;
     let run = run_pipeline(
         Arc::new(factory),

@@ -7,7 +7,8 @@
 //! It lives in the copy layer because a copy is the lowest layer that needs all of it (plugins,
 //! redaction, cancellation); the pipeline executor and the front ends build and pass it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,16 @@ pub struct RunContext {
     /// Cancelled from outside to stop the run: copies stop reading and abort their open
     /// write, control activities stop waiting.
     pub cancel: CancellationToken,
+    /// The tokens of the activities running now, by name, so one activity can be cancelled
+    /// from outside ([`RunContext::cancel_activity`]).
+    running: Arc<Mutex<Running>>,
+}
+
+/// Running activities' tokens by name, each with an id so the one that ends is removed.
+#[derive(Default)]
+struct Running {
+    next: u64,
+    by_name: HashMap<String, Vec<(u64, CancellationToken)>>,
 }
 
 impl RunContext {
@@ -37,6 +48,18 @@ impl RunContext {
             tenant: tenant.into(),
             ..RunContext::default()
         }
+    }
+
+    /// The same context serving plugins from `host`.
+    pub fn with_plugins(mut self, host: Arc<PluginHost>) -> Self {
+        self.plugins = Some(host);
+        self
+    }
+
+    /// The same context drawing progress bars or not.
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// The run's redactor: everything the run shows goes through it.
@@ -52,5 +75,62 @@ impl RunContext {
     /// Whether the run was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// Cancels every running activity named `name` (in any pipeline of the run); false when
+    /// none is running.
+    pub fn cancel_activity(&self, name: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.by_name.get(name) {
+            Some(tokens) if !tokens.is_empty() => {
+                tokens.iter().for_each(|(_, t)| t.cancel());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Notes that activity `name` runs under `token` until the guard is dropped.
+    pub fn activity_started(&self, name: &str, token: &CancellationToken) -> RunningActivity {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.next += 1;
+        let id = running.next;
+        running
+            .by_name
+            .entry(name.to_string())
+            .or_default()
+            .push((id, token.clone()));
+        RunningActivity {
+            running: self.running.clone(),
+            name: name.to_string(),
+            id,
+        }
+    }
+
+    /// The same context under another cancellation token (an activity's, for what it runs).
+    pub fn with_cancel(&self, cancel: CancellationToken) -> RunContext {
+        RunContext {
+            cancel,
+            ..self.clone()
+        }
+    }
+}
+
+/// Removes an activity from [`RunContext`]'s running list when it ends.
+pub struct RunningActivity {
+    running: Arc<Mutex<Running>>,
+    name: String,
+    id: u64,
+}
+
+impl Drop for RunningActivity {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tokens) = running.by_name.get_mut(&self.name) {
+            tokens.retain(|(id, _)| *id != self.id);
+            if tokens.is_empty() {
+                running.by_name.remove(&self.name);
+            }
+        }
     }
 }

@@ -15,6 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::copy::context::RunContext;
 use crate::copy::mapping::Projection;
 use crate::copy::progress::Progress;
@@ -206,7 +208,7 @@ pub async fn run_copy(
         ),
         None => SkipLog::new(ctx.redactor()),
     };
-    let copied = copy_rows(plan, plugins, progress, &skips).await;
+    let copied = copy_rows(plan, plugins, progress, &skips, &ctx.cancel).await;
     // The log is flushed also when the copy failed: it lists the rows skipped until then.
     let logged = skips.finish().await.map_err(StoreError::new);
     let mut out = copied?;
@@ -255,28 +257,37 @@ fn verify_consistency(
 }
 
 /// Moves the rows: source, stages, sink.
+///
+/// When `cancel` fires the copy stops reading, aborts the sink's open write (an open COPY is
+/// abandoned, so nothing of the unfinished batch is committed; batches committed before stay)
+/// and ends with a [`cancelled`] error.
 async fn copy_rows(
     plan: &CopyPlan,
     plugins: Option<&PluginHost>,
     progress: &Progress,
     skips: &SkipLog,
+    cancel: &CancellationToken,
 ) -> Result<CopyOutput, StoreError> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let (mut source, read_report) = open_source_reporting(&plan.source).await?;
+    let (mut source, read_report) = tokio::select! {
+        r = open_source_reporting(&plan.source) => r?,
+        _ = cancel.cancelled() => return Err(cancelled()),
+    };
     let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema(), skips).await?;
-    let mut sink =
-        open_sink(&plan.sink, &sink_schema)
-            .await
-            .map_err(|e| match &plan.row_mapper {
-                Some(m) => StoreError::new(format!(
-                    "{e} (the columns come from {} {}: {})",
-                    m.property,
-                    m.reference,
-                    sink_schema.names().collect::<Vec<_>>().join(", ")
-                )),
-                None => e,
-            })?;
+    let opened = tokio::select! {
+        r = open_sink(&plan.sink, &sink_schema) => r,
+        _ = cancel.cancelled() => return Err(cancelled()),
+    };
+    let mut sink = opened.map_err(|e| match &plan.row_mapper {
+        Some(m) => StoreError::new(format!(
+            "{e} (the columns come from {} {}: {})",
+            m.property,
+            m.reference,
+            sink_schema.names().collect::<Vec<_>>().join(", ")
+        )),
+        None => e,
+    })?;
 
     if plan.skip_incompatible_rows {
         source.skip_incompatible_rows(skips.clone());
@@ -299,7 +310,22 @@ async fn copy_rows(
     // plugin the writer is aborted, so a file sink never publishes a partial file.
     let mut sent = Sent::default();
     let mut stage_error = None;
-    while let Some(batch) = src_rx.recv().await {
+    loop {
+        let batch = tokio::select! {
+            b = src_rx.recv() => match b {
+                Some(b) => b,
+                None => break,
+            },
+            _ = cancel.cancelled() => {
+                // The writer first, so its open COPY is abandoned before the input ends.
+                writer.abort();
+                let _ = writer.await;
+                reader.abort();
+                let _ = reader.await;
+                progress.finish();
+                return Err(cancelled());
+            }
+        };
         progress.add(batch.num_rows() as u64, batch.bytes);
         let batch = match stages.apply(batch).await {
             Ok(b) => b,
@@ -339,7 +365,16 @@ async fn copy_rows(
         }
     };
     drop(sink_tx);
-    let (write_result, write_time) = join(writer).await?;
+    tokio::pin!(writer);
+    let (write_result, write_time) = tokio::select! {
+        r = &mut writer => r.map_err(stage_stopped)?,
+        _ = cancel.cancelled() => {
+            writer.abort();
+            let _ = writer.await;
+            progress.finish();
+            return Err(cancelled());
+        }
+    };
     progress.finish();
     let sink: SinkStats = write_result?;
     let rows_sent = sent.rows;
@@ -505,10 +540,17 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// The error of a copy stopped by its cancellation token.
+pub fn cancelled() -> StoreError {
+    StoreError::new("the copy was cancelled")
+}
+
 async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {
-    handle.await.map_err(|e| {
-        StoreError::new(format!(
-            "internal error: a copy stage stopped unexpectedly: {e}"
-        ))
-    })
+    handle.await.map_err(stage_stopped)
+}
+
+fn stage_stopped(e: tokio::task::JoinError) -> StoreError {
+    StoreError::new(format!(
+        "internal error: a copy stage stopped unexpectedly: {e}"
+    ))
 }

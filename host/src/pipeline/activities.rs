@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::copy::progress::Progress;
 use crate::copy::runner::run_copy;
 use crate::model::params::substitute;
 use crate::model::pipeline::Activity;
 use crate::model::timespan::parse_timespan;
-use crate::pipeline::executor::{lock, run_container, run_nested, Failure, Frame, RunState};
+use crate::pipeline::executor::{
+    lock, run_container, run_nested, Failure, Frame, RunState, CANCELLED,
+};
 use crate::pipeline::run::Status;
 
 type Outcome = Result<Value, Failure>;
@@ -22,8 +25,15 @@ type Outcome = Result<Value, Failure>;
 const DEFAULT_BATCH_COUNT: usize = 20;
 const MAX_BATCH_COUNT: usize = 50;
 
-/// Runs one attempt of `a`.
-pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
+/// Runs one attempt of `a` under `cancel` (the attempt's token): a copy stops reading and aborts
+/// its open write when it is cancelled, Wait, Until and ForEach stop promptly, nested lists and
+/// child pipelines run under it.
+pub async fn execute(
+    state: &Arc<RunState>,
+    a: &Activity,
+    frame: &Frame,
+    cancel: &CancellationToken,
+) -> Outcome {
     let scope = state.scope(frame);
     let mut warnings = Vec::new();
     let factory = &state.factory;
@@ -38,7 +48,7 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
             let bar = Progress::new(&a.name, state.ctx.progress);
-            let out = run_copy(&plan, &state.ctx, &bar)
+            let out = run_copy(&plan, &state.ctx.with_cancel(cancel.clone()), &bar)
                 .await
                 .map_err(fail_run("CopyFailed"))?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
@@ -47,15 +57,15 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
         "Lookup" => {
             let plan = crate::model::lookup::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            crate::pipeline::lookup::run_lookup(&plan)
-                .await
+            until_cancelled(cancel, a, crate::pipeline::lookup::run_lookup(&plan))
+                .await?
                 .map_err(fail_run("LookupFailed"))
         }
         "Script" => {
             let plan = crate::model::script::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            crate::pipeline::script::run_script(&plan)
-                .await
+            until_cancelled(cancel, a, crate::pipeline::script::run_script(&plan))
+                .await?
                 .map_err(fail_run("ScriptFailed"))
         }
         "SetVariable" | "AppendVariable" => set_variable(state, a, &scope),
@@ -65,7 +75,7 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
                 .as_f64()
                 .filter(|s| *s >= 0.0)
                 .ok_or_else(|| bad(a, "waitTimeInSeconds", "must be a number of seconds"))?;
-            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            until_cancelled(cancel, a, tokio::time::sleep(Duration::from_secs_f64(secs))).await?;
             Ok(json!({}))
         }
         "Fail" => {
@@ -78,13 +88,13 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
                 true => "ifTrueActivities",
                 false => "ifFalseActivities",
             };
-            run_nested_list(state, a, branch, frame.clone()).await?;
+            run_nested_list(state, a, branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
-        "ForEach" => for_each(state, a, &scope).await,
-        "Until" => until(state, a, frame).await,
+        "ForEach" => for_each(state, a, &scope, cancel).await,
+        "Until" => until(state, a, &nested_frame(frame, cancel)).await,
         "Filter" => filter(a, &scope),
-        "ExecutePipeline" => execute_pipeline(state, a, &scope).await,
+        "ExecutePipeline" => execute_pipeline(state, a, &scope, cancel).await,
         other => Err(Failure::definition(format!(
             "{}: activity type {other:?} is not supported",
             a.at
@@ -92,6 +102,31 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
     };
     state.warn(warnings);
     out
+}
+
+/// `work`, or a cancellation failure as soon as `cancel` fires (the work is dropped: a query's
+/// connection closes, a wait ends).
+async fn until_cancelled<T>(
+    cancel: &CancellationToken,
+    a: &Activity,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        r = work => Ok(r),
+        _ = cancel.cancelled() => Err(Failure::new(
+            CANCELLED,
+            format!("activity '{}' was cancelled", a.name),
+        )),
+    }
+}
+
+/// The frame a control activity's nested list runs in: the same iteration, under the
+/// activity's token.
+fn nested_frame(frame: &Frame, cancel: &CancellationToken) -> Frame {
+    Frame {
+        cancel: cancel.clone(),
+        ..frame.clone()
+    }
 }
 
 fn bad(a: &Activity, property: &str, reason: &str) -> Failure {
@@ -203,6 +238,10 @@ async fn run_nested_list(
     let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
     match run_container(state.clone(), list, frame).await {
         Status::Failed => Err(inner_failure(state, a, &names)),
+        Status::Cancelled => Err(Failure::new(
+            CANCELLED,
+            format!("activity '{}' was cancelled", a.name),
+        )),
         _ => Ok(()),
     }
 }
@@ -237,6 +276,7 @@ async fn for_each(
     state: &Arc<RunState>,
     a: &Activity,
     scope: &crate::model::params::Scope,
+    cancel: &CancellationToken,
 ) -> Outcome {
     let items = array_prop(a, scope, "items")?;
     let sequential = opt_prop(a, scope, "isSequential")?
@@ -259,6 +299,7 @@ async fn for_each(
         let iteration = Frame {
             item: Some(item),
             local: Some(Arc::new(Mutex::new(Map::new()))),
+            cancel: cancel.clone(),
         };
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
@@ -270,6 +311,12 @@ async fn for_each(
         if !matches!(r, Ok(Status::Succeeded)) {
             failed += 1;
         }
+    }
+    if cancel.is_cancelled() {
+        return Err(Failure::new(
+            CANCELLED,
+            format!("activity '{}' was cancelled", a.name),
+        ));
     }
     if failed > 0 {
         let mut f = inner_failure(state, a, &names);
@@ -335,6 +382,7 @@ async fn execute_pipeline(
     state: &Arc<RunState>,
     a: &Activity,
     scope: &crate::model::params::Scope,
+    cancel: &CancellationToken,
 ) -> Outcome {
     let name = a.raw["typeProperties"]["pipeline"]["referenceName"]
         .as_str()
@@ -380,7 +428,11 @@ async fn execute_pipeline(
         ));
     }
     let wait = a.raw["typeProperties"]["waitOnCompletion"] != Value::Bool(false);
-    let (factory, ctx, depth) = (state.factory.clone(), state.ctx.clone(), state.depth + 1);
+    let (factory, ctx, depth) = (
+        state.factory.clone(),
+        state.ctx.with_cancel(cancel.clone()),
+        state.depth + 1,
+    );
     let handle =
         tokio::spawn(
             async move { run_nested(factory, &child, params, &ctx, warnings, depth).await },

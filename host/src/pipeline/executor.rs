@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::copy::context::RunContext;
 use crate::model::load::Factory;
@@ -52,7 +53,14 @@ pub struct Frame {
     pub item: Option<Value>,
     /// `{"output": ...}` of activities in this iteration, over the run's.
     pub local: Option<Arc<Mutex<Map<String, Value>>>>,
+    /// Cancelled when the list must stop: the run's token for a pipeline's own list, the
+    /// containing activity's token for a nested one. Each activity runs under a child of it.
+    pub cancel: CancellationToken,
 }
+
+/// How long a cancelled or timed-out activity gets to stop cleanly (abort its open COPY,
+/// report what it did) before it is dropped where it stands.
+const WIND_DOWN: Duration = Duration::from_secs(30);
 
 impl RunState {
     /// The expression scope an activity sees now.
@@ -146,15 +154,21 @@ pub async fn run_nested(
         detached: Mutex::new(Vec::new()),
         depth,
     });
-    let overall = run_container(
+    let mut overall = run_container(
         state.clone(),
         Arc::new(pipeline.activities.clone()),
-        Frame::default(),
+        Frame {
+            cancel: ctx.cancel.clone(),
+            ..Frame::default()
+        },
     )
     .await;
     let detached: Vec<_> = std::mem::take(&mut *lock(&state.detached));
     for handle in detached {
         let _ = handle.await;
+    }
+    if ctx.cancel.is_cancelled() {
+        overall = Status::Cancelled;
     }
     let end = chrono::Utc::now();
     let mut warnings = std::mem::take(&mut *lock(&state.warnings));
@@ -188,7 +202,7 @@ pub fn run_container(
         let mut started: BTreeSet<String> = BTreeSet::new();
         loop {
             for a in activities.iter() {
-                if started.contains(&a.name) {
+                if started.contains(&a.name) || frame.cancel.is_cancelled() {
                     continue;
                 }
                 let deps: Option<Vec<(Status, &[Condition])>> = a
@@ -217,7 +231,9 @@ pub fn run_container(
                     lock(&state.records).push(skipped(a));
                 }
             }
-            if started.len() == activities.len() && running.is_empty() {
+            if running.is_empty()
+                && (started.len() == activities.len() || frame.cancel.is_cancelled())
+            {
                 break;
             }
             match running.join_next().await {
@@ -239,6 +255,10 @@ pub fn run_container(
                 }
             }
         }
+        if frame.cancel.is_cancelled() {
+            // What had not started never runs; the list itself ends as cancelled.
+            return Status::Cancelled;
+        }
         container_status(&activities, &status)
     })
 }
@@ -248,22 +268,18 @@ pub fn run_container(
 async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Status {
     let start = chrono::Utc::now();
     let t0 = Instant::now();
+    // The activity's own token: a child of its list's, cancelled from outside through the run
+    // context, or when an attempt times out.
+    let cancel = frame.cancel.child_token();
+    let _running = state.ctx.activity_started(&a.name, &cancel);
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
         tracing::info!(activity = %a.name, attempt = attempts, "activity started");
-        let attempt = tokio::time::timeout(a.policy.timeout, execute(state, a, frame)).await;
-        let result = match attempt {
-            Ok(r) => r,
-            Err(_) => Err(Failure::new(
-                "ActivityTimeout",
-                format!(
-                    "activity '{}' timed out after {}",
-                    a.name,
-                    crate::model::timespan::format_timespan(a.policy.timeout)
-                ),
-            )),
-        };
+        let result = attempt(state, a, frame, &cancel).await;
+        if cancel.is_cancelled() {
+            break result;
+        }
         match result {
             Err(e) if attempts <= a.policy.retry && e.code != "BadDefinition" => {
                 tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", state.ctx.redactor().redact(&e.message), a.policy.retry_interval.as_secs());
@@ -274,6 +290,16 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     };
     let (status, error, output) = match result {
         Ok(output) => (Status::Succeeded, None, output),
+        Err(f) if f.code == CANCELLED => {
+            let message = state.ctx.redactor().redact(&f.message);
+            tracing::warn!(activity = %a.name, "{message}");
+            let error = ActivityError {
+                error_code: f.code,
+                message,
+                failure_type: "UserError".into(),
+            };
+            (Status::Cancelled, Some(error), Value::Object(Map::new()))
+        }
         Err(f) => {
             let message = state.ctx.redactor().redact(&f.message);
             tracing::error!(activity = %a.name, "failed: {message}");
@@ -304,6 +330,45 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     record.redact(state.ctx.redactor());
     lock(&state.records).push(record);
     status
+}
+
+/// The error code of an activity that was cancelled from outside.
+pub const CANCELLED: &str = "OperationCanceled";
+
+/// One attempt of `a` under the activity's token, bounded by its policy's timeout. A timed-out
+/// or cancelled attempt has its token cancelled and gets [`WIND_DOWN`] to stop cleanly (a copy
+/// aborts its open COPY and keeps what it committed) before it is dropped.
+async fn attempt(
+    state: &Arc<RunState>,
+    a: &Activity,
+    frame: &Frame,
+    cancel: &CancellationToken,
+) -> Result<Value, Failure> {
+    // A timeout cancels this attempt only: a retry gets a fresh token.
+    let token = cancel.child_token();
+    let work = execute(state, a, frame, &token);
+    tokio::pin!(work);
+    let deadline = tokio::time::sleep(a.policy.timeout);
+    tokio::pin!(deadline);
+    let stopped = tokio::select! {
+        r = &mut work => return r,
+        _ = &mut deadline => Failure::new(
+            "ActivityTimeout",
+            format!(
+                "activity '{}' timed out after {}",
+                a.name,
+                crate::model::timespan::format_timespan(a.policy.timeout)
+            ),
+        ),
+        _ = token.cancelled() => Failure::new(
+            CANCELLED,
+            format!("activity '{}' was cancelled", a.name),
+        ),
+    };
+    token.cancel();
+    // Whatever the activity reports while winding down, the attempt ends as it was stopped.
+    let _ = tokio::time::timeout(WIND_DOWN, &mut work).await;
+    Err(stopped)
 }
 
 /// Why an activity failed: ADF's error code and a message naming what went wrong.

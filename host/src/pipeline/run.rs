@@ -10,6 +10,8 @@ pub enum Status {
     Succeeded,
     Failed,
     Skipped,
+    /// Stopped from outside (the run or this activity was cancelled).
+    Cancelled,
 }
 
 /// An activity's error, as ADF reports it.
