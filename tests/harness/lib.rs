@@ -276,6 +276,16 @@ pub fn sluice_bin() -> PathBuf {
     .clone()
 }
 
+/// The compiled-plugin cache of the `sluice` runs of the tests: `target/sluice-test-plugin-cache`,
+/// beside the built test plugins. (In-process plugin runtimes of the tests use temporary
+/// directories or no disk cache.)
+pub fn plugin_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("sluice-test-plugin-cache")
+}
+
 /// What a `sluice` invocation printed.
 pub struct Run {
     pub code: i32,
@@ -305,10 +315,14 @@ pub fn sluice(args: &[&str]) -> Run {
     sluice_env(args, &[])
 }
 
+/// Runs `sluice` with `args` and `env` added to its environment. Every run gets
+/// `SLUICE_PLUGIN_CACHE` = [`plugin_cache_dir`] (unless `env` or `args` say otherwise), so
+/// the tests never read or fill the user's `~/.cache/sluice`.
 pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(sluice_bin());
     cmd.args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("SLUICE_PLUGIN_CACHE", plugin_cache_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
