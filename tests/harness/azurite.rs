@@ -3,7 +3,7 @@
 //! containers, upload fixtures and inspect what Sluice wrote, independently of Sluice's own
 //! `object_store` client.
 //!
-//! Azurite is installed into `tests/.azurite` by `.ci/run` (or by hand with the command in
+//! Azurite is installed into `tests/.azurite` by `tests/run` (or by hand with the command in
 //! [`INSTALL`]); when it is missing the tests fail with that command.
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -276,6 +276,16 @@ pub fn sluice_bin() -> PathBuf {
     .clone()
 }
 
+/// The compiled-plugin cache of the `sluice` runs of the tests: `target/sluice-test-plugin-cache`,
+/// beside the built test plugins. (In-process plugin runtimes of the tests use temporary
+/// directories or no disk cache.)
+pub fn plugin_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("sluice-test-plugin-cache")
+}
+
 /// What a `sluice` invocation printed.
 pub struct Run {
     pub code: i32,
@@ -305,10 +315,14 @@ pub fn sluice(args: &[&str]) -> Run {
     sluice_env(args, &[])
 }
 
+/// Runs `sluice` with `args` and `env` added to its environment. Every run gets
+/// `SLUICE_PLUGIN_CACHE` = [`plugin_cache_dir`] (unless `env` or `args` say otherwise), so
+/// the tests never read or fill the user's `~/.cache/sluice`.
 pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(sluice_bin());
     cmd.args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("SLUICE_PLUGIN_CACHE", plugin_cache_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -322,23 +336,58 @@ pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     use std::process::Stdio;
+    let program = Path::new(cmd.get_program())
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cannot start sluice");
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
     let id = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("waiting for sluice failed"),
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {program} failed: {e}")),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            panic!("sluice did not finish within {limit:?}");
+            panic!("{program} did not finish within {limit:?}");
         }
     }
+}
+
+/// Runs the test `name` of module `module` (pass `module_path!()`) again, alone, in a child
+/// process of this test binary with `env` added to that process's environment, and asserts
+/// that it passed. For a test that needs process-wide state such as an environment variable:
+/// all end-to-end tests share one process, so setting it in this one would change it under
+/// every other test. The test checks for the variable to know whether it is the child.
+pub fn rerun_in_child(module: &str, name: &str, env: &[(&str, &str)]) {
+    let test = match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    };
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        test.as_str(),
+        "--exact",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run_with_timeout(cmd, STEP_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} in a child process failed:\n{stdout}\n{stderr}"
+    );
 }
 
 /// Runs `sluice run <factory> --output json` with extra args and returns the run.

@@ -790,7 +790,7 @@ fn text_form_of_far_future_dates() {
 
 /// Throughput of the decoder against a bare binary `COPY TO STDOUT` of the same query, and of
 /// the encoder alone. Run with:
-/// `cargo test --release -p sluice-e2e --test codec -- --ignored --nocapture decode_throughput`
+/// `cargo test --release -p sluice-e2e --test e2e -- --ignored --nocapture codec::decode_throughput`
 #[tokio::test]
 #[ignore = "benchmark; run explicitly in release mode"]
 async fn decode_throughput() {

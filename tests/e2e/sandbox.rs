@@ -16,7 +16,7 @@ use sluice::plugins::{
 use sluice::types::batch::Batch;
 use sluice::types::schema::{Column, DataType, Schema, SchemaRef};
 use sluice::types::value::Value;
-use sluice_e2e::plugins_dir;
+use sluice_e2e::{plugins_dir, rerun_in_child};
 
 /// Every test is bounded by this, so a sandbox that fails to stop a guest fails the test
 /// instead of hanging it.
@@ -493,9 +493,16 @@ async fn read_file_finds_no_filesystem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_env_sees_no_environment() {
-    // Edition 2021: `set_var` is safe; other threads only read the environment through std,
-    // which serialises access.
-    std::env::set_var(CANARY_VAR, CANARY_VALUE);
+    // The canary must be in the host process's environment. All end-to-end tests share one
+    // process, so rather than `set_var` under them, this test runs itself again in a child
+    // process whose environment holds the canary, and checks there.
+    if std::env::var_os(CANARY_VAR).is_none() {
+        return rerun_in_child(
+            module_path!(),
+            "read_env_sees_no_environment",
+            &[(CANARY_VAR, CANARY_VALUE)],
+        );
+    }
     assert_eq!(std::env::var(CANARY_VAR).unwrap(), CANARY_VALUE);
     let mut c = contain("read-env", hostile_limits(), 1).await;
     let said = guest_message(&c).to_string();

@@ -1,0 +1,25 @@
+//! The end-to-end tests: one test binary (linking wasmtime, arrow and object_store once), one
+//! module per area, each opening with what it proves. The shared harness is the `sluice_e2e`
+//! library (`tests/harness/`). All tests run in this one process: a test that needs
+//! process-wide state (an environment variable) runs itself in a child process
+//! ([`sluice_e2e::rerun_in_child`]) instead of changing this one.
+
+mod blob;
+mod codec;
+mod control;
+mod copy;
+mod demo;
+mod errors;
+mod expressions;
+mod fault_tolerance;
+mod files;
+mod formats;
+mod lookup;
+mod matrix;
+mod partition;
+mod pipeline;
+mod plugins;
+mod sandbox;
+mod script;
+mod secrets;
+mod tls;
