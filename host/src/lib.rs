@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod copy;
+pub mod engine;
 pub mod expr;
 pub mod model;
 pub mod pipeline;

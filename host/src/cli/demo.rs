@@ -11,11 +11,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::pgcluster::{ClusterOptions, TempCluster};
 use crate::cli::{print_run, OutputFormat};
-use crate::copy::context::RunContext;
+use crate::engine;
 use crate::model::load::Factory;
 use crate::model::pg_endpoint::PgEndpoint;
-use crate::model::plan;
-use crate::pipeline::executor::run_pipeline;
 use crate::pipeline::run::Status;
 use crate::stores::postgres::connect::connect;
 
@@ -139,16 +137,14 @@ async fn demo(
         files.properties["typeProperties"]["host"] =
             serde_json::Value::String(args.out.display().to_string());
     }
-    let ctx = RunContext::new("local").with_progress(args.output == OutputFormat::Text);
-    let plan = plan::plan_run(&factory, "DemoCopy", &[], &ctx.secrets)?;
-    let run = run_pipeline(
-        Arc::new(factory),
-        &plan.pipeline,
-        plan.parameters,
-        &ctx,
-        plan.warnings,
-    )
-    .await;
+    let options = engine::RunOptions {
+        progress: args.output == OutputFormat::Text,
+        ..engine::RunOptions::new("local")
+    };
+    let run = engine::start(Arc::new(factory), Some("DemoCopy"), options)
+        .await?
+        .finish()
+        .await?;
     print_run(&run, args.output)?;
     if run.status != Status::Succeeded {
         return Ok(ExitCode::FAILURE);

@@ -11,13 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::copy::context::RunContext;
+use crate::engine;
 use crate::model::load::{Factory, Kind};
 use crate::model::pg_endpoint::PgEndpoint;
-use crate::model::plan;
-use crate::pipeline::executor::run_pipeline;
 use crate::pipeline::run::{PipelineRun, Status};
-use crate::secrets::SecretBook;
 
 #[derive(Parser)]
 #[command(
@@ -123,11 +120,7 @@ fn init_logging(verbose: u8) {
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run(args) => {
-            let mut ctx = RunContext::new("local");
-            // Errors are masked with the run's own redactor before the context goes.
-            let run = run(&args, &mut ctx)
-                .await
-                .map_err(|e| anyhow::anyhow!(ctx.redactor().redact(&format!("{e:#}"))))?;
+            let run = run(&args).await?;
             print_run(&run, args.output)?;
             Ok(if run.status == Status::Succeeded {
                 ExitCode::SUCCESS
@@ -141,41 +134,31 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// Loads the factory, plans the chosen pipeline, fetches its Key Vault secrets and runs it
-/// with `ctx` (whose redactor masks everything the run shows).
-pub async fn run(args: &RunArgs, ctx: &mut RunContext) -> Result<PipelineRun> {
+/// Loads the factory (with `--connection` overrides) and runs the chosen pipeline through the
+/// engine. Errors are masked with the run's redactor.
+pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
     let mut factory = Factory::load(&args.path)?;
+    let mut passwords = Vec::new();
     for (name, url) in &args.connections {
         factory.get(Kind::LinkedService, name, "--connection")?;
         let endpoint = PgEndpoint::from_url(url).with_context(|| format!("--connection {name}"))?;
-        if let Some(pw) = &endpoint.password {
-            ctx.redactor().register(pw.expose());
-        }
+        passwords.extend(endpoint.password.clone());
         factory.pg_overrides.insert(name.clone(), endpoint);
     }
-    let name = plan::choose_pipeline(&factory, args.pipeline.as_deref())?;
-    let plan = plan::plan_run(&factory, &name, &args.params, &ctx.secrets)?;
-    let vaults = plan::vault_addresses_of(&factory, &ctx.secrets)?;
-    ctx.secrets.fetch(vaults).await;
-    for w in &plan.warnings {
-        tracing::warn!("not implemented, ignored: {w}");
-    }
-    ctx.plugins = Some(Arc::new(args.plugins.host(Some(&factory.root))?));
-    ctx.progress = args.output == OutputFormat::Text;
-    Ok(run_pipeline(
-        Arc::new(factory),
-        &plan.pipeline,
-        plan.parameters,
-        ctx,
-        plan.warnings,
-    )
-    .await)
+    let options = engine::RunOptions {
+        plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
+        progress: args.output == OutputFormat::Text,
+        mask: passwords,
+        ..engine::RunOptions::new("local")
+    };
+    let handle = engine::start(Arc::new(factory), args.pipeline.as_deref(), options).await?;
+    Ok(handle.finish().await?)
 }
 
 /// Checks every linked service, dataset and pipeline; prints all problems, not just the first.
 pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
     let factory = Factory::load(path)?;
-    let found = plan::validate_factory(&factory, &SecretBook::default());
+    let found = engine::validate(&factory);
     for w in &found.warnings {
         eprintln!("warning: not implemented, ignored: {w}");
     }

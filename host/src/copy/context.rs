@@ -15,6 +15,17 @@ use tokio_util::sync::CancellationToken;
 use super::transform::PluginHost;
 use crate::secrets::{Redactor, SecretBook};
 
+/// Watches a run as it goes: the service records activity runs as they finish, an embedding
+/// program shows progress. Calls come from the run's tasks and must return quickly.
+pub trait RunObserver: Send + Sync {
+    /// An activity started (`activity_type` as ADF spells it).
+    fn activity_started(&self, _name: &str, _activity_type: &str) {}
+    /// An activity ended; `record` is its activity run as the run output shows it (masked).
+    fn activity_finished(&self, _record: &serde_json::Value) {}
+    /// A copy moved more rows: totals so far for `activity`.
+    fn copy_progress(&self, _activity: &str, _rows: u64, _bytes: u64) {}
+}
+
 /// One run's context. Cheap to clone; clones share the secrets and the cancellation token.
 #[derive(Clone, Default)]
 pub struct RunContext {
@@ -29,6 +40,8 @@ pub struct RunContext {
     /// Cancelled from outside to stop the run: copies stop reading and abort their open
     /// write, control activities stop waiting.
     pub cancel: CancellationToken,
+    /// Told about activities and copy progress as the run goes.
+    pub observer: Option<Arc<dyn RunObserver>>,
     /// The tokens of the activities running now, by name, so one activity can be cancelled
     /// from outside ([`RunContext::cancel_activity`]).
     running: Arc<Mutex<Running>>,
@@ -53,6 +66,12 @@ impl RunContext {
     /// The same context serving plugins from `host`.
     pub fn with_plugins(mut self, host: Arc<PluginHost>) -> Self {
         self.plugins = Some(host);
+        self
+    }
+
+    /// The same context reporting to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

@@ -47,7 +47,8 @@ pub async fn execute(
         "Copy" => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            let bar = Progress::new(&a.name, state.ctx.progress);
+            let bar =
+                Progress::new(&a.name, state.ctx.progress).observed(state.ctx.observer.clone());
             let out = run_copy(&plan, &state.ctx.with_cancel(cancel.clone()), &bar)
                 .await
                 .map_err(fail_run("CopyFailed"))?;

@@ -272,6 +272,9 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     // context, or when an attempt times out.
     let cancel = frame.cancel.child_token();
     let _running = state.ctx.activity_started(&a.name, &cancel);
+    if let Some(o) = &state.ctx.observer {
+        o.activity_started(&a.name, &a.activity_type);
+    }
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
@@ -328,6 +331,9 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         output: shown,
     };
     record.redact(state.ctx.redactor());
+    if let Some(o) = &state.ctx.observer {
+        o.activity_finished(&serde_json::to_value(&record).unwrap_or_default());
+    }
     lock(&state.records).push(record);
     status
 }
