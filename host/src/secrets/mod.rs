@@ -79,10 +79,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Registered values, longest first.
+type Values = Arc<RwLock<Vec<String>>>;
+
 /// One run's registered secret values. Clones share the same set.
 #[derive(Clone)]
 pub struct Redactor {
-    values: Arc<RwLock<Vec<String>>>,
+    values: Values,
 }
 
 impl Default for Redactor {
@@ -91,10 +94,12 @@ impl Default for Redactor {
     }
 }
 
+/// The redactors of the runs in this process, weakly held.
+type LiveRedactors = Mutex<Vec<Weak<RwLock<Vec<String>>>>>;
+
 /// Every redactor still alive, for [`redact_logs`]: the log sink's view of the runs in progress.
-fn live() -> &'static Mutex<Vec<Weak<RwLock<Vec<String>>>>> {
-    static LIVE: std::sync::OnceLock<Mutex<Vec<Weak<RwLock<Vec<String>>>>>> =
-        std::sync::OnceLock::new();
+fn live() -> &'static LiveRedactors {
+    static LIVE: std::sync::OnceLock<LiveRedactors> = std::sync::OnceLock::new();
     LIVE.get_or_init(Mutex::default)
 }
 
@@ -210,7 +215,7 @@ fn mask(text: &str, values: &[String]) -> String {
 /// Masks `text` with every redactor alive in the process: for log lines and panic messages,
 /// which only the operator sees and which any thread may write.
 pub fn redact_logs(text: &str) -> String {
-    let redactors: Vec<Arc<RwLock<Vec<String>>>> = {
+    let redactors: Vec<Values> = {
         let live = live().lock().unwrap_or_else(|e| e.into_inner());
         live.iter().filter_map(Weak::upgrade).collect()
     };
