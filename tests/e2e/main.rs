@@ -5,6 +5,7 @@
 //! ([`sluice_e2e::rerun_in_child`]) instead of changing this one.
 
 mod blob;
+mod cancel;
 mod codec;
 mod control;
 mod copy;
@@ -22,4 +23,5 @@ mod plugins;
 mod sandbox;
 mod script;
 mod secrets;
+mod tenants;
 mod tls;
