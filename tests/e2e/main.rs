@@ -19,6 +19,7 @@ mod lookup;
 mod matrix;
 mod partition;
 mod pipeline;
+mod planning;
 mod plugins;
 mod sandbox;
 mod script;

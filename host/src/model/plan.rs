@@ -241,3 +241,50 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
         notes,
     }
 }
+
+impl RunPlan {
+    /// A plain-text outline of the plan: the pipeline, its parameter values, each activity
+    /// (nested lists indented) with its kind, dependencies and non-default policy, and the
+    /// warnings. Stable, for fixture tests and `validate` users who want to see what will run.
+    pub fn summary(&self) -> String {
+        let mut out = format!("pipeline {}\n", self.pipeline.name);
+        if !self.parameters.is_empty() {
+            out.push_str(&format!(
+                "  parameters: {}\n",
+                Value::Object(self.parameters.clone())
+            ));
+        }
+        if !self.pipeline.variables.is_empty() {
+            let names: Vec<&str> = self.pipeline.variables.keys().map(String::as_str).collect();
+            out.push_str(&format!("  variables: {}\n", names.join(", ")));
+        }
+        outline(&self.pipeline.activities, 1, &mut out);
+        for w in &self.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
+        out
+    }
+}
+
+fn outline(activities: &[Activity], depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    for a in activities {
+        out.push_str(&format!("{pad}- {} ({})", a.name, a.kind.name()));
+        if !a.depends_on.is_empty() {
+            let deps: Vec<String> = a
+                .depends_on
+                .iter()
+                .map(|d| format!("{} {:?}", d.activity, d.conditions))
+                .collect();
+            out.push_str(&format!(" after {}", deps.join(", ")));
+        }
+        if a.policy.retry > 0 {
+            out.push_str(&format!(" retry {}", a.policy.retry));
+        }
+        out.push('\n');
+        for (key, inner) in &a.nested {
+            out.push_str(&format!("{pad}  {key}:\n"));
+            outline(inner, depth + 2, out);
+        }
+    }
+}
