@@ -1,4 +1,7 @@
-//! The `sluice` command line: `run`, `validate`, `demo` and `plugin`.
+//! The `sluice` command line: `run`, `validate`, `demo` and `plugin`. It parses arguments,
+//! calls the [`crate::engine`] facade and prints; `anyhow` errors live here only.
+//!
+//! Layer: the top; nothing imports it.
 
 pub mod demo;
 pub mod pgcluster;

@@ -17,6 +17,8 @@
 //! Errors name the caller's location (`at`, e.g. `activity 'Copy1' property
 //! 'typeProperties.source.query'`), the 1-based character position in the string and the
 //! reason.
+//!
+//! Layer: above `types` only; everything that evaluates ADF JSON uses it.
 
 mod datetime;
 mod eval;

@@ -1,5 +1,13 @@
 //! ADF definitions: loading factory folders and files, and typed linked services, datasets and
 //! pipelines. Pure: nothing here connects anywhere.
+//!
+//! [`plan`] is the one planning step `run` and `validate` take: a factory becomes a typed plan
+//! (one [`pipeline::ActivityKind`] per activity, each definition resolved once). The store
+//! settings a plan carries (PostgreSQL endpoints, file datasets and locations, blob accounts,
+//! plugin references) are read here too, so planning never needs the stores.
+//!
+//! Layer: above `types`, `expr` and `secrets`; below the stores, which add I/O to these
+//! settings.
 
 pub mod copy;
 pub mod dataset;

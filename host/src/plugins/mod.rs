@@ -15,6 +15,9 @@
 //! Guests are never trusted: no filesystem, environment, arguments or network; stdio goes to
 //! small in-memory pipes. Guest-visible failures (`result::err` from the WIT) stay distinct from
 //! traps ([`PluginError::Guest`] vs [`PluginError::Trap`]).
+//!
+//! Layer: above the stores (it reads and writes their COPY tuples) and the model; below the
+//! copy runner, which puts plugin stages into a copy.
 
 pub mod bindings;
 pub mod build;

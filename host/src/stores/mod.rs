@@ -1,6 +1,10 @@
 //! Stores. Each implements the [`Source`] / [`Sink`] pair over the shared [`Batch`] type; the
 //! copy runner connects them with bounded channels so reading and writing overlap and memory
 //! stays flat.
+//!
+//! Layer: above the model (whose store settings they open) and `secrets`; below the plugins
+//! and the copy runner. Errors leave as [`StoreError`], phrased for the user and masked by the
+//! run's redactor where they leave the run.
 
 pub mod csv;
 pub mod files;
