@@ -198,9 +198,7 @@ pub async fn run_copy(
     let skips = match &plan.session_log {
         Some(log) => SkipLog::with_session_log(
             SessionLog::create(log).await.map_err(|e| {
-                StoreError::new(format!(
-                    "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
-                ))
+                e.context("logSettings.logLocationSettings / redirectIncompatibleRowSettings")
             })?,
             ctx.redactor(),
         ),
@@ -269,12 +267,15 @@ async fn copy_rows(
         open_sink(&plan.sink, &sink_schema)
             .await
             .map_err(|e| match &plan.row_mapper {
-                Some(m) => StoreError::new(format!(
-                    "{e} (the columns come from {} {}: {})",
-                    m.property,
-                    m.reference,
-                    sink_schema.names().collect::<Vec<_>>().join(", ")
-                )),
+                Some(m) => StoreError::with_kind(
+                    e.kind(),
+                    format!(
+                        "{e} (the columns come from {} {}: {})",
+                        m.property,
+                        m.reference,
+                        sink_schema.names().collect::<Vec<_>>().join(", ")
+                    ),
+                ),
                 None => e,
             })?;
 
