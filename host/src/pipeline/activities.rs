@@ -30,7 +30,7 @@ pub async fn execute(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outc
     let fail_run = |code: &str| {
         let code = code.to_string();
         move |e: crate::stores::StoreError| {
-            Failure::new(code, format!("activity '{}': {e}", a.name))
+            Failure::new(code, format!("activity '{}': {e}", a.name)).classified(e.kind())
         }
     };
     let out = match a.activity_type.as_str() {
