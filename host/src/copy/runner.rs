@@ -28,7 +28,7 @@ use crate::stores::postgres::sink::PgSink;
 use crate::stores::postgres::source::PgSource;
 use crate::stores::session_log::SessionLog;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::{Sink, SinkStats, Source, SourceStats, StoreError};
+use crate::stores::{Sink, SinkStats, Source, SourceStats, StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
 
@@ -200,9 +200,7 @@ pub async fn run_copy(
     let skips = match &plan.session_log {
         Some(log) => SkipLog::with_session_log(
             SessionLog::create(log).await.map_err(|e| {
-                StoreError::new(format!(
-                    "logSettings.logLocationSettings / redirectIncompatibleRowSettings: {e}"
-                ))
+                e.context("logSettings.logLocationSettings / redirectIncompatibleRowSettings")
             })?,
             ctx.redactor(),
         ),
@@ -280,12 +278,15 @@ async fn copy_rows(
         _ = cancel.cancelled() => return Err(cancelled()),
     };
     let mut sink = opened.map_err(|e| match &plan.row_mapper {
-        Some(m) => StoreError::new(format!(
-            "{e} (the columns come from {} {}: {})",
-            m.property,
-            m.reference,
-            sink_schema.names().collect::<Vec<_>>().join(", ")
-        )),
+        Some(m) => StoreError::with_kind(
+            e.kind(),
+            format!(
+                "{e} (the columns come from {} {}: {})",
+                m.property,
+                m.reference,
+                sink_schema.names().collect::<Vec<_>>().join(", ")
+            ),
+        ),
         None => e,
     })?;
 
@@ -542,7 +543,7 @@ fn round3(v: f64) -> f64 {
 
 /// The error of a copy stopped by its cancellation token.
 pub fn cancelled() -> StoreError {
-    StoreError::new("the copy was cancelled")
+    StoreError::with_kind(StoreErrorKind::Cancelled, "the copy was cancelled")
 }
 
 async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {

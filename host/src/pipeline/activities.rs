@@ -14,9 +14,7 @@ use crate::copy::runner::run_copy;
 use crate::model::params::substitute;
 use crate::model::pipeline::Activity;
 use crate::model::timespan::parse_timespan;
-use crate::pipeline::executor::{
-    lock, run_container, run_nested, Failure, Frame, RunState, CANCELLED,
-};
+use crate::pipeline::executor::{lock, run_container, run_nested, Failure, Frame, RunState};
 use crate::pipeline::run::Status;
 
 type Outcome = Result<Value, Failure>;
@@ -40,7 +38,7 @@ pub async fn execute(
     let fail_run = |code: &str| {
         let code = code.to_string();
         move |e: crate::stores::StoreError| {
-            Failure::new(code, format!("activity '{}': {e}", a.name))
+            Failure::new(code, format!("activity '{}': {e}", a.name)).classified(e.kind())
         }
     };
     let out = match a.activity_type.as_str() {
@@ -114,10 +112,7 @@ async fn until_cancelled<T>(
 ) -> Result<T, Failure> {
     tokio::select! {
         r = work => Ok(r),
-        _ = cancel.cancelled() => Err(Failure::new(
-            CANCELLED,
-            format!("activity '{}' was cancelled", a.name),
-        )),
+        _ = cancel.cancelled() => Err(Failure::cancelled(&a.name)),
     }
 }
 
@@ -239,10 +234,7 @@ async fn run_nested_list(
     let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
     match run_container(state.clone(), list, frame).await {
         Status::Failed => Err(inner_failure(state, a, &names)),
-        Status::Cancelled => Err(Failure::new(
-            CANCELLED,
-            format!("activity '{}' was cancelled", a.name),
-        )),
+        Status::Cancelled => Err(Failure::cancelled(&a.name)),
         _ => Ok(()),
     }
 }
@@ -314,10 +306,7 @@ async fn for_each(
         }
     }
     if cancel.is_cancelled() {
-        return Err(Failure::new(
-            CANCELLED,
-            format!("activity '{}' was cancelled", a.name),
-        ));
+        return Err(Failure::cancelled(&a.name));
     }
     if failed > 0 {
         let mut f = inner_failure(state, a, &names);

@@ -20,8 +20,9 @@ use crate::model::load::Factory;
 use crate::model::params::Scope;
 use crate::model::pipeline::{Activity, Condition, Pipeline};
 use crate::pipeline::activities::execute;
-use crate::pipeline::run::{ActivityError, ActivityRun, PipelineRun, Status};
+use crate::pipeline::run::{ActivityError, ActivityRun, FailureType, PipelineRun, Status};
 use crate::secrets::MASK;
+use crate::stores::StoreErrorKind;
 
 /// ExecutePipeline may nest this deep (a pipeline calling itself stops here).
 pub const MAX_PIPELINE_DEPTH: u32 = 16;
@@ -284,8 +285,13 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
             break result;
         }
         match result {
-            Err(e) if attempts <= a.policy.retry && e.code != "BadDefinition" => {
-                tracing::warn!(activity = %a.name, "attempt {attempts} failed: {}; retrying in {}s", state.ctx.redactor().redact(&e.message), a.policy.retry_interval.as_secs());
+            Err(e) if attempts <= a.policy.retry && e.retryable() => {
+                let what = if e.transient {
+                    "transient"
+                } else {
+                    "permanent"
+                };
+                tracing::warn!(activity = %a.name, "attempt {attempts} failed ({what}): {}; retrying in {}s", state.ctx.redactor().redact(&e.message), a.policy.retry_interval.as_secs());
                 tokio::time::sleep(a.policy.retry_interval).await;
             }
             other => break other,
@@ -293,25 +299,23 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     };
     let (status, error, output) = match result {
         Ok(output) => (Status::Succeeded, None, output),
-        Err(f) if f.code == CANCELLED => {
-            let message = state.ctx.redactor().redact(&f.message);
-            tracing::warn!(activity = %a.name, "{message}");
-            let error = ActivityError {
-                error_code: f.code,
-                message,
-                failure_type: "UserError".into(),
-            };
-            (Status::Cancelled, Some(error), Value::Object(Map::new()))
-        }
         Err(f) => {
+            let status = if f.code == CANCELLED {
+                Status::Cancelled
+            } else {
+                Status::Failed
+            };
             let message = state.ctx.redactor().redact(&f.message);
-            tracing::error!(activity = %a.name, "failed: {message}");
+            match status {
+                Status::Cancelled => tracing::warn!(activity = %a.name, "{message}"),
+                _ => tracing::error!(activity = %a.name, "failed: {message}"),
+            }
             let error = ActivityError {
                 error_code: f.code,
                 message,
-                failure_type: "UserError".into(),
+                failure_type: f.failure_type,
             };
-            (Status::Failed, Some(error), Value::Object(Map::new()))
+            (status, Some(error), Value::Object(Map::new()))
         }
     };
     state.record_output(frame, &a.name, &output);
@@ -358,18 +362,19 @@ async fn attempt(
     tokio::pin!(deadline);
     let stopped = tokio::select! {
         r = &mut work => return r,
-        _ = &mut deadline => Failure::new(
-            "ActivityTimeout",
-            format!(
-                "activity '{}' timed out after {}",
-                a.name,
-                crate::model::timespan::format_timespan(a.policy.timeout)
-            ),
-        ),
-        _ = token.cancelled() => Failure::new(
-            CANCELLED,
-            format!("activity '{}' was cancelled", a.name),
-        ),
+        _ = &mut deadline => Failure {
+            // Another attempt may finish in time.
+            transient: true,
+            ..Failure::new(
+                "ActivityTimeout",
+                format!(
+                    "activity '{}' timed out after {}",
+                    a.name,
+                    crate::model::timespan::format_timespan(a.policy.timeout)
+                ),
+            )
+        },
+        _ = token.cancelled() => Failure::cancelled(&a.name),
     };
     token.cancel();
     // Whatever the activity reports while winding down, the attempt ends as it was stopped.
@@ -377,24 +382,59 @@ async fn attempt(
     Err(stopped)
 }
 
-/// Why an activity failed: ADF's error code and a message naming what went wrong.
+/// Why an activity failed: ADF's error code, a message naming what went wrong, and ADF's
+/// failure type.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub code: String,
     pub message: String,
+    /// ADF's `failureType`: the user's side unless a store failed on its own.
+    pub failure_type: FailureType,
+    /// Another attempt may succeed (a lost connection, a serialization failure, a timeout).
+    pub transient: bool,
+    /// The definition is wrong: every attempt would fail the same way, so `policy.retry`
+    /// does not apply.
+    pub definition: bool,
 }
 
 impl Failure {
+    /// A failure on the user's side (ADF's `UserError`), not known to be transient.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Failure {
             code: code.into(),
             message: message.into(),
+            failure_type: FailureType::UserError,
+            transient: false,
+            definition: false,
         }
     }
 
-    /// A definition problem: never retried.
+    /// The activity was cancelled from outside ([`CANCELLED`]).
+    pub fn cancelled(activity: &str) -> Self {
+        Failure::new(CANCELLED, format!("activity '{activity}' was cancelled"))
+    }
+
+    /// A definition problem (`BadDefinition`): never retried.
     pub fn definition(e: impl std::fmt::Display) -> Self {
-        Failure::new("BadDefinition", e.to_string())
+        Failure {
+            definition: true,
+            ..Failure::new("BadDefinition", e.to_string())
+        }
+    }
+
+    /// This failure with the failure type and transience of a store failure of `kind`.
+    pub fn classified(self, kind: StoreErrorKind) -> Self {
+        Failure {
+            failure_type: FailureType::of(kind),
+            transient: kind.is_transient(),
+            ..self
+        }
+    }
+
+    /// Whether `policy.retry` applies: as in ADF, to every failure but a bad definition
+    /// (transient or not: a retry may also outlast a competing write or a lock).
+    pub fn retryable(&self) -> bool {
+        !self.definition
     }
 }
 
@@ -447,4 +487,95 @@ fn container_status(activities: &[Activity], status: &BTreeMap<String, Status>) 
         }
     }
     Status::Succeeded
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn store_failures_are_classified_by_kind() {
+        let f = Failure::new("ScriptFailed", "m").classified(StoreErrorKind::Serialization);
+        assert_eq!(f.failure_type, FailureType::SystemError);
+        assert!(f.transient && f.retryable());
+        let f = Failure::new("CopyFailed", "m").classified(StoreErrorKind::Data);
+        assert_eq!(f.failure_type, FailureType::UserError);
+        assert!(!f.transient);
+        // As in ADF, policy.retry applies to every failure but a bad definition.
+        assert!(f.retryable());
+        let f = Failure::definition("bad");
+        assert_eq!(
+            (f.code.as_str(), f.failure_type),
+            ("BadDefinition", FailureType::UserError)
+        );
+        assert!(!f.retryable());
+    }
+
+    /// A Script against a port nothing listens on: each attempt's connection is refused, the
+    /// activity is retried and fails as a SystemError; a definition error is not retried.
+    #[tokio::test]
+    async fn a_refused_connection_is_a_retried_system_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let put = |kind: &str, name: &str, props: Value| {
+            crate::model::load::write_definition(dir.path(), kind, name, &props).unwrap()
+        };
+        put(
+            "linkedService",
+            "Pg",
+            json!({"type": "AzurePostgreSql", "typeProperties": {"connectionString":
+                format!("Server=127.0.0.1;Database=d;Port={port};UID=u;EncryptionMethod=0")}}),
+        );
+        put(
+            "pipeline",
+            "P",
+            json!({"activities": [
+                {"name": "S", "type": "Script", "policy": {"retry": 1, "retryIntervalInSeconds": 0},
+                 "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+                 "typeProperties": {"scripts": [{"type": "NonQuery", "text": "SELECT 1"}]}},
+                {"name": "V", "type": "SetVariable", "policy": {"retry": 2, "retryIntervalInSeconds": 0},
+                 "typeProperties": {"variableName": "undeclared", "value": "x"}}
+            ]}),
+        );
+        let factory = Factory::load(dir.path()).unwrap();
+        let ctx = RunContext::new("test");
+        let plan = crate::model::plan::plan_run(&factory, "P", &[], &ctx.secrets).unwrap();
+        let run = run_pipeline(
+            Arc::new(factory),
+            &plan.pipeline,
+            plan.parameters,
+            &ctx,
+            plan.warnings,
+        )
+        .await;
+        let record = |name: &str| {
+            run.activities
+                .iter()
+                .find(|r| r.activity_name == name)
+                .unwrap()
+        };
+        let s = record("S");
+        assert_eq!((s.status, s.attempts), (Status::Failed, 2));
+        let error = serde_json::to_value(s.error.as_ref().unwrap()).unwrap();
+        assert_eq!(error["errorCode"], "ScriptFailed", "{error}");
+        assert_eq!(error["failureType"], "SystemError", "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot connect to PostgreSQL"),
+            "{error}"
+        );
+        let v = record("V");
+        assert_eq!((v.status, v.attempts), (Status::Failed, 1));
+        let error = v.error.as_ref().unwrap();
+        assert_eq!(error.error_code, "BadDefinition");
+        assert_eq!(error.failure_type, FailureType::UserError);
+    }
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::secrets::Redactor;
+use crate::stores::StoreErrorKind;
 
 /// Status of an activity or pipeline run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,7 +21,37 @@ pub enum Status {
 pub struct ActivityError {
     pub error_code: String,
     pub message: String,
-    pub failure_type: String,
+    pub failure_type: FailureType,
+}
+
+/// ADF's `failureType`: whose side a failure is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum FailureType {
+    /// The definition, the data, the credentials or the query: the user must change something.
+    #[default]
+    UserError,
+    /// The service or a store failed (a lost connection, a server shutting down, a
+    /// serialization failure, a timeout): the same run may succeed later.
+    SystemError,
+}
+
+impl FailureType {
+    /// The failure type of a store failure of `kind`: transient kinds are the system's,
+    /// everything else the user's.
+    pub fn of(kind: StoreErrorKind) -> FailureType {
+        match kind {
+            StoreErrorKind::Connection
+            | StoreErrorKind::ServerShutdown
+            | StoreErrorKind::Serialization
+            | StoreErrorKind::Timeout => FailureType::SystemError,
+            StoreErrorKind::NotFound
+            | StoreErrorKind::AccessDenied
+            | StoreErrorKind::Data
+            | StoreErrorKind::Definition
+            | StoreErrorKind::Cancelled
+            | StoreErrorKind::Other => FailureType::UserError,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,5 +114,38 @@ impl PipelineRun {
     /// The run as JSON (ADF's field names).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_types_follow_the_store_error_kind() {
+        use StoreErrorKind::*;
+        for kind in [Connection, ServerShutdown, Serialization, Timeout] {
+            assert_eq!(FailureType::of(kind), FailureType::SystemError, "{kind}");
+            assert!(kind.is_transient());
+        }
+        for kind in [NotFound, AccessDenied, Data, Definition, Cancelled, Other] {
+            assert_eq!(FailureType::of(kind), FailureType::UserError, "{kind}");
+            assert!(!kind.is_transient());
+        }
+    }
+
+    #[test]
+    fn failure_types_serialise_as_adf_names() {
+        let e = ActivityError {
+            error_code: "CopyFailed".into(),
+            message: "m".into(),
+            failure_type: FailureType::SystemError,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(
+                serde_json::json!({"errorCode": "CopyFailed", "message": "m", "failureType": "SystemError"})
+            )
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::model::script::{ScriptKind, ScriptPlan};
 use crate::pipeline::lookup::{json_row, OutputBudget};
 use crate::stores::postgres::binary::decode;
 use crate::stores::postgres::connect::connect;
-use crate::stores::postgres::errors::describe;
+use crate::stores::postgres::errors::kind_of;
 use crate::stores::StoreError;
 use crate::types::value::Value;
 
@@ -75,13 +75,15 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
             &[&timeout_ms],
         )
         .await
-        .map_err(|e| StoreError::new(format!("cannot set the script timeout: {e}")))?;
+        .map_err(|e| {
+            StoreError::with_kind(kind_of(&e), format!("cannot set the script timeout: {e}"))
+        })?;
     let mut result_sets = Vec::new();
     let mut affected: u64 = 0;
     let mut budget = OutputBudget::default();
     for (i, block) in plan.scripts.iter().enumerate() {
         let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("scripts[{i}]: {e}"));
-        let pg = |e: tokio_postgres::Error| fail(&describe(&e));
+        let pg = |e: tokio_postgres::Error| StoreError::postgres(format_args!("scripts[{i}]"), &e);
         let params: Vec<TextParam<'_>> = block
             .parameters
             .iter()

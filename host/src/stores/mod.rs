@@ -7,6 +7,7 @@
 //! run's redactor where they leave the run.
 
 pub mod csv;
+pub mod error;
 pub mod files;
 pub mod postgres;
 pub mod session_log;
@@ -14,6 +15,8 @@ pub mod skip_log;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
+
+pub use error::{StoreError, StoreErrorKind};
 
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
@@ -39,24 +42,6 @@ pub struct SinkStats {
     pub peak_connections: u32,
     /// Files written (file sinks), for the run output.
     pub files: Vec<String>,
-}
-
-/// A failure inside a store, phrased for the user. It may quote a server's message, so it is
-/// masked with the run's redactor where it leaves the run (the executor's activity error).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
-
-impl StoreError {
-    pub fn new(msg: impl Into<String>) -> Self {
-        StoreError(msg.into())
-    }
-}
-
-impl From<anyhow::Error> for StoreError {
-    fn from(e: anyhow::Error) -> Self {
-        StoreError::new(format!("{e:#}"))
-    }
 }
 
 /// A store that produces rows. Opening it (connect, describe) happens before `read`, so the

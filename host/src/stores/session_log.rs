@@ -52,10 +52,10 @@ impl SessionLog {
             LogFolder::Local(dir) => {
                 let path = dir.join(&name);
                 let fail = |e: io::Error| {
-                    StoreError::new(format!(
-                        "cannot create the session log {}: {e}",
-                        path.display()
-                    ))
+                    StoreError::io(
+                        format_args!("cannot create the session log {}", path.display()),
+                        &e,
+                    )
                 };
                 std::fs::create_dir_all(dir).map_err(fail)?;
                 let file = File::options()
@@ -82,10 +82,10 @@ impl SessionLog {
                 store.prepare_folder(folder).await?;
                 let staged = store.stage(store.key(folder, &name))?;
                 let file = staged.tmp.reopen().map_err(|e| {
-                    StoreError::new(format!(
-                        "{}: cannot write the session log: {e}",
-                        staged.label
-                    ))
+                    StoreError::io(
+                        format_args!("{}: cannot write the session log", staged.label),
+                        &e,
+                    )
                 })?;
                 (file, staged.label.clone(), Some((store, staged)))
             }

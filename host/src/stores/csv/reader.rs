@@ -12,7 +12,7 @@ use super::parse::{ParseError, RawRecord, RecordParser};
 use crate::model::files::csv_format::CsvFormat;
 use crate::stores::files::RowReader;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::StoreError;
+use crate::stores::{StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 use crate::types::value::Value;
@@ -145,7 +145,7 @@ impl RowReader for CsvReader {
                         log.record("source", &self.record_text(), &reason);
                         continue;
                     }
-                    None => return Err(StoreError::new(reason)),
+                    None => return Err(StoreError::with_kind(StoreErrorKind::Data, reason)),
                 }
             }
             for i in 0..width {
@@ -156,7 +156,7 @@ impl RowReader for CsvReader {
                     match std::str::from_utf8(bytes) {
                         Ok(s) => Value::Text(s.to_string()),
                         Err(e) => {
-                            return Err(StoreError::new(format!(
+                            return Err(StoreError::with_kind(StoreErrorKind::Data, format!(
                                 "{}: line {} (row {row_number}): column {} ({}) is not valid UTF-8 (invalid byte at offset {} of the value); set encodingName to match the file",
                                 self.label,
                                 self.rec.line,
@@ -175,7 +175,11 @@ impl RowReader for CsvReader {
 }
 
 fn parse_error(label: &str, e: ParseError) -> StoreError {
-    StoreError::new(format!("{label}: {e}"))
+    let kind = match &e {
+        ParseError::Io(io) => crate::stores::error::io_kind(io.kind()),
+        ParseError::Unterminated { .. } => StoreErrorKind::Data,
+    };
+    StoreError::with_kind(kind, format!("{label}: {e}"))
 }
 
 /// Skips blank lines; `false` when the file has no record.
@@ -204,11 +208,14 @@ fn header_names(rec: &RawRecord, label: &str) -> Result<Vec<String>, StoreError>
             match std::str::from_utf8(bytes) {
                 Ok("") => Ok(format!("Prop_{i}")),
                 Ok(s) => Ok(s.to_string()),
-                Err(_) => Err(StoreError::new(format!(
-                    "{label}: line {}: header column {} is not valid UTF-8",
-                    rec.line,
-                    i + 1
-                ))),
+                Err(_) => Err(StoreError::with_kind(
+                    StoreErrorKind::Data,
+                    format!(
+                        "{label}: line {}: header column {} is not valid UTF-8",
+                        rec.line,
+                        i + 1
+                    ),
+                )),
             }
         })
         .collect()

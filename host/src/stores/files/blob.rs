@@ -13,7 +13,8 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 pub use crate::model::files::blob_account::{parse_connection_string, BlobAccount, BlobAuth};
-use crate::stores::StoreError;
+use crate::stores::error::io_kind;
+use crate::stores::{StoreError, StoreErrorKind};
 
 impl BlobAccount {
     /// A client for one container. Building it does not connect.
@@ -54,11 +55,14 @@ impl BlobAccount {
             }
         }
         let store = b.build().map_err(|e| {
-            StoreError::new(format!(
-                "linked service '{}': cannot set up the Azure Blob Storage client: {}",
-                self.linked_service,
-                clean(&e.to_string())
-            ))
+            StoreError::with_kind(
+                StoreErrorKind::Definition,
+                format!(
+                    "linked service '{}': cannot set up the Azure Blob Storage client: {}",
+                    self.linked_service,
+                    clean(&e.to_string())
+                ),
+            )
         })?;
         Ok(Arc::new(store))
     }
@@ -88,6 +92,55 @@ pub fn describe(e: &object_store::Error) -> String {
             text
         }
     }
+}
+
+/// What kind of failure an `object_store` error is: a missing blob or container, refused
+/// credentials (HTTP 401, 403), a connection failure or timeout (after the client's own
+/// retries), a bad path; else other.
+pub fn kind_of(e: &object_store::Error) -> StoreErrorKind {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. } => StoreErrorKind::NotFound,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => StoreErrorKind::AccessDenied,
+        E::InvalidPath { .. } | E::UnknownConfigurationKey { .. } => StoreErrorKind::Definition,
+        other => transport_kind(other),
+    }
+}
+
+/// The kind of the HTTP or I/O failure among the causes of `e`, if any. (The client's own
+/// `HttpError` is transparent in the chain: its cause, the `reqwest` error, is what shows.)
+fn transport_kind(e: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source = e.source();
+    let mut depth = 0;
+    while let Some(s) = source {
+        if let Some(http) = s.downcast_ref::<HttpError>() {
+            return match http.kind() {
+                HttpErrorKind::Timeout => StoreErrorKind::Timeout,
+                HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Interrupted => {
+                    StoreErrorKind::Connection
+                }
+                _ => StoreErrorKind::Other,
+            };
+        }
+        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+            if r.is_timeout() {
+                return StoreErrorKind::Timeout;
+            }
+            if r.is_connect() || r.is_request() || r.is_body() {
+                return StoreErrorKind::Connection;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io_kind(io.kind());
+        }
+        source = s.source();
+        depth += 1;
+        if depth > 8 {
+            break;
+        }
+    }
+    StoreErrorKind::Other
 }
 
 /// Removes the query string of every URL in `text` and masks registered secrets.
@@ -177,6 +230,65 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no SAS token"), "{e}");
+    }
+
+    #[test]
+    fn object_store_errors_by_kind() {
+        use object_store::client::{HttpError, HttpErrorKind};
+        let boxed = |e: &str| -> Box<dyn std::error::Error + Send + Sync> { e.into() };
+        let not_found = object_store::Error::NotFound {
+            path: "c/a.csv".into(),
+            source: boxed("404"),
+        };
+        assert_eq!(kind_of(&not_found), StoreErrorKind::NotFound);
+        let denied = object_store::Error::PermissionDenied {
+            path: "c/a.csv".into(),
+            source: boxed("403"),
+        };
+        assert_eq!(kind_of(&denied), StoreErrorKind::AccessDenied);
+        let unauthenticated = object_store::Error::Unauthenticated {
+            path: "c/a.csv".into(),
+            source: boxed("401"),
+        };
+        assert_eq!(kind_of(&unauthenticated), StoreErrorKind::AccessDenied);
+        let http = |kind| object_store::Error::Generic {
+            store: "MicrosoftAzure",
+            source: Box::new(HttpError::new(kind, std::io::Error::other("refused"))),
+        };
+        assert_eq!(
+            kind_of(&http(HttpErrorKind::Connect)),
+            StoreErrorKind::Connection
+        );
+        assert_eq!(
+            kind_of(&http(HttpErrorKind::Timeout)),
+            StoreErrorKind::Timeout
+        );
+        assert_eq!(
+            kind_of(&object_store::Error::NotImplemented),
+            StoreErrorKind::Other
+        );
+    }
+
+    /// A real client error: nothing listens on the endpoint.
+    #[tokio::test]
+    async fn a_refused_connection_is_transient() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let account = parse(json!({"connectionString": format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )}))
+        .unwrap();
+        let store = account.store("c").unwrap();
+        let e = store
+            .head(&object_store::path::Path::from("a.csv"))
+            .await
+            .unwrap_err();
+        let e = StoreError::object_store("c/a.csv: cannot open", &e);
+        assert_eq!(e.kind(), StoreErrorKind::Connection, "{e}");
+        assert!(e.is_transient());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 
 use super::{RowReader, RowWriter};
 pub use crate::model::files::formats::{FilePattern, JsonSettings};
-use crate::stores::StoreError;
+use crate::stores::{StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 use crate::types::value::{ArrayValue, Value};
@@ -203,15 +203,18 @@ impl JsonReader {
             Some(Ok(obj)) => Ok(Some(obj)),
             Some(Err(e)) => {
                 let row = self.rows + self.ahead.len() as u64 + 1;
-                Err(StoreError::new(if e.is_io() {
-                    format!("{}: invalid JSON in row {row}: {e}", self.label)
+                Err(if e.is_io() {
+                    StoreError::new(format!("{}: invalid JSON in row {row}: {e}", self.label))
                 } else {
-                    format!(
-                        "{}: invalid JSON in row {row} (byte offset {}): {e}",
-                        self.label,
-                        self.stream.byte_offset()
+                    StoreError::with_kind(
+                        StoreErrorKind::Data,
+                        format!(
+                            "{}: invalid JSON in row {row} (byte offset {}): {e}",
+                            self.label,
+                            self.stream.byte_offset()
+                        ),
                     )
-                }))
+                })
             }
         }
     }
@@ -257,15 +260,18 @@ impl JsonReader {
         let mut cells = vec![Value::Null; self.schema.len()];
         for (k, raw) in obj.0 {
             let Some(&i) = self.index.get(&k) else {
-                return Err(StoreError::new(format!(
-                    "{}: row {row} has a field '{k}' that the first {} rows do not have; \
+                return Err(StoreError::with_kind(
+                    StoreErrorKind::Data,
+                    format!(
+                        "{}: row {row} has a field '{k}' that the first {} rows do not have; \
                      Sluice learns the columns from the start of the file",
-                    self.label, INFER_ROWS
-                )));
+                        self.label, INFER_ROWS
+                    ),
+                ));
             };
             let col = &self.schema.columns[i];
             let v = convert(raw.get(), &col.data_type).ok_or_else(|| {
-                StoreError::new(format!(
+                StoreError::with_kind(StoreErrorKind::Data, format!(
                     "{}: row {row}, field '{k}': {} does not fit the column's type {} (learnt from the first {} rows)",
                     self.label,
                     short(raw.get()),

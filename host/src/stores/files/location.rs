@@ -17,10 +17,11 @@ use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
-use super::blob::describe;
+use super::blob::{describe, kind_of};
 use crate::model::files::location::glob;
 pub use crate::model::files::location::{FileLocation, Selection, StoreRef};
-use crate::stores::StoreError;
+use crate::stores::error::io_kind;
+use crate::stores::{StoreError, StoreErrorKind};
 
 /// Bytes per uploaded block, and the size up to which a blob is written with one request.
 const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
@@ -123,7 +124,7 @@ impl OpenStore {
             let (size, modified) = self
                 .head(&key)
                 .await
-                .map_err(|reason| StoreError::new(format!("{label}: cannot open: {reason}")))?;
+                .map_err(|e| e.context(format_args!("{label}: cannot open")))?;
             return Ok(vec![FileRef {
                 key,
                 label,
@@ -139,13 +140,13 @@ impl OpenStore {
                     .split('/')
                     .take_while(|s| !s.contains(['*', '?', '[', '{']))
                     .collect();
-                (head.join("/"), Some(glob(w).map_err(StoreError::new)?))
+                (head.join("/"), Some(glob(w).map_err(definition)?))
             }
             None => (loc.folder.clone(), None),
         };
         let file_glob = match (&sel.wildcard_file, &loc.file_name) {
-            (Some(w), _) => Some(glob(w).map_err(StoreError::new)?),
-            (None, Some(name)) => Some(glob(&globset::escape(name)).map_err(StoreError::new)?),
+            (Some(w), _) => Some(glob(w).map_err(definition)?),
+            (None, Some(name)) => Some(glob(&globset::escape(name)).map_err(definition)?),
             (None, None) => None,
         };
         let listed = self.list_under(&base).await?;
@@ -202,7 +203,10 @@ impl OpenStore {
                     if sel.recursive { ", recursive" } else { "" }
                 ),
             };
-            return Err(StoreError::new(format!("{}: {what}", self.describe())));
+            return Err(StoreError::with_kind(
+                StoreErrorKind::NotFound,
+                format!("{}: {what}", self.describe()),
+            ));
         }
         Ok(files)
     }
@@ -218,7 +222,10 @@ impl OpenStore {
                 let dir = root.join(base);
                 let mut out = Vec::new();
                 walk(&dir, "", &mut out).map_err(|e| {
-                    StoreError::new(format!("{}: cannot list the folder: {e}", dir.display()))
+                    StoreError::io(
+                        format_args!("{}: cannot list the folder", dir.display()),
+                        &e,
+                    )
                 })?;
                 Ok(out)
             }
@@ -228,12 +235,14 @@ impl OpenStore {
                 let mut out = Vec::new();
                 while let Some(meta) = stream.next().await {
                     let meta = meta.map_err(|e| {
-                        StoreError::new(format!(
-                            "{}: cannot list '{}': {}",
-                            self.describe(),
-                            display_folder(base),
-                            describe(&e)
-                        ))
+                        StoreError::object_store(
+                            format_args!(
+                                "{}: cannot list '{}'",
+                                self.describe(),
+                                display_folder(base)
+                            ),
+                            &e,
+                        )
                     })?;
                     let name = meta.location.to_string();
                     let rel = match rel_path(&name, base) {
@@ -252,24 +261,31 @@ impl OpenStore {
         }
     }
 
-    async fn head(&self, key: &Key) -> Result<(u64, Option<DateTime<Utc>>), String> {
+    /// Size and modification time; the error's message is the reason alone.
+    async fn head(&self, key: &Key) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
         match (self, key) {
             (_, Key::Local(p)) => match std::fs::metadata(p) {
                 Ok(m) if m.is_file() => Ok((m.len(), m.modified().ok().map(DateTime::<Utc>::from))),
-                Ok(_) => Err("is not a regular file".to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(_) => Err(StoreError::with_kind(
+                    StoreErrorKind::Definition,
+                    "is not a regular file",
+                )),
+                Err(e) => Err(StoreError::with_kind(io_kind(e.kind()), e.to_string())),
             },
             (OpenStore::Blob { store, .. }, Key::Blob(p)) => store
                 .head(p)
                 .await
                 .map(|m| (m.size, Some(m.last_modified)))
-                .map_err(|e| match e {
-                    object_store::Error::NotFound { .. } => {
-                        "not found (no such blob, or the container does not exist)".to_string()
-                    }
-                    other => describe(&other),
+                .map_err(|e| {
+                    let reason = match &e {
+                        object_store::Error::NotFound { .. } => {
+                            "not found (no such blob, or the container does not exist)".to_string()
+                        }
+                        other => describe(other),
+                    };
+                    StoreError::with_kind(kind_of(&e), reason)
                 }),
-            (OpenStore::Local { .. }, Key::Blob(_)) => Err("not a local file".to_string()),
+            (OpenStore::Local { .. }, Key::Blob(_)) => Err(StoreError::new("not a local file")),
         }
     }
 
@@ -278,26 +294,23 @@ impl OpenStore {
         match (self, &f.key) {
             (_, Key::Local(p)) => std::fs::File::open(p)
                 .map(|file| Fetched { file })
-                .map_err(|e| StoreError::new(format!("{}: cannot open: {e}", f.label))),
+                .map_err(|e| StoreError::io(format_args!("{}: cannot open", f.label), &e)),
             (OpenStore::Blob { store, .. }, Key::Blob(p)) => {
-                let fail = |what: &str, reason: String| {
-                    StoreError::new(format!("{}: cannot {what}: {reason}", f.label))
-                };
-                let mut file = tempfile::tempfile().map_err(|e| fail("download", e.to_string()))?;
-                let got = store.get(p).await.map_err(|e| match e {
-                    object_store::Error::NotFound { .. } => {
-                        fail("download", "not found".to_string())
-                    }
-                    other => fail("download", describe(&other)),
-                })?;
+                let at = format!("{}: cannot download", f.label);
+                let io = |e: std::io::Error| StoreError::io(&at, &e);
+                let mut file = tempfile::tempfile().map_err(io)?;
+                let got = store
+                    .get(p)
+                    .await
+                    .map_err(|e| StoreError::object_store(&at, &e))?;
                 let mut stream = got.into_stream();
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| fail("download", describe(&e)))?;
-                    file.write_all(&chunk)
-                        .map_err(|e| fail("download", format!("writing the local copy: {e}")))?;
+                    let chunk = chunk.map_err(|e| StoreError::object_store(&at, &e))?;
+                    file.write_all(&chunk).map_err(|e| {
+                        StoreError::io(format_args!("{at}: writing the local copy"), &e)
+                    })?;
                 }
-                file.seek(SeekFrom::Start(0))
-                    .map_err(|e| fail("download", e.to_string()))?;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
                 Ok(Fetched { file })
             }
             (OpenStore::Local { .. }, Key::Blob(_)) => {
@@ -313,7 +326,10 @@ impl OpenStore {
             OpenStore::Local { root } => {
                 let dir = root.join(folder);
                 std::fs::create_dir_all(&dir).map_err(|e| {
-                    StoreError::new(format!("{}: cannot create the folder: {e}", dir.display()))
+                    StoreError::io(
+                        format_args!("{}: cannot create the folder", dir.display()),
+                        &e,
+                    )
                 })
             }
             OpenStore::Blob { store, .. } => {
@@ -323,11 +339,14 @@ impl OpenStore {
                     .await
                     .map(|_| ())
                     .map_err(|e| {
-                        StoreError::new(format!(
-                            "{}: cannot write: {}",
-                            self.describe(),
-                            not_found_container(&e)
-                        ))
+                        StoreError::with_kind(
+                            kind_of(&e),
+                            format!(
+                                "{}: cannot write: {}",
+                                self.describe(),
+                                not_found_container(&e)
+                            ),
+                        )
                     })
             }
         }
@@ -354,7 +373,7 @@ impl OpenStore {
             }
             Key::Blob(_) => tempfile::Builder::new().prefix("sluice-upload-").tempfile(),
         }
-        .map_err(|e| StoreError::new(format!("{label}: cannot create a temporary file: {e}")))?;
+        .map_err(|e| StoreError::io(format_args!("{label}: cannot create a temporary file"), &e))?;
         if let Key::Local(p) = &target {
             if p.is_dir() {
                 return Err(StoreError::new(format!("{label}: is a folder, not a file")));
@@ -366,31 +385,29 @@ impl OpenStore {
     /// Makes a finished file visible under its name: rename (local) or upload (blob).
     pub async fn publish(&self, staged: Staged) -> Result<(), StoreError> {
         let Staged { tmp, target, label } = staged;
-        let fail = |reason: String| StoreError::new(format!("{label}: cannot write: {reason}"));
+        let at = format!("{label}: cannot write");
+        let fail = |kind: StoreErrorKind, reason: String| {
+            StoreError::with_kind(kind, format!("{at}: {reason}"))
+        };
+        let io = |e: std::io::Error| StoreError::io(&at, &e);
+        let put = |e: object_store::Error| fail(kind_of(&e), not_found_container(&e));
         match (self, &target) {
             (_, Key::Local(p)) => {
                 set_readable(&tmp);
-                tmp.persist(p)
-                    .map(|_| ())
-                    .map_err(|e| fail(format!("cannot replace the file: {}", e.error)))
+                tmp.persist(p).map(|_| ()).map_err(|e| {
+                    StoreError::io(format_args!("{at}: cannot replace the file"), &e.error)
+                })
             }
             (OpenStore::Blob { store, .. }, Key::Blob(p)) => {
-                let mut file = tmp.reopen().map_err(|e| fail(e.to_string()))?;
-                let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+                let mut file = tmp.reopen().map_err(io)?;
+                let size = file.metadata().map_err(io)?.len();
                 if size as usize <= UPLOAD_CHUNK {
                     let mut buf = Vec::with_capacity(size as usize);
-                    file.read_to_end(&mut buf)
-                        .map_err(|e| fail(e.to_string()))?;
-                    store
-                        .put(p, buf.into())
-                        .await
-                        .map_err(|e| fail(not_found_container(&e)))?;
+                    file.read_to_end(&mut buf).map_err(io)?;
+                    store.put(p, buf.into()).await.map_err(put)?;
                     return Ok(());
                 }
-                let upload = store
-                    .put_multipart(p)
-                    .await
-                    .map_err(|e| fail(not_found_container(&e)))?;
+                let upload = store.put_multipart(p).await.map_err(put)?;
                 let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK);
                 let mut buf = vec![0u8; UPLOAD_CHUNK];
                 loop {
@@ -399,24 +416,27 @@ impl OpenStore {
                         Ok(n) => n,
                         Err(e) => {
                             let _ = writer.abort().await;
-                            return Err(fail(e.to_string()));
+                            return Err(io(e));
                         }
                     };
                     if let Err(e) = writer.wait_for_capacity(4).await {
                         let _ = writer.abort().await;
-                        return Err(fail(not_found_container(&e)));
+                        return Err(put(e));
                     }
                     writer.write(buf.get(..n).unwrap_or_default());
                 }
-                writer
-                    .finish()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| fail(not_found_container(&e)))
+                writer.finish().await.map(|_| ()).map_err(put)
             }
-            (OpenStore::Local { .. }, Key::Blob(_)) => Err(fail("not a local file".to_string())),
+            (OpenStore::Local { .. }, Key::Blob(_)) => {
+                Err(fail(StoreErrorKind::Other, "not a local file".to_string()))
+            }
         }
     }
+}
+
+/// A bad wildcard or file name.
+fn definition(reason: String) -> StoreError {
+    StoreError::with_kind(StoreErrorKind::Definition, reason)
 }
 
 /// A NotFound when writing or listing means the container is missing.

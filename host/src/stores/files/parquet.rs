@@ -19,7 +19,7 @@ use parquet::file::properties::WriterProperties;
 use super::arrow_values::{ArrowPlan, EnginePlan};
 use super::{RowReader, RowWriter};
 pub use crate::model::files::formats::{ParquetCodec, ParquetSettings};
-use crate::stores::StoreError;
+use crate::stores::{StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
 
@@ -47,9 +47,10 @@ impl ParquetCodec {
 /// error: a corrupt file must fail its copy, not the process.
 fn guarded<T>(label: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(StoreError::new(format!(
-            "{label}: corrupt Parquet file (the decoder failed on malformed data)"
-        )))
+        Err(StoreError::with_kind(
+            StoreErrorKind::Data,
+            format!("{label}: corrupt Parquet file (the decoder failed on malformed data)"),
+        ))
     })
 }
 
@@ -59,9 +60,12 @@ fn check_magic(file: &mut std::fs::File, label: &str) -> Result<(), StoreError> 
     let io = |e: std::io::Error| StoreError::new(format!("{label}: cannot read: {e}"));
     let len = file.metadata().map_err(io)?.len();
     if len < 12 {
-        return Err(StoreError::new(format!(
-            "{label}: not a Parquet file ({len} bytes, too short to hold a Parquet footer)"
-        )));
+        return Err(StoreError::with_kind(
+            StoreErrorKind::Data,
+            format!(
+                "{label}: not a Parquet file ({len} bytes, too short to hold a Parquet footer)"
+            ),
+        ));
     }
     let mut head = [0u8; 4];
     let mut tail = [0u8; 4];
@@ -71,14 +75,18 @@ fn check_magic(file: &mut std::fs::File, label: &str) -> Result<(), StoreError> 
     file.read_exact(&mut tail).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     if &head != b"PAR1" {
-        return Err(StoreError::new(format!(
-            "{label}: not a Parquet file (bad magic bytes)"
-        )));
+        return Err(StoreError::with_kind(
+            StoreErrorKind::Data,
+            format!("{label}: not a Parquet file (bad magic bytes)"),
+        ));
     }
     if &tail != b"PAR1" {
-        return Err(StoreError::new(format!(
-            "{label}: corrupt Parquet file: the footer is missing (was the file cut short?)"
-        )));
+        return Err(StoreError::with_kind(
+            StoreErrorKind::Data,
+            format!(
+                "{label}: corrupt Parquet file: the footer is missing (was the file cut short?)"
+            ),
+        ));
     }
     Ok(())
 }
@@ -88,8 +96,12 @@ fn check_magic(file: &mut std::fs::File, label: &str) -> Result<(), StoreError> 
 pub fn open_reader(mut file: std::fs::File, label: &str) -> Result<Box<dyn RowReader>, StoreError> {
     check_magic(&mut file, label)?;
     let builder = guarded(label, || {
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| StoreError::new(format!("{label}: corrupt Parquet file: {e}")))
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+            StoreError::with_kind(
+                StoreErrorKind::Data,
+                format!("{label}: corrupt Parquet file: {e}"),
+            )
+        })
     })?;
     let plan =
         EnginePlan::new(builder.schema()).map_err(|e| StoreError::new(format!("{label}: {e}")))?;
@@ -125,7 +137,10 @@ impl ParquetReader {
                     let rows = max_rows.clamp(1, READ_BATCH_ROWS.max(max_rows));
                     let reader = guarded(&label, || {
                         builder.with_batch_size(rows).build().map_err(|e| {
-                            StoreError::new(format!("{label}: corrupt Parquet file: {e}"))
+                            StoreError::with_kind(
+                                StoreErrorKind::Data,
+                                format!("{label}: corrupt Parquet file: {e}"),
+                            )
                         })
                     })?;
                     self.state = ReaderState::Reading(reader);
@@ -133,7 +148,10 @@ impl ParquetReader {
                 ReaderState::Reading(mut reader) => {
                     let next = guarded(&label, || {
                         reader.next().transpose().map_err(|e| {
-                            StoreError::new(format!("{label}: corrupt Parquet file: {e}"))
+                            StoreError::with_kind(
+                                StoreErrorKind::Data,
+                                format!("{label}: corrupt Parquet file: {e}"),
+                            )
                         })
                     })?;
                     if next.is_some() {

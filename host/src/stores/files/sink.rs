@@ -43,7 +43,7 @@ impl FileSink {
         write: &FileWrite,
         schema: SchemaRef,
     ) -> Result<FileSink, StoreError> {
-        let named = |e: StoreError| StoreError::new(format!("dataset '{dataset}': {e}"));
+        let named = |e: StoreError| e.context(format_args!("dataset '{dataset}'"));
         let store = write.dataset.location.open().map_err(named)?;
         store
             .prepare_folder(&write.dataset.location.folder)
@@ -69,10 +69,10 @@ impl FileSink {
         let out = encoder.handle();
         let schema = self.schema.clone();
         let named = |e: StoreError| {
-            if e.0.contains(&label) {
+            if e.message().contains(&label) {
                 e
             } else {
-                StoreError::new(format!("{label}: {e}"))
+                e.context(&label)
             }
         };
         let writer: Box<dyn RowWriter> = match &self.write.dataset.format {
@@ -144,10 +144,10 @@ fn finish(part: Part, stats: &mut SinkStats) -> Result<Staged, StoreError> {
         rows,
     } = part;
     writer.finish().map_err(|e| {
-        if e.0.contains(&staged.label) {
+        if e.message().contains(&staged.label) {
             e
         } else {
-            StoreError::new(format!("{}: {e}", staged.label))
+            e.context(&staged.label)
         }
     })?;
     let stored = encoder
@@ -168,7 +168,7 @@ impl Sink for FileSink {
         })
         .await
         .map_err(|e| StoreError::new(format!("the file writer stopped unexpectedly: {e}")))?;
-        let named = |e: StoreError| StoreError::new(format!("dataset '{}': {e}", this.dataset));
+        let named = |e: StoreError| e.context(format_args!("dataset '{}'", this.dataset));
         let (staged, mut stats) = written.map_err(named)?;
         // Published here, in the future itself: if the caller drops this future the temporary
         // files are dropped (and deleted) instead.

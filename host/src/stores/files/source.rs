@@ -19,7 +19,7 @@ use super::{json, parquet, RowReader};
 use crate::model::files::dataset::{AdditionalValue, FileFormat, FileRead};
 use crate::stores::csv;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::{BatchTx, Source, SourceStats, StoreError};
+use crate::stores::{BatchTx, Source, SourceStats, StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 use crate::types::value::Value;
@@ -55,7 +55,7 @@ impl FileSource {
         read: &FileRead,
         skips: Option<SkipLog>,
     ) -> Result<FileSource, StoreError> {
-        let named = |e: StoreError| StoreError::new(format!("dataset '{dataset}': {e}"));
+        let named = |e: StoreError| e.context(format_args!("dataset '{dataset}'"));
         let slot = Arc::new(OnceLock::new());
         if let Some(log) = skips {
             let _ = slot.set(log);
@@ -87,18 +87,24 @@ impl FileSource {
         for extra in &read.additional_columns {
             if let AdditionalValue::Column(c) = &extra.value {
                 if !file_columns.contains(c) {
-                    return Err(named(StoreError::new(format!(
+                    return Err(named(StoreError::with_kind(
+                        StoreErrorKind::Definition,
+                        format!(
                         "additionalColumns '{}': $$COLUMN:{c} names no column of the files ({})",
                         extra.name,
                         file_columns.join(", ")
-                    ))));
+                    ),
+                    )));
                 }
             }
             if columns.iter().any(|col| col.name == extra.name) {
-                return Err(named(StoreError::new(format!(
-                    "additionalColumns '{}': the files already have a column of that name",
-                    extra.name
-                ))));
+                return Err(named(StoreError::with_kind(
+                    StoreErrorKind::Definition,
+                    format!(
+                        "additionalColumns '{}': the files already have a column of that name",
+                        extra.name
+                    ),
+                )));
             }
             columns.push(Column::new(extra.name.clone(), DataType::Text, "String"));
         }

@@ -15,7 +15,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls;
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};
-use crate::stores::StoreError;
+use crate::stores::{StoreError, StoreErrorKind};
 
 pub use super::tls::tls_description;
 
@@ -25,17 +25,21 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Connects and spawns the connection task. Errors read
 /// "cannot connect to PostgreSQL at host:port/db as user: <reason>", redacted.
 pub async fn connect(ep: &PgEndpoint, application_name: &str) -> Result<Client, StoreError> {
-    let fail = |reason: String| {
-        StoreError::new(format!(
-            "cannot connect to PostgreSQL at {}/{} as {}: {reason}",
+    let fail = |reason: StoreError| {
+        reason.context(format_args!(
+            "cannot connect to PostgreSQL at {}/{} as {}",
             ep.host_port(),
             ep.database,
             ep.user
         ))
     };
     let mut config = base_config(ep, application_name);
-    let tls_config = tls::client_config(ep.ssl_mode, ep.root_cert.as_deref())
-        .map_err(|e| fail(format!("{e:#}")))?;
+    let tls_config = tls::client_config(ep.ssl_mode, ep.root_cert.as_deref()).map_err(|e| {
+        fail(StoreError::with_kind(
+            StoreErrorKind::Definition,
+            format!("{e:#}"),
+        ))
+    })?;
     let result = match (ep.ssl_mode, tls_config) {
         (_, None) => {
             config.ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -54,7 +58,12 @@ pub async fn connect(ep: &PgEndpoint, application_name: &str) -> Result<Client, 
                     config.ssl_mode(tokio_postgres::config::SslMode::Require);
                     open(&config, MakeRustlsConnect::new(tls_config))
                         .await
-                        .map_err(|tls| format!("{plain} (retrying with TLS also failed: {tls})"))
+                        .map_err(|tls| {
+                            StoreError::with_kind(
+                                tls.kind(),
+                                format!("{plain} (retrying with TLS also failed: {tls})"),
+                            )
+                        })
                 }
             }
         }
@@ -137,15 +146,19 @@ fn escape_option(v: &str) -> String {
     out
 }
 
-/// Connects with `tls` and spawns the connection driver; the error is the full reason text.
-async fn open<T>(config: &Config, tls: T) -> Result<Client, String>
+/// Connects with `tls` and spawns the connection driver; the error's message is the full
+/// reason text.
+async fn open<T>(config: &Config, tls: T) -> Result<Client, StoreError>
 where
     T: MakeTlsConnect<tokio_postgres::Socket> + Send,
     T::Stream: Send + 'static,
     T::TlsConnect: Send,
     <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send,
 {
-    let (client, connection) = config.connect(tls).await.map_err(|e| reason(&e))?;
+    let (client, connection) = config
+        .connect(tls)
+        .await
+        .map_err(|e| StoreError::with_kind(super::errors::kind_of(&e), reason(&e)))?;
     spawn_connection(connection);
     Ok(client)
 }

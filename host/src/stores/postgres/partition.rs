@@ -14,9 +14,8 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use super::errors::describe;
 use crate::model::copy::{PgPartitioning, SourceQuery, PARTITION_NAME_HOOK, RANGE_HOOK};
-use crate::stores::StoreError;
+use crate::stores::{StoreError, StoreErrorKind};
 use crate::types::ident::{quote_ident, TableName};
 
 /// Partitions read at once (and ranges made) when `parallelCopies` is not set.
@@ -174,12 +173,12 @@ pub async fn plan(
     dataset: &str,
 ) -> Result<PartitionPlan, StoreError> {
     let wanted = parallel_copies.unwrap_or(DEFAULT_PARALLEL_COPIES).max(1) as usize;
-    let fail = |what: String| StoreError::new(format!("dataset '{dataset}': {what}"));
+    let fail = |e: StoreError| e.context(format_args!("dataset '{dataset}'"));
     let (option, describe_sql, parts) = match partitioning {
         PgPartitioning::None => {
-            return Err(fail(
-                "internal error: planning partitions of an unpartitioned read".into(),
-            ))
+            return Err(fail(StoreError::new(
+                "internal error: planning partitions of an unpartitioned read",
+            )))
         }
         PgPartitioning::DynamicRange {
             column,
@@ -222,7 +221,7 @@ fn base_query(query: &SourceQuery) -> String {
 }
 
 /// The first column of the table's primary key.
-async fn primary_key(client: &Client, table: &TableName) -> Result<Option<String>, String> {
+async fn primary_key(client: &Client, table: &TableName) -> Result<Option<String>, StoreError> {
     let rows = client
         .query(
             "SELECT a.attname::text FROM pg_index i \
@@ -231,7 +230,9 @@ async fn primary_key(client: &Client, table: &TableName) -> Result<Option<String
             &[&table.quoted()],
         )
         .await
-        .map_err(|e| format!("cannot find the primary key of {table}: {}", describe(&e)))?;
+        .map_err(|e| {
+            StoreError::postgres(format_args!("cannot find the primary key of {table}"), &e)
+        })?;
     Ok(rows.first().map(|r| r.get(0)))
 }
 
@@ -242,15 +243,15 @@ async fn dynamic_range(
     lower: Option<&str>,
     upper: Option<&str>,
     wanted: usize,
-) -> Result<(String, Vec<Part>), String> {
+) -> Result<(String, Vec<Part>), StoreError> {
     let base = base_query(query);
     let hook = matches!(query, SourceQuery::Query(q) if q.contains(RANGE_HOOK));
     let column = match (column, query) {
         (Some(c), _) => c.to_string(),
         (None, SourceQuery::Table(t)) => primary_key(client, t).await?.ok_or_else(|| {
-            format!("{NO_COLUMN_MESSAGE} Table {t} has no primary key: set partitionSettings.partitionColumnName")
+            definition(format!("{NO_COLUMN_MESSAGE} Table {t} has no primary key: set partitionSettings.partitionColumnName"))
         })?,
-        (None, SourceQuery::Query(_)) => return Err(NO_COLUMN_MESSAGE.to_string()),
+        (None, SourceQuery::Query(_)) => return Err(definition(NO_COLUMN_MESSAGE)),
     };
     let col = quote_ident(&column);
     let with_condition = |cond: &str| -> String {
@@ -270,16 +271,18 @@ async fn dynamic_range(
         .prepare(&with_condition(&format!("{col} >= $1")))
         .await
         .map_err(|e| {
-            format!(
-                "partitionColumnName '{column}' cannot be used: {}",
-                describe(&e)
+            StoreError::postgres(
+                format_args!("partitionColumnName '{column}' cannot be used"),
+                &e,
             )
         })?;
-    let ty =
-        probe.params().first().cloned().ok_or_else(|| {
-            format!("partitionColumnName '{column}': the server inferred no type")
-        })?;
-    let kind = RangeKind::of(&ty).ok_or_else(|| unsupported_type_message(&column, ty.name()))?;
+    let ty = probe.params().first().cloned().ok_or_else(|| {
+        definition(format!(
+            "partitionColumnName '{column}': the server inferred no type"
+        ))
+    })?;
+    let kind = RangeKind::of(&ty)
+        .ok_or_else(|| definition(unsupported_type_message(&column, ty.name())))?;
 
     let mut lo = match lower {
         Some(v) => Some(to_units(client, kind, v, "partitionLowerBound").await?),
@@ -291,11 +294,11 @@ async fn dynamic_range(
     };
     if let (Some(l), Some(h)) = (lo, hi) {
         if l > h {
-            return Err(format!(
+            return Err(definition(format!(
                 "partitionLowerBound ({}) is greater than partitionUpperBound ({})",
                 lower.unwrap_or_default(),
                 upper.unwrap_or_default()
-            ));
+            )));
         }
     }
     if lo.is_none() || hi.is_none() {
@@ -310,9 +313,9 @@ async fn dynamic_range(
             kind.units(&format!("max(q.{col})"))
         );
         let row = client.query_one(sql.as_str(), &[]).await.map_err(|e| {
-            format!(
-                "cannot find the minimum and maximum of partition column '{column}' (set partitionLowerBound and partitionUpperBound): {}",
-                describe(&e)
+            StoreError::postgres(
+                format_args!("cannot find the minimum and maximum of partition column '{column}' (set partitionLowerBound and partitionUpperBound)"),
+                &e,
             )
         })?;
         lo = lo.or(row.get::<_, Option<i64>>(0));
@@ -342,7 +345,7 @@ async fn dynamic_range(
     let cuts: Vec<String> = client
         .query(sql.as_str(), &[&cuts])
         .await
-        .map_err(|e| format!("cannot compute the partition ranges: {}", describe(&e)))?
+        .map_err(|e| StoreError::postgres("cannot compute the partition ranges", &e))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -391,7 +394,12 @@ async fn dynamic_range(
 }
 
 /// A bound's units, cast by the server from the bound text to the column's type.
-async fn to_units(client: &Client, kind: RangeKind, value: &str, key: &str) -> Result<i64, String> {
+async fn to_units(
+    client: &Client,
+    kind: RangeKind,
+    value: &str,
+    key: &str,
+) -> Result<i64, StoreError> {
     let sql = format!(
         "SELECT {}",
         kind.units(&format!("$1::text::{}", kind.cast()))
@@ -400,16 +408,15 @@ async fn to_units(client: &Client, kind: RangeKind, value: &str, key: &str) -> R
         .query_one(sql.as_str(), &[&value])
         .await
         .map_err(|e| {
-            format!(
-                "{key} {value:?} is not a valid {}: {}",
-                kind.cast(),
-                describe(&e)
+            StoreError::postgres(
+                format_args!("{key} {value:?} is not a valid {}", kind.cast()),
+                &e,
             )
         })?;
     row.try_get::<_, Option<i64>>(0)
         .ok()
         .flatten()
-        .ok_or_else(|| format!("{key} {value:?} is not a valid {}", kind.cast()))
+        .ok_or_else(|| definition(format!("{key} {value:?} is not a valid {}", kind.cast())))
 }
 
 /// Split points between `wanted` ranges of about equal width over `[lo, hi]`: ADF's stride
@@ -428,7 +435,7 @@ async fn physical(
     query: &SourceQuery,
     names: Option<&[String]>,
     table: Option<&TableName>,
-) -> Result<(String, Vec<Part>), String> {
+) -> Result<(String, Vec<Part>), StoreError> {
     // Every partition below the table, with whether it is a leaf.
     let tree: Vec<(TableName, bool)> = match table {
         Some(t) => client
@@ -440,7 +447,9 @@ async fn physical(
                 &[&t.quoted()],
             )
             .await
-            .map_err(|e| format!("cannot list the partitions of {t}: {}", describe(&e)))?
+            .map_err(|e| {
+                StoreError::postgres(format_args!("cannot list the partitions of {t}"), &e)
+            })?
             .iter()
             .map(|r| {
                 (
@@ -476,10 +485,9 @@ async fn physical(
         SourceQuery::Table(t) => {
             // Partitions may order their columns differently: select the parent's, by name.
             let describe_sql = format!("SELECT * FROM {}", t.quoted());
-            let stmt = client
-                .prepare(&describe_sql)
-                .await
-                .map_err(|e| format!("source table {t} cannot be read: {}", describe(&e)))?;
+            let stmt = client.prepare(&describe_sql).await.map_err(|e| {
+                StoreError::postgres(format_args!("source table {t} cannot be read"), &e)
+            })?;
             let cols = stmt
                 .columns()
                 .iter()
@@ -509,35 +517,34 @@ async fn physical(
             let describe_sql = match (parts.first(), table) {
                 (Some(p), _) => p.sql.clone(),
                 (None, Some(t)) => base.replace(PARTITION_NAME_HOOK, &t.quoted()),
-                (None, None) => return Err("no partition to read".into()),
+                (None, None) => return Err(definition("no partition to read")),
             };
             // Every partition must give the same columns (a `SELECT *` over partitions whose
             // columns are ordered differently would not).
             let shape = |sql: String| async move {
-                client
-                    .prepare(&sql)
-                    .await
-                    .map(|s| {
-                        s.columns()
-                            .iter()
-                            .map(|c| (c.name().to_string(), c.type_().clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .map_err(|e| describe(&e))
+                client.prepare(&sql).await.map(|s| {
+                    s.columns()
+                        .iter()
+                        .map(|c| (c.name().to_string(), c.type_().clone()))
+                        .collect::<Vec<_>>()
+                })
             };
             let expected = shape(describe_sql.clone())
                 .await
-                .map_err(|e| format!("source query cannot be read: {e}"))?;
+                .map_err(|e| StoreError::postgres("source query cannot be read", &e))?;
             for p in &parts {
                 let got = shape(p.sql.clone()).await.map_err(|e| {
-                    format!("source query on partition {} cannot be read: {e}", p.label)
+                    StoreError::postgres(
+                        format_args!("source query on partition {} cannot be read", p.label),
+                        &e,
+                    )
                 })?;
                 if got != expected {
-                    return Err(format!(
+                    return Err(definition(format!(
                         "the source query returns different columns for partition {} than for {}; select the columns by name",
                         p.label,
                         parts.first().map_or("the table", |f| f.label.as_str())
-                    ));
+                    )));
                 }
             }
             Ok((describe_sql, parts))
@@ -545,7 +552,7 @@ async fn physical(
     }
 }
 
-async fn is_partitioned(client: &Client, table: &TableName) -> Result<bool, String> {
+async fn is_partitioned(client: &Client, table: &TableName) -> Result<bool, StoreError> {
     client
         .query_one(
             "SELECT relkind = 'p' FROM pg_class WHERE oid = $1::text::regclass",
@@ -553,7 +560,7 @@ async fn is_partitioned(client: &Client, table: &TableName) -> Result<bool, Stri
         )
         .await
         .map(|r| r.get(0))
-        .map_err(|e| format!("cannot read table {table}: {}", describe(&e)))
+        .map_err(|e| StoreError::postgres(format_args!("cannot read table {table}"), &e))
 }
 
 /// A `partitionNames` entry: a partition of the table (by name, or `schema.name`), or, when
@@ -562,8 +569,8 @@ fn resolve_partition(
     name: &str,
     table: Option<&TableName>,
     tree: &[(TableName, bool)],
-) -> Result<TableName, String> {
-    let parsed = TableName::parse(name).map_err(|e| format!("partitionNames: {e}"))?;
+) -> Result<TableName, StoreError> {
+    let parsed = TableName::parse(name).map_err(|e| definition(format!("partitionNames: {e}")))?;
     let Some(t) = table else {
         return Ok(parsed);
     };
@@ -576,15 +583,23 @@ fn resolve_partition(
     });
     found.cloned().ok_or_else(|| {
         let known: Vec<String> = tree.iter().map(|(p, _)| p.table.clone()).collect();
-        format!(
-            "partitionNames: '{name}' is not a partition of table {t} (its partitions: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
+        StoreError::with_kind(
+            StoreErrorKind::NotFound,
+            format!(
+                "partitionNames: '{name}' is not a partition of table {t} (its partitions: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
         )
     })
+}
+
+/// A problem with the partition settings or the query that the user must fix.
+fn definition(msg: impl Into<String>) -> StoreError {
+    StoreError::with_kind(StoreErrorKind::Definition, msg)
 }
 
 /// Applies a part's settings (transaction-local) before its COPY; values are bound.

@@ -43,7 +43,7 @@ use crate::model::copy::{PgSinkSettings, WriteMethod};
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::{BatchRx, Sink, SinkStats, StoreError};
+use crate::stores::{BatchRx, Sink, SinkStats, StoreError, StoreErrorKind};
 use crate::types::batch::{Batch, RawTuples};
 use crate::types::ident::{quote_ident, TableName};
 use crate::types::schema::SchemaRef;
@@ -107,7 +107,7 @@ impl PgSink {
         let client = connect(endpoint, "sluice sink").await?;
         let table = &settings.table;
         let err = |what: &str, e: tokio_postgres::Error| {
-            StoreError::new(format!("dataset '{dataset}': {what}: {}", describe(&e)))
+            StoreError::postgres(format_args!("dataset '{dataset}': {what}"), &e)
         };
         // The script runs first: it may create or clear the table this sink then checks.
         if let Some(script) = &settings.pre_copy_script {
@@ -125,7 +125,7 @@ impl PgSink {
             .await
             .map_err(|e| err("cannot look up the sink table", e))?;
         if rows.is_empty() {
-            return Err(StoreError::new(format!(
+            return Err(StoreError::with_kind(StoreErrorKind::NotFound, format!(
                 "dataset '{dataset}': sink table {table} does not exist in database '{}' (create it first, e.g. in preCopyScript of an earlier run or with psql)",
                 endpoint.database
             )));
@@ -148,14 +148,14 @@ impl PgSink {
                 })
                 .ok_or_else(|| {
                     let have: Vec<&str> = table_cols.iter().map(|(n, _, _)| n.as_str()).collect();
-                    StoreError::new(format!(
+                    StoreError::with_kind(StoreErrorKind::Definition, format!(
                         "dataset '{dataset}': column \"{}\" does not exist in sink table {table} (its columns: {}); map it with a translator or rename it in the query",
                         col.name,
                         have.join(", ")
                     ))
                 })?;
             if found.2 {
-                return Err(StoreError::new(format!("dataset '{dataset}': column \"{}\" of {table} is generated and cannot be written", found.0)));
+                return Err(StoreError::with_kind(StoreErrorKind::Definition, format!("dataset '{dataset}': column \"{}\" of {table} is generated and cannot be written", found.0)));
             }
             names.push((found.0.clone(), found.1.clone()));
         }
@@ -608,9 +608,9 @@ async fn prepare_upsert(
                     &[&table.quoted()],
                 )
                 .await
-                .map_err(|e| StoreError::new(format!("dataset '{dataset}': cannot read the primary key of {table}: {}", describe(&e))))?;
+                .map_err(|e| StoreError::postgres(format_args!("dataset '{dataset}': cannot read the primary key of {table}"), &e))?;
             if rows.is_empty() {
-                return Err(StoreError::new(format!(
+                return Err(StoreError::with_kind(StoreErrorKind::Definition, format!(
                     "dataset '{dataset}': Upsert needs upsertSettings.keys because {table} has no primary key"
                 )));
             }
@@ -619,7 +619,7 @@ async fn prepare_upsert(
     };
     for k in &keys {
         if !targets.iter().any(|t| &t.name == k) {
-            return Err(StoreError::new(format!("dataset '{dataset}': upsert key \"{k}\" is not among the columns written to {table}")));
+            return Err(StoreError::with_kind(StoreErrorKind::Definition, format!("dataset '{dataset}': upsert key \"{k}\" is not among the columns written to {table}")));
         }
     }
     let staging = format!("sluice_stage_{}", uuid::Uuid::new_v4().simple());
@@ -630,10 +630,10 @@ async fn prepare_upsert(
         quote_ident(SEQ_COLUMN)
     );
     client.batch_execute(&sql).await.map_err(|e| {
-        StoreError::new(format!(
-            "dataset '{dataset}': cannot create the upsert staging table: {}",
-            describe(&e)
-        ))
+        StoreError::postgres(
+            format_args!("dataset '{dataset}': cannot create the upsert staging table"),
+            &e,
+        )
     })?;
     Ok((keys, staging))
 }
@@ -705,7 +705,7 @@ impl Sink for PgSink {
                             continue;
                         }
                         None => {
-                            return Err(StoreError::new(format!(
+                            return Err(StoreError::with_kind(StoreErrorKind::Data, format!(
                                 "dataset '{}': row {n} cannot be written to {}: {e}; set enableSkipIncompatibleRow to skip incompatible rows",
                                 self.dataset, self.settings.table
                             )))
@@ -799,14 +799,18 @@ impl PgSink {
     fn batch_error(&self, at: &str, failure: Failure) -> StoreError {
         let timeout = format_timespan(self.settings.write_batch_timeout);
         match failure {
-            Failure::TimedOut => {
-                StoreError::new(format!("{at}: writeBatchTimeout {timeout} exceeded"))
-            }
-            Failure::Db(e) if is_timeout(&e) => StoreError::new(format!(
-                "{at}: writeBatchTimeout {timeout} exceeded ({})",
-                describe(&e)
-            )),
-            Failure::Db(e) => StoreError::new(format!("{at} failed: {}", describe(&e))),
+            Failure::TimedOut => StoreError::with_kind(
+                StoreErrorKind::Timeout,
+                format!("{at}: writeBatchTimeout {timeout} exceeded"),
+            ),
+            Failure::Db(e) if is_timeout(&e) => StoreError::with_kind(
+                StoreErrorKind::Timeout,
+                format!(
+                    "{at}: writeBatchTimeout {timeout} exceeded ({})",
+                    describe(&e)
+                ),
+            ),
+            Failure::Db(e) => StoreError::postgres(format_args!("{at} failed"), &e),
         }
     }
 
@@ -887,11 +891,15 @@ impl PgSink {
                 .and_then(|db| db.where_())
                 .map(|w| self.unstaged(&format!("; where: {w}")))
                 .unwrap_or_default();
-            StoreError::new(format!(
-                "{at}: row {} cannot be written: {}{context}; set enableSkipIncompatibleRow to skip incompatible rows",
-                first + index,
-                self.reason(e)
-            ))
+            // Only row errors (is_row_error) get here: the row's values are refused.
+            StoreError::with_kind(
+                StoreErrorKind::Data,
+                format!(
+                    "{at}: row {} cannot be written: {}{context}; set enableSkipIncompatibleRow to skip incompatible rows",
+                    first + index,
+                    self.reason(e)
+                ),
+            )
         };
         if !skipping {
             // A COPY into the table reports the failing row itself; a staging table's merge
@@ -960,9 +968,10 @@ impl PgSink {
             return Err(match bad.first() {
                 Some((i, e)) => fail(*i as u64, e),
                 // Every part went in on its own: the rows only fail together.
-                None => StoreError::new(format!(
-                    "{at} failed, although each part of it can be written on its own"
-                )),
+                None => StoreError::with_kind(
+                    StoreErrorKind::Data,
+                    format!("{at} failed, although each part of it can be written on its own"),
+                ),
             });
         };
         for (i, e) in &bad {

@@ -23,13 +23,13 @@ use tokio_postgres::Client;
 use super::connect::connect;
 use super::copy_binary::CopyOutDecoder;
 use super::copy_raw::{TupleFramer, FIRST_USER_OID};
-use super::errors::{describe, is_timeout};
+use super::errors::is_timeout;
 use super::partition::{self, apply_settings, set_snapshot_sql, Part, PartStat, ReadReport};
 use super::types::data_type_of;
 use crate::model::copy::{PgPartitioning, SourceQuery};
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
-use crate::stores::{BatchTx, Source, SourceStats, StoreError};
+use crate::stores::{BatchTx, Source, SourceStats, StoreError, StoreErrorKind};
 use crate::types::batch::{Batch, RawTuples};
 use crate::types::ident::quote_ident;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
@@ -107,15 +107,16 @@ async fn describe_query(
     dataset: &str,
 ) -> Result<Described, StoreError> {
     let stmt = client.prepare(sql).await.map_err(|e| {
-        StoreError::new(format!(
-            "dataset '{dataset}': {what} cannot be read: {}",
-            describe(&e)
-        ))
+        StoreError::postgres(
+            format_args!("dataset '{dataset}': {what} cannot be read"),
+            &e,
+        )
     })?;
     if stmt.columns().is_empty() {
-        return Err(StoreError::new(format!(
-            "dataset '{dataset}': the source query returns no columns (is it a SELECT?)"
-        )));
+        return Err(StoreError::with_kind(
+            StoreErrorKind::Definition,
+            format!("dataset '{dataset}': the source query returns no columns (is it a SELECT?)"),
+        ));
     }
     let mut d = Described {
         columns: Vec::new(),
@@ -179,10 +180,10 @@ impl PgSource {
             });
         }
         let fail = |e: tokio_postgres::Error| {
-            StoreError::new(format!(
-                "dataset '{dataset}': cannot start the partitioned read: {}",
-                describe(&e)
-            ))
+            StoreError::postgres(
+                format_args!("dataset '{dataset}': cannot start the partitioned read"),
+                &e,
+            )
         };
         set_timeout(&client, query_timeout).await.map_err(fail)?;
         client
@@ -261,15 +262,15 @@ fn read_error(
 ) -> StoreError {
     let where_ = part.map_or(String::new(), |p| format!(" (partition {p})"));
     if is_timeout(e) {
-        StoreError::new(format!(
-            "dataset '{ds}': queryTimeout {} exceeded{where_}; the server cancelled the query",
-            format_timespan(timeout)
-        ))
+        StoreError::with_kind(
+            StoreErrorKind::Timeout,
+            format!(
+                "dataset '{ds}': queryTimeout {} exceeded{where_}; the server cancelled the query",
+                format_timespan(timeout)
+            ),
+        )
     } else {
-        StoreError::new(format!(
-            "dataset '{ds}': reading failed{where_}: {}",
-            describe(e)
-        ))
+        StoreError::postgres(format_args!("dataset '{ds}': reading failed{where_}"), e)
     }
 }
 
@@ -457,10 +458,10 @@ async fn reader(
     let ds = shared.dataset.as_str();
     let client = connect(&shared.endpoint, "sluice source reader").await?;
     let start_fail = |e: tokio_postgres::Error| {
-        StoreError::new(format!(
-            "dataset '{ds}': a partition reader cannot join the copy's snapshot: {}",
-            describe(&e)
-        ))
+        StoreError::postgres(
+            format_args!("dataset '{ds}': a partition reader cannot join the copy's snapshot"),
+            &e,
+        )
     };
     set_timeout(&client, shared.timeout)
         .await
