@@ -149,6 +149,7 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
         factory.pg_overrides.insert(name.clone(), endpoint);
     }
     let options = engine::RunOptions {
+        parameters: args.params.clone(),
         plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
         progress: args.output == OutputFormat::Text,
         mask: passwords,
