@@ -15,6 +15,7 @@ mod expressions;
 mod fault_tolerance;
 mod files;
 mod formats;
+mod hardening;
 mod lookup;
 mod matrix;
 mod partition;

@@ -48,9 +48,15 @@ pub struct PluginArgs {
 impl PluginArgs {
     /// The tenant these options describe, with its limits checked.
     pub fn tenant(&self) -> Result<Tenant> {
-        if !(self.plugin_timeout.is_finite() && self.plugin_timeout > 0.0) {
+        // A day is far beyond any useful time for one call, and keeps every deadline the
+        // runtime derives from it (epoch ticks, tokio timers) well inside their ranges.
+        const MAX_CALL_SECS: f64 = 86_400.0;
+        if !(self.plugin_timeout.is_finite()
+            && self.plugin_timeout > 0.0
+            && self.plugin_timeout <= MAX_CALL_SECS)
+        {
             bail!(
-                "--plugin-timeout: must be a positive number of seconds, found {}",
+                "--plugin-timeout: must be a number of seconds above 0 and at most {MAX_CALL_SECS}, found {}",
                 self.plugin_timeout
             );
         }

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The most days a .NET `TimeSpan` (ADF's type) holds: 10675199.02:48:05.4775807.
+const MAX_DAYS: u64 = 10_675_199;
+
 /// Parses a timespan; the error says what form is expected.
 pub fn parse_timespan(text: &str) -> Result<Duration, String> {
     let bad = || {
@@ -20,6 +23,11 @@ pub fn parse_timespan(text: &str) -> Result<Duration, String> {
     let [h, m, s] = parts.as_slice() else {
         return Err(bad());
     };
+    if days > MAX_DAYS {
+        return Err(format!(
+            "{text:?} is longer than a timespan can be ({MAX_DAYS} days at most)"
+        ));
+    }
     let hours: u64 = h.parse().map_err(|_| bad())?;
     let minutes: u64 = m.parse().map_err(|_| bad())?;
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -84,5 +92,16 @@ mod tests {
             assert!(parse_timespan(bad).is_err(), "{bad}");
         }
         assert_eq!(format_timespan(Duration::from_secs(90_061)), "1.01:01:01");
+    }
+
+    #[test]
+    fn days_beyond_a_dotnet_timespan_are_refused_not_wrapped() {
+        // 2^57 days times 86,400 s wraps a u64 to about one second.
+        let e = parse_timespan("144115188075855872.00:00:01").unwrap_err();
+        assert!(e.contains("10675199 days at most"), "{e}");
+        assert_eq!(
+            parse_timespan("10675199.00:00:00"),
+            Ok(Duration::from_secs(10_675_199 * 86_400))
+        );
     }
 }

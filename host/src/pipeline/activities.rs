@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::copy::progress::Progress;
 use crate::copy::runner::run_copy;
 use crate::model::params::substitute;
-use crate::model::pipeline::Activity;
+use crate::model::pipeline::{Activity, ActivityKind};
 use crate::model::timespan::parse_timespan;
 use crate::pipeline::executor::{lock, run_container, run_nested, Failure, Frame, RunState};
 use crate::pipeline::run::Status;
@@ -41,8 +41,8 @@ pub async fn execute(
             Failure::new(code, format!("activity '{}': {e}", a.name)).classified(e.kind())
         }
     };
-    let out = match a.activity_type.as_str() {
-        "Copy" => {
+    let out = match a.kind {
+        ActivityKind::Copy => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
             let bar =
@@ -53,36 +53,45 @@ pub async fn execute(
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
             serde_json::to_value(out).map_err(|e| Failure::new("Internal", e.to_string()))
         }
-        "Lookup" => {
+        ActivityKind::Lookup => {
             let plan = crate::model::lookup::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
             until_cancelled(cancel, a, crate::pipeline::lookup::run_lookup(&plan))
                 .await?
                 .map_err(fail_run("LookupFailed"))
         }
-        "Script" => {
+        ActivityKind::Script => {
             let plan = crate::model::script::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
             until_cancelled(cancel, a, crate::pipeline::script::run_script(&plan))
                 .await?
                 .map_err(fail_run("ScriptFailed"))
         }
-        "SetVariable" | "AppendVariable" => set_variable(state, a, &scope),
-        "Wait" => {
+        ActivityKind::SetVariable | ActivityKind::AppendVariable => set_variable(state, a, &scope),
+        ActivityKind::Wait => {
             let secs = prop(a, &scope, "waitTimeInSeconds")?;
-            let secs = secs
+            let wait = secs
                 .as_f64()
-                .filter(|s| *s >= 0.0)
-                .ok_or_else(|| bad(a, "waitTimeInSeconds", "must be a number of seconds"))?;
-            until_cancelled(cancel, a, tokio::time::sleep(Duration::from_secs_f64(secs))).await?;
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    bad(
+                        a,
+                        "waitTimeInSeconds",
+                        &format!(
+                            "must be a number of seconds from 0 to {}, found {secs}",
+                            u64::MAX
+                        ),
+                    )
+                })?;
+            until_cancelled(cancel, a, tokio::time::sleep(wait)).await?;
             Ok(json!({}))
         }
-        "Fail" => {
+        ActivityKind::Fail => {
             let message = text(&prop(a, &scope, "message")?);
             let code = text(&prop(a, &scope, "errorCode")?);
             Err(Failure::new(code, message))
         }
-        "IfCondition" => {
+        ActivityKind::IfCondition => {
             let branch = match boolean(a, "expression", prop(a, &scope, "expression")?)? {
                 true => "ifTrueActivities",
                 false => "ifFalseActivities",
@@ -90,14 +99,10 @@ pub async fn execute(
             run_nested_list(state, a, branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
-        "ForEach" => for_each(state, a, &scope, cancel).await,
-        "Until" => until(state, a, &nested_frame(frame, cancel)).await,
-        "Filter" => filter(a, &scope),
-        "ExecutePipeline" => execute_pipeline(state, a, &scope, cancel).await,
-        other => Err(Failure::definition(format!(
-            "{}: activity type {other:?} is not supported",
-            a.at
-        ))),
+        ActivityKind::ForEach => for_each(state, a, &scope, cancel).await,
+        ActivityKind::Until => until(state, a, &nested_frame(frame, cancel)).await,
+        ActivityKind::Filter => filter(a, &scope),
+        ActivityKind::ExecutePipeline => execute_pipeline(state, a, &scope, cancel).await,
     };
     state.warn(warnings);
     out
@@ -205,7 +210,7 @@ fn set_variable(
             &format!("variable '{name}' is not declared in the pipeline's variables (declared: {declared:?})"),
         ));
     };
-    if a.activity_type == "AppendVariable" {
+    if a.kind == ActivityKind::AppendVariable {
         match current {
             Value::Array(items) => items.push(value.clone()),
             Value::Null => *current = Value::Array(vec![value.clone()]),

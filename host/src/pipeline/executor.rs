@@ -6,7 +6,7 @@
 //! skipped leaf is replaced by its parents; the list succeeded if and only if every evaluated
 //! activity succeeded. The activities themselves live in [`crate::pipeline::activities`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -200,6 +200,8 @@ pub fn run_container(
     Box::pin(async move {
         let mut status: BTreeMap<String, Status> = BTreeMap::new();
         let mut running: JoinSet<(String, Status)> = JoinSet::new();
+        // Which activity each task runs, to record one that panicked.
+        let mut tasks: HashMap<tokio::task::Id, Activity> = HashMap::new();
         let mut started: BTreeSet<String> = BTreeSet::new();
         loop {
             for a in activities.iter() {
@@ -222,10 +224,11 @@ pub fn run_container(
                     .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
                 {
                     let (state, activity, frame) = (state.clone(), a.clone(), frame.clone());
-                    running.spawn(async move {
+                    let task = running.spawn(async move {
                         let s = run_activity(&state, &activity, &frame).await;
                         (activity.name, s)
                     });
+                    tasks.insert(task.id(), a.clone());
                 } else {
                     tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
                     status.insert(a.name.clone(), Status::Skipped);
@@ -237,13 +240,33 @@ pub fn run_container(
             {
                 break;
             }
-            match running.join_next().await {
-                Some(Ok((name, s))) => {
+            match running.join_next_with_id().await {
+                Some(Ok((id, (name, s)))) => {
+                    tasks.remove(&id);
                     status.insert(name, s);
                 }
                 Some(Err(e)) => {
-                    tracing::error!("an activity task stopped unexpectedly: {e}");
-                    return Status::Failed;
+                    // A bug (a panic) in one activity: it fails with a record of its own, and
+                    // its siblings run on (returning here would abort them mid-flight).
+                    let Some(a) = tasks.remove(&e.id()) else {
+                        tracing::error!("an activity task stopped unexpectedly: {e}");
+                        continue;
+                    };
+                    tracing::error!(activity = %a.name, "stopped unexpectedly: {e}");
+                    let mut record = skipped(&a);
+                    record.status = Status::Failed;
+                    record.error = Some(ActivityError {
+                        error_code: "InternalError".into(),
+                        message: format!(
+                            "activity '{}' stopped unexpectedly (a bug in Sluice): {}",
+                            a.name,
+                            panic_message(e)
+                        ),
+                        failure_type: FailureType::SystemError,
+                    });
+                    record.redact(state.ctx.redactor());
+                    lock(&state.records).push(record);
+                    status.insert(a.name.clone(), Status::Failed);
                 }
                 None => {
                     // Nothing running and nothing startable: skip whatever is left.
@@ -435,6 +458,18 @@ impl Failure {
     /// (transient or not: a retry may also outlast a competing write or a lock).
     pub fn retryable(&self) -> bool {
         !self.definition
+    }
+}
+
+/// A panicked task's message (the redactor masks it before it is recorded).
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into()),
+        Err(e) => e.to_string(),
     }
 }
 
