@@ -128,7 +128,9 @@ impl Factory {
             path: file.to_path_buf(),
             source,
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        // ADF's exports and editors on Windows may start a file with a UTF-8 byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let value: Value = serde_json::from_str(text).map_err(|e| ModelError::Json {
             path: file.to_path_buf(),
             line: e.line(),
             column: e.column(),
