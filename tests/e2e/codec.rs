@@ -25,6 +25,7 @@ use sluice::stores::postgres::copy_text::write_text_row;
 use sluice::stores::postgres::types::data_type_of;
 use sluice::types::batch::Batch;
 use sluice::types::schema::{Column, DataType, Schema};
+use sluice::types::text_form::TextForm;
 use sluice::types::value::{ArrayValue, RangeValue, Value};
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls};

@@ -4,8 +4,8 @@
 //! variant and back. Fixed-width values move between lists and rows; the values of a
 //! variable-length column (`numeric`, `text`, `json`, `bytes`) are copied out of, or appended
 //! to, its one `var-column` buffer (see [`crate::var_column`]), whose UTF-8 is checked once per
-//! column. Two encodings are this crate's choice, because the WIT gives them no byte order of
-//! its own:
+//! column. The WIT gives `uuid` and `macaddr` no byte order of their own; their encodings are
+//! `sluice_value_model::wit_encoding`'s, the ones the host uses:
 //! - `uuid` is `tuple<u64, u64>`: the first 8 bytes big-endian, then the last 8 big-endian;
 //! - `macaddr` is a `u64` holding the 6 bytes big-endian in its low 48 bits.
 //!
@@ -15,7 +15,11 @@
 //! `numeric`, `float32` into `float64`, `float64` into `float32` when exact, floats into
 //! `numeric`, `text` into `json` (the text must be a JSON document) and `json` into `text`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+
+use sluice_value_model::wit_encoding::{
+    ip_from_octets, ip_to_octets, mac_from_u64, mac_to_u64, uuid_from_pair, uuid_to_pair,
+};
 
 use crate::bindings::sluice::plugin::types as wit;
 use crate::value::{ArrayValue, Column, DataType, RangeValue, ScalarType, Value};
@@ -101,40 +105,11 @@ pub fn column_to_wit(c: &Column) -> wit::Column {
     }
 }
 
-fn uuid_from_wit((hi, lo): (u64, u64)) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&hi.to_be_bytes());
-    b[8..].copy_from_slice(&lo.to_be_bytes());
-    b
-}
-
-fn uuid_to_wit(b: [u8; 16]) -> (u64, u64) {
-    let mut hi = [0u8; 8];
-    let mut lo = [0u8; 8];
-    hi.copy_from_slice(&b[..8]);
-    lo.copy_from_slice(&b[8..]);
-    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
-}
-
-fn mac_from_wit(v: u64) -> [u8; 6] {
-    let b = v.to_be_bytes();
-    [b[2], b[3], b[4], b[5], b[6], b[7]]
-}
-
-fn mac_to_wit(m: [u8; 6]) -> u64 {
-    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
-}
-
 /// A WIT inet with an address of neither 4 nor 16 bytes is malformed input from the host.
 fn inet_from_wit(i: wit::Inet) -> Result<Value, String> {
-    let addr = match i.addr.len() {
-        4 => IpAddr::V4(Ipv4Addr::new(i.addr[0], i.addr[1], i.addr[2], i.addr[3])),
-        16 => {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&i.addr);
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
-        n => return Err(format!("inet address of {n} bytes (expected 4 or 16)")),
+    let Some(addr) = ip_from_octets(&i.addr) else {
+        let n = i.addr.len();
+        return Err(format!("inet address of {n} bytes (expected 4 or 16)"));
     };
     Ok(Value::Inet {
         addr,
@@ -144,11 +119,11 @@ fn inet_from_wit(i: wit::Inet) -> Result<Value, String> {
 }
 
 fn inet_to_wit(addr: IpAddr, prefix: u8, cidr: bool) -> wit::Inet {
-    let addr = match addr {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    wit::Inet { addr, prefix, cidr }
+    wit::Inet {
+        addr: ip_to_octets(addr),
+        prefix,
+        cidr,
+    }
 }
 
 /// A WIT scalar (an array element or range bound) to a `Value`.
@@ -165,7 +140,7 @@ pub fn scalar_from_wit(s: wit::Scalar) -> Result<Value, String> {
         S::Money(v) => Value::Money(v),
         S::Text(v) => Value::Text(v),
         S::Bytes(v) => Value::Bytes(v),
-        S::Uuid(v) => Value::Uuid(uuid_from_wit(v)),
+        S::Uuid(v) => Value::Uuid(uuid_from_pair(v)),
         S::Json(v) => Value::Json(v),
         S::Date(v) => Value::Date(v),
         S::Time(v) => Value::Time(v),
@@ -181,7 +156,7 @@ pub fn scalar_from_wit(s: wit::Scalar) -> Result<Value, String> {
             micros: v.micros,
         },
         S::Inet(v) => inet_from_wit(v)?,
-        S::Macaddr(v) => Value::MacAddr(mac_from_wit(v)),
+        S::Macaddr(v) => Value::MacAddr(mac_from_u64(v)),
     })
 }
 
@@ -199,7 +174,7 @@ pub fn scalar_to_wit(v: Value) -> Result<wit::Scalar, Value> {
         Value::Money(v) => S::Money(v),
         Value::Text(v) => S::Text(v),
         Value::Bytes(v) => S::Bytes(v),
-        Value::Uuid(v) => S::Uuid(uuid_to_wit(v)),
+        Value::Uuid(v) => S::Uuid(uuid_to_pair(v)),
         Value::Json(v) => S::Json(v),
         Value::Date(v) => S::Date(v),
         Value::Time(v) => S::Time(v),
@@ -222,7 +197,7 @@ pub fn scalar_to_wit(v: Value) -> Result<wit::Scalar, Value> {
             micros,
         }),
         Value::Inet { addr, prefix, cidr } => S::Inet(inet_to_wit(addr, prefix, cidr)),
-        Value::MacAddr(m) => S::Macaddr(mac_to_wit(m)),
+        Value::MacAddr(m) => S::Macaddr(mac_to_u64(m)),
         other @ (Value::Null | Value::Array(_) | Value::Range(_)) => return Err(other),
     })
 }
@@ -311,7 +286,7 @@ fn fill_column(
         C::Money(l) => fill!(l, |v| Value::Money(v)),
         C::Text(l) => fill_text(rows, c, nulls, l, Value::Text)?,
         C::Bytes(l) => fill_bytes(rows, c, nulls, l)?,
-        C::Uuid(l) => fill!(l, |v| Value::Uuid(uuid_from_wit(v))),
+        C::Uuid(l) => fill!(l, |v| Value::Uuid(uuid_from_pair(v))),
         C::Json(l) => fill_text(rows, c, nulls, l, Value::Json)?,
         C::Date(l) => fill!(l, |v| Value::Date(v)),
         C::Time(l) => fill!(l, |v| Value::Time(v)),
@@ -328,7 +303,7 @@ fn fill_column(
         }),
         C::Inet(l) => fill!(l, |v| inet_from_wit(v)
             .map_err(|e| format!("column {c}: {e}"))?),
-        C::Macaddr(l) => fill!(l, |v| Value::MacAddr(mac_from_wit(v))),
+        C::Macaddr(l) => fill!(l, |v| Value::MacAddr(mac_from_u64(v))),
         C::Array(l) => fill!(l, |v| array_from_wit(v)
             .map_err(|e| format!("column {c}: {e}"))?),
         C::Range(l) => fill!(l, |v| range_from_wit(v)
@@ -502,7 +477,7 @@ fn build_column(
                 v => Err(v),
             }),
             ScalarType::Uuid => build!(Uuid, (0, 0), |v| match v {
-                Value::Uuid(u) => Ok(uuid_to_wit(u)),
+                Value::Uuid(u) => Ok(uuid_to_pair(u)),
                 v => Err(v),
             }),
             ScalarType::Json => build_var!(Json, |v| match v {
@@ -575,7 +550,7 @@ fn build_column(
                 }
             ),
             ScalarType::MacAddr => build!(Macaddr, 0, |v| match v {
-                Value::MacAddr(m) => Ok(mac_to_wit(m)),
+                Value::MacAddr(m) => Ok(mac_to_u64(m)),
                 v => Err(v),
             }),
         },
@@ -884,15 +859,6 @@ mod tests {
         let batch = rows_to_batch(vec![vec![Value::Float64(f64::NAN)]], &schema).unwrap();
         let back = batch_to_rows(batch, 1).unwrap();
         assert!(matches!(back[0][0], Value::Float64(f) if f.is_nan()));
-    }
-
-    #[test]
-    fn uuid_and_mac_encodings() {
-        let b: [u8; 16] = core::array::from_fn(|i| i as u8);
-        assert_eq!(uuid_to_wit(b), (0x0001020304050607, 0x08090a0b0c0d0e0f));
-        assert_eq!(uuid_from_wit(uuid_to_wit(b)), b);
-        assert_eq!(mac_to_wit([1, 2, 3, 4, 5, 6]), 0x0102_0304_0506);
-        assert_eq!(mac_from_wit(0x0102_0304_0506), [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

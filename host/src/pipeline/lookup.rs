@@ -8,6 +8,7 @@ use crate::copy::runner::open_source;
 use crate::model::lookup::{LookupPlan, MAX_OUTPUT_BYTES, MAX_ROWS};
 use crate::stores::StoreError;
 use crate::types::batch::Batch;
+use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
 /// Runs a Lookup to its output. Stops reading once it has the rows it returns.

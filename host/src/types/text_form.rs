@@ -23,9 +23,18 @@ use crate::types::value::{ArrayValue, RangeValue, Value};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-impl Value {
+/// The text form of a [`Value`]. A trait because `Value` is defined in the shared
+/// `sluice-value-model` crate, which the plugin SDK builds too; the text form is the engine's.
+pub trait TextForm {
     /// Writes the value's text form; `Null` writes nothing (callers choose their null marker).
-    pub fn write_text(&self, out: &mut String) {
+    fn write_text(&self, out: &mut String);
+
+    /// The text form as a new string; `None` for `Null`.
+    fn to_text(&self) -> Option<String>;
+}
+
+impl TextForm for Value {
+    fn write_text(&self, out: &mut String) {
         match self {
             Value::Null => {}
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -90,8 +99,7 @@ impl Value {
         }
     }
 
-    /// The text form as a new string; `None` for `Null`.
-    pub fn to_text(&self) -> Option<String> {
+    fn to_text(&self) -> Option<String> {
         if self.is_null() {
             return None;
         }

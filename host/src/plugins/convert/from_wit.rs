@@ -6,9 +6,11 @@
 //!
 //! [`ColumnCells`] and [`check_shape`] are shared with the COPY tuple path (`copy_tuples`).
 
+use sluice_value_model::wit_encoding::uuid_from_pair;
+
 use super::columns::{column_values_kind, column_values_len, column_values_scalar, var_column_of};
 use super::schema::{data_type_to_wit, scalar_type_name};
-use super::values::{array_from_wit, inet_from_wit, mac_from_wit, range_from_wit, uuid_from_wit};
+use super::values::{array_from_wit, inet_from_wit, mac_from_wit, range_from_wit};
 use super::ConvertError;
 use crate::plugins::bindings::sluice::plugin::types as wit;
 use crate::stores::postgres::binary::ValueRef;
@@ -330,7 +332,7 @@ fn take_fixed(
         C::Float32(v) => Value::Float32(at(v, row)?),
         C::Float64(v) => Value::Float64(at(v, row)?),
         C::Money(v) => Value::Money(at(v, row)?),
-        C::Uuid(v) => Value::Uuid(uuid_from_wit(at(v, row)?)),
+        C::Uuid(v) => Value::Uuid(uuid_from_pair(at(v, row)?)),
         C::Date(v) => Value::Date(at(v, row)?),
         C::Time(v) => Value::Time(at(v, row)?),
         C::Timetz(v) => {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::values::{mac_from_wit, mac_to_wit, uuid_to_wit};
+use sluice_value_model::wit_encoding::{mac_to_u64, uuid_to_pair};
+
+use super::values::mac_from_wit;
 use super::*;
 use crate::plugins::bindings::sluice::plugin::types as wit;
 use crate::types::batch::Batch;
@@ -234,11 +236,11 @@ fn nulls_list_is_empty_without_nulls() {
 fn uuid_and_mac_encodings_are_big_endian() {
     let u = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
     assert_eq!(
-        uuid_to_wit(u),
+        uuid_to_pair(u),
         (0x0102_0304_0506_0708, 0x090a_0b0c_0d0e_0f10)
     );
     assert_eq!(
-        mac_to_wit([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]),
+        mac_to_u64([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]),
         0xaabb_ccdd_eeff
     );
     assert!(mac_from_wit(1 << 48).is_err());

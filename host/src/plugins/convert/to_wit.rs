@@ -5,9 +5,11 @@
 //! [`ColumnBuilder`] is shared with the COPY tuple path (`copy_tuples`), which feeds it
 //! borrowed values.
 
+use sluice_value_model::wit_encoding::{mac_to_u64, uuid_to_pair};
+
 use super::columns::column_values_kind;
 use super::schema::data_type_to_wit;
-use super::values::{array_to_wit, inet_to_wit, mac_to_wit, range_to_wit, uuid_to_wit, value_kind};
+use super::values::{array_to_wit, inet_to_wit, range_to_wit};
 use super::ConvertError;
 use crate::plugins::bindings::sluice::plugin::types as wit;
 use crate::stores::postgres::binary::ValueRef;
@@ -135,7 +137,7 @@ impl ColumnBuilder {
             (C::Money(v), Value::Money(x)) => v.push(x),
             (C::Text(v), Value::Text(x)) => push_var(v, x.as_bytes())?,
             (C::Bytes(v), Value::Bytes(x)) => push_var(v, &x)?,
-            (C::Uuid(v), Value::Uuid(x)) => v.push(uuid_to_wit(x)),
+            (C::Uuid(v), Value::Uuid(x)) => v.push(uuid_to_pair(x)),
             (C::Json(v), Value::Json(x)) => push_var(v, x.as_bytes())?,
             (C::Date(v), Value::Date(x)) => v.push(x),
             (C::Time(v), Value::Time(x)) => v.push(x),
@@ -166,13 +168,13 @@ impl ColumnBuilder {
             (C::Inet(v), Value::Inet { addr, prefix, cidr }) => {
                 v.push(inet_to_wit(addr, prefix, cidr))
             }
-            (C::Macaddr(v), Value::MacAddr(m)) => v.push(mac_to_wit(m)),
+            (C::Macaddr(v), Value::MacAddr(m)) => v.push(mac_to_u64(m)),
             (C::Array(v), Value::Array(a)) => v.push(array_to_wit(*a, self.elem)?),
             (C::Range(v), Value::Range(r)) => v.push(range_to_wit(*r, self.elem)?),
             (values, other) => {
                 return Err(format!(
                     "value is {}, but the column is declared {}",
-                    value_kind(&other),
+                    other.kind(),
                     column_values_kind(values, self.elem)
                 ))
             }

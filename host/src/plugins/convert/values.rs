@@ -3,66 +3,40 @@
 //!
 //! A value whose variant does not match the expected WIT type is an error message (the batch
 //! converters add the column and row), never a panic.
+//!
+//! The encodings the WIT leaves to us (uuid, macaddr, inet addresses) are
+//! `sluice_value_model::wit_encoding`'s, which the plugin SDK uses too.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+
+use sluice_value_model::wit_encoding::{
+    ip_from_octets, ip_to_octets, mac_from_u64, mac_to_u64, uuid_from_pair, uuid_to_pair,
+};
 
 use super::schema::scalar_type_name;
 use crate::plugins::bindings::sluice::plugin::types as wit;
 use crate::types::value::{ArrayValue, RangeValue, Value};
 
-pub(super) fn uuid_to_wit(u: [u8; 16]) -> (u64, u64) {
-    let mut hi = [0u8; 8];
-    let mut lo = [0u8; 8];
-    hi.copy_from_slice(&u[..8]);
-    lo.copy_from_slice(&u[8..]);
-    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
-}
-
-pub(super) fn uuid_from_wit((hi, lo): (u64, u64)) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&hi.to_be_bytes());
-    out[8..].copy_from_slice(&lo.to_be_bytes());
-    out
-}
-
-/// The six bytes, big-endian, in the low 48 bits.
-pub(super) fn mac_to_wit(m: [u8; 6]) -> u64 {
-    let mut b = [0u8; 8];
-    b[2..].copy_from_slice(&m);
-    u64::from_be_bytes(b)
-}
-
+/// A guest's macaddr: the six bytes in the low 48 bits; anything in the high 16 is an error.
 pub(super) fn mac_from_wit(v: u64) -> Result<[u8; 6], String> {
     if v >> 48 != 0 {
         return Err(format!("macaddr {v:#x} does not fit in 48 bits"));
     }
-    let b = v.to_be_bytes();
-    let mut out = [0u8; 6];
-    out.copy_from_slice(&b[2..]);
-    Ok(out)
+    Ok(mac_from_u64(v))
 }
 
 pub(super) fn inet_to_wit(addr: IpAddr, prefix: u8, cidr: bool) -> wit::Inet {
-    let addr = match addr {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    wit::Inet { addr, prefix, cidr }
+    wit::Inet {
+        addr: ip_to_octets(addr),
+        prefix,
+        cidr,
+    }
 }
 
 pub(super) fn inet_from_wit(i: wit::Inet) -> Result<Value, String> {
-    let addr = match i.addr.len() {
-        4 => {
-            let mut o = [0u8; 4];
-            o.copy_from_slice(&i.addr);
-            IpAddr::V4(Ipv4Addr::from(o))
-        }
-        16 => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(&i.addr);
-            IpAddr::V6(Ipv6Addr::from(o))
-        }
-        n => return Err(format!("inet address has {n} bytes (expected 4 or 16)")),
+    let Some(addr) = ip_from_octets(&i.addr) else {
+        let n = i.addr.len();
+        return Err(format!("inet address has {n} bytes (expected 4 or 16)"));
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
     if i.prefix > max {
@@ -92,7 +66,7 @@ fn scalar_to_wit(v: Value, expected: wit::ScalarType) -> Result<Option<wit::Scal
         (T::Money, Value::Money(x)) => S::Money(x),
         (T::Text, Value::Text(x)) => S::Text(x),
         (T::Bytes, Value::Bytes(x)) => S::Bytes(x),
-        (T::Uuid, Value::Uuid(x)) => S::Uuid(uuid_to_wit(x)),
+        (T::Uuid, Value::Uuid(x)) => S::Uuid(uuid_to_pair(x)),
         (T::Json, Value::Json(x)) => S::Json(x),
         (T::Date, Value::Date(x)) => S::Date(x),
         (T::Time, Value::Time(x)) => S::Time(x),
@@ -121,11 +95,11 @@ fn scalar_to_wit(v: Value, expected: wit::ScalarType) -> Result<Option<wit::Scal
             micros,
         }),
         (T::Inet, Value::Inet { addr, prefix, cidr }) => S::Inet(inet_to_wit(addr, prefix, cidr)),
-        (T::Macaddr, Value::MacAddr(m)) => S::Macaddr(mac_to_wit(m)),
+        (T::Macaddr, Value::MacAddr(m)) => S::Macaddr(mac_to_u64(m)),
         (expected, other) => {
             return Err(format!(
                 "element is {}, expected {}",
-                value_kind(&other),
+                other.kind(),
                 scalar_type_name(expected)
             ))
         }
@@ -150,7 +124,7 @@ fn scalar_from_wit(s: Option<wit::Scalar>, expected: wit::ScalarType) -> Result<
         (T::Money, S::Money(x)) => Value::Money(x),
         (T::Text, S::Text(x)) => Value::Text(x),
         (T::Bytes, S::Bytes(x)) => Value::Bytes(x),
-        (T::Uuid, S::Uuid(x)) => Value::Uuid(uuid_from_wit(x)),
+        (T::Uuid, S::Uuid(x)) => Value::Uuid(uuid_from_pair(x)),
         (T::Json, S::Json(x)) => Value::Json(x),
         (T::Date, S::Date(x)) => Value::Date(x),
         (T::Time, S::Time(x)) => Value::Time(x),
@@ -201,35 +175,6 @@ fn wit_scalar_kind(s: &wit::Scalar) -> wit::ScalarType {
         S::Interval(_) => T::Interval,
         S::Inet(_) => T::Inet,
         S::Macaddr(_) => T::Macaddr,
-    }
-}
-
-/// The variant name of a value, for mismatch messages.
-pub(super) fn value_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Int16(_) => "int16",
-        Value::Int32(_) => "int32",
-        Value::Int64(_) => "int64",
-        Value::Float32(_) => "float32",
-        Value::Float64(_) => "float64",
-        Value::Numeric(_) => "numeric",
-        Value::Money(_) => "money",
-        Value::Text(_) => "text",
-        Value::Bytes(_) => "bytes",
-        Value::Uuid(_) => "uuid",
-        Value::Json(_) => "json",
-        Value::Date(_) => "date",
-        Value::Time(_) => "time",
-        Value::TimeTz { .. } => "timetz",
-        Value::Timestamp(_) => "timestamp",
-        Value::TimestampTz(_) => "timestamptz",
-        Value::Interval { .. } => "interval",
-        Value::Inet { .. } => "inet",
-        Value::MacAddr(_) => "macaddr",
-        Value::Array(_) => "array",
-        Value::Range(_) => "range",
     }
 }
 

@@ -13,6 +13,7 @@ use crate::stores::files::{FileDataset, FileRead, FileSink, FileSource, FileWrit
 use crate::stores::{Sink, Source, SourceStats, StoreError};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, Value};
 
 /// A DelimitedText dataset on a local folder `dir`, folder `data`, with `extra` properties

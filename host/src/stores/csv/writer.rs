@@ -17,6 +17,7 @@ use crate::stores::files::RowWriter;
 use crate::stores::StoreError;
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
+use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
 /// Writes one file's rows (and its header with `firstRowAsHeader`).

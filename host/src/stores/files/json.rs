@@ -24,6 +24,7 @@ pub use crate::model::files::formats::{FilePattern, JsonSettings};
 use crate::stores::{StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, Value};
 
 /// Rows read ahead to infer the columns and their types.

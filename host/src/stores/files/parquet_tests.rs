@@ -13,6 +13,7 @@ use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
 use super::*;
 use crate::model::props::Props;
 use crate::types::schema::{Column, DataType, Schema};
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, RangeValue, Value};
 
 fn col(name: &str, dt: DataType, ty: &str) -> Column {

@@ -12,6 +12,7 @@ use std::ops::Range;
 use tokio_postgres::types::Type;
 
 use super::binary::decode;
+use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
 /// The stage name a sink records the rows it refused under in the

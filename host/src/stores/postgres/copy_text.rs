@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
 thread_local! {

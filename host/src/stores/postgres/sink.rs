@@ -47,6 +47,7 @@ use crate::stores::{BatchRx, Sink, SinkStats, StoreError, StoreErrorKind};
 use crate::types::batch::{Batch, RawTuples};
 use crate::types::ident::{quote_ident, TableName};
 use crate::types::schema::SchemaRef;
+use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
 /// PostgreSQL's limit on bind parameters in one statement.

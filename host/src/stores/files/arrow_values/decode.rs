@@ -21,6 +21,7 @@ use base64::Engine as _;
 use super::read::engine_type;
 use super::{EPOCH_DAYS, EPOCH_MICROS};
 use crate::types::schema::DataType;
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, Value};
 
 /// Decodes a whole arrow array into engine values of type `dt`.

@@ -16,6 +16,7 @@ use arrow_schema::{DataType as ArrowType, Field};
 use super::write::{arrow_type_of, Enc};
 use super::{EPOCH_DAYS, EPOCH_MICROS, MONEY_PRECISION, MONEY_SCALE};
 use crate::types::schema::DataType;
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, Value};
 
 /// Builds one arrow column from its cells.

@@ -15,6 +15,7 @@ use super::{
     PGSQL_AF_INET6, RANGE_EMPTY, RANGE_LB_INC, RANGE_LB_INF, RANGE_UB_INC, RANGE_UB_INF,
 };
 use crate::types::schema::DataType;
+use crate::types::text_form::TextForm;
 use crate::types::value::{ArrayValue, RangeValue, Value};
 
 /// Encodes one non-NULL value as type `ty`, appending its binary form to `out` WITHOUT a length
