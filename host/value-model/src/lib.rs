@@ -101,11 +101,13 @@ pub struct RangeValue {
 }
 
 impl Value {
+    #[inline]
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
     /// The text of a `Text`, `Json` or `Numeric` value.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Text(s) | Value::Json(s) | Value::Numeric(s) => Some(s),
@@ -114,6 +116,7 @@ impl Value {
     }
 
     /// Any integer value widened to `i64`.
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             Value::Int16(v) => Some(v.into()),
@@ -125,6 +128,7 @@ impl Value {
 
     /// Any number as `f64`: integers, floats, and numeric text (`NaN`, `Infinity` included).
     /// Large integers and long decimals round; compare exactly with the values themselves.
+    #[inline]
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int16(v) => Some((*v).into()),
@@ -137,6 +141,7 @@ impl Value {
         }
     }
 
+    #[inline]
     pub fn as_bool(&self) -> Option<bool> {
         match *self {
             Value::Bool(b) => Some(b),
@@ -144,6 +149,7 @@ impl Value {
         }
     }
 
+    #[inline]
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Bytes(b) => Some(b),
@@ -153,6 +159,7 @@ impl Value {
 
     /// The variant's name as the WIT spells its types (`null`, `int64`, `timestamptz`,
     /// `array`), for error messages.
+    #[inline]
     pub fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
@@ -182,6 +189,7 @@ impl Value {
     }
 
     /// The scalar type of a non-null leaf value; `None` for NULL, arrays and ranges.
+    #[inline]
     pub fn scalar_type(&self) -> Option<ScalarType> {
         Some(match self {
             Value::Null | Value::Array(_) | Value::Range(_) => return None,
@@ -209,11 +217,13 @@ impl Value {
     }
 
     /// Approximate memory a value held in a row takes: its payload plus the `Value` itself.
+    #[inline]
     pub fn held_size(&self) -> usize {
         self.byte_size() + std::mem::size_of::<Value>()
     }
 
     /// Approximate payload size in bytes, used for `dataRead`/`dataWritten` and throughput.
+    #[inline]
     pub fn byte_size(&self) -> usize {
         match self {
             Value::Null => 0,

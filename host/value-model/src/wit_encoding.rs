@@ -8,6 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A uuid's 16 bytes as the WIT's `(first 8, last 8)`, each big-endian.
+#[inline]
 pub fn uuid_to_pair(u: [u8; 16]) -> (u64, u64) {
     let mut hi = [0u8; 8];
     let mut lo = [0u8; 8];
@@ -17,6 +18,7 @@ pub fn uuid_to_pair(u: [u8; 16]) -> (u64, u64) {
 }
 
 /// The inverse of [`uuid_to_pair`].
+#[inline]
 pub fn uuid_from_pair((hi, lo): (u64, u64)) -> [u8; 16] {
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&hi.to_be_bytes());
@@ -25,18 +27,21 @@ pub fn uuid_from_pair((hi, lo): (u64, u64)) -> [u8; 16] {
 }
 
 /// A MAC address's six bytes, big-endian, in the low 48 bits.
+#[inline]
 pub fn mac_to_u64(m: [u8; 6]) -> u64 {
     u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
 }
 
 /// The six bytes in the low 48 bits of `v`; the high 16 bits are ignored (a caller that must
 /// refuse them checks `v >> 48` itself).
+#[inline]
 pub fn mac_from_u64(v: u64) -> [u8; 6] {
     let b = v.to_be_bytes();
     [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
 /// An address's octets: 4 for IPv4, 16 for IPv6.
+#[inline]
 pub fn ip_to_octets(addr: IpAddr) -> Vec<u8> {
     match addr {
         IpAddr::V4(a) => a.octets().to_vec(),
@@ -45,6 +50,7 @@ pub fn ip_to_octets(addr: IpAddr) -> Vec<u8> {
 }
 
 /// The address of 4 or 16 octets; `None` for any other length.
+#[inline]
 pub fn ip_from_octets(octets: &[u8]) -> Option<IpAddr> {
     if let Ok(o) = <[u8; 4]>::try_from(octets) {
         Some(IpAddr::V4(Ipv4Addr::from(o)))
