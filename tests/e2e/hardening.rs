@@ -76,3 +76,62 @@ async fn out_of_range_timespans_and_plugin_timeouts_are_refused() {
         assert!(run.stderr.contains("--plugin-timeout"), "{}", run.stderr);
     }
 }
+
+#[tokio::test]
+async fn deeply_nested_expressions_are_refused_before_the_run_starts() {
+    let deep = format!("@{}1{}", "add(1,".repeat(2000), ")".repeat(2000));
+    let f = TestFactory::new();
+    f.put(
+        "pipeline",
+        "P",
+        json!({"variables": {"v": {"type": "String"}},
+               "activities": [
+            {"name": "Deep", "type": "SetVariable",
+             "typeProperties": {"variableName": "v", "value": deep}},
+        ]}),
+    );
+    let path = f.path().to_str().unwrap().to_string();
+    // Planning checks every expression's syntax, so the run is refused before anything runs,
+    // with the activity and property named (it used to overflow the stack: rc 134).
+    let run = sluice(&["run", &path, "--output", "json"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("activity 'Deep' typeProperties.value")
+            && run.stderr.contains("nests deeper than 128 levels"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn validate_reports_deeply_nested_and_broken_control_expressions() {
+    let deep = format!("@{}1{}", "add(1,".repeat(2000), ")".repeat(2000));
+    let f = TestFactory::new();
+    f.put(
+        "pipeline",
+        "P",
+        json!({"variables": {"v": {"type": "String"}},
+               "activities": [
+            {"name": "Deep", "type": "SetVariable",
+             "typeProperties": {"variableName": "v", "value": deep}}]}),
+    );
+    f.put(
+        "pipeline",
+        "Q",
+        json!({"activities": [
+            {"name": "Broken", "type": "Wait", "typeProperties": {"waitTimeInSeconds": "@add(1,"}}]}),
+    );
+    let v = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(
+        v.stderr.contains("nests deeper than 128 levels"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr
+            .contains("activity 'Broken' typeProperties.waitTimeInSeconds"),
+        "{}",
+        v.stderr
+    );
+}

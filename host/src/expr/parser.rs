@@ -43,14 +43,24 @@ pub enum ExprKind {
     },
 }
 
+/// How deep an expression may nest: calls within calls, indexes and member accesses. The
+/// parser, the evaluator and dropping a parsed tree all recurse over it, so a bound keeps a
+/// hostile expression (thousands of nested calls) from overflowing the stack; real pipelines
+/// stay far below it.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses `src[start..end]` as one whole expression.
 pub(crate) fn parse_range(src: &str, start: usize, end: usize) -> Result<Expr, ParseError> {
     let tokens = lex(src, start, end)?;
-    let mut p = Parser { tokens, i: 0 };
+    let mut p = Parser {
+        tokens,
+        i: 0,
+        nesting: 0,
+    };
     if matches!(p.peek().tok, Tok::Eof) {
         return Err(ParseError::new(start, "the expression is empty"));
     }
-    let e = p.expr()?;
+    let (e, _) = p.expr()?;
     let t = p.peek();
     if !matches!(t.tok, Tok::Eof) {
         return Err(ParseError::new(
@@ -67,6 +77,15 @@ pub(crate) fn parse_range(src: &str, start: usize, end: usize) -> Result<Expr, P
 struct Parser {
     tokens: Vec<Token>,
     i: usize,
+    /// How many `expr` calls are open: bounded before recursing deeper.
+    nesting: usize,
+}
+
+fn too_deep(pos: usize) -> ParseError {
+    ParseError::new(
+        pos,
+        format!("the expression nests deeper than {MAX_DEPTH} levels (calls, indexes and member accesses within one another)"),
+    )
 }
 
 impl Parser {
@@ -95,9 +114,25 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.primary()?;
+    /// One expression and the depth of its tree, both bounded by [`MAX_DEPTH`].
+    fn expr(&mut self) -> Result<(Expr, usize), ParseError> {
+        let pos = self.peek().pos;
+        if self.nesting >= MAX_DEPTH {
+            return Err(too_deep(pos));
+        }
+        self.nesting += 1;
+        let r = self.chain();
+        self.nesting -= 1;
+        r
+    }
+
+    /// A primary followed by member accesses and indexes.
+    fn chain(&mut self) -> Result<(Expr, usize), ParseError> {
+        let (mut e, mut depth) = self.primary()?;
         loop {
+            if depth > MAX_DEPTH {
+                return Err(too_deep(e.pos));
+            }
             let t = self.peek().clone();
             match t.tok {
                 Tok::Dot | Tok::QDot => {
@@ -125,11 +160,13 @@ impl Parser {
                             optional: t.tok == Tok::QDot,
                         },
                     };
+                    depth += 1;
                 }
                 Tok::LBracket | Tok::QBracket => {
                     self.next();
-                    let index = self.expr()?;
+                    let (index, index_depth) = self.expr()?;
                     self.expect(Tok::RBracket, "']'")?;
+                    depth = depth.max(index_depth) + 1;
                     e = Expr {
                         pos: t.pos,
                         kind: ExprKind::Index {
@@ -139,14 +176,15 @@ impl Parser {
                         },
                     };
                 }
-                _ => return Ok(e),
+                _ => return Ok((e, depth)),
             }
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ParseError> {
+    fn primary(&mut self) -> Result<(Expr, usize), ParseError> {
         let t = self.next();
         let pos = t.pos;
+        let mut depth = 1;
         let kind = match t.tok {
             Tok::Str(s) => ExprKind::Str(s),
             Tok::Int(i) => ExprKind::Int(i),
@@ -159,7 +197,9 @@ impl Parser {
                         self.next();
                     } else {
                         loop {
-                            args.push(self.expr()?);
+                            let (arg, arg_depth) = self.expr()?;
+                            depth = depth.max(arg_depth + 1);
+                            args.push(arg);
                             let sep = self.next();
                             match sep.tok {
                                 Tok::Comma => continue,
@@ -203,7 +243,7 @@ impl Parser {
                 ))
             }
         };
-        Ok(Expr { kind, pos })
+        Ok((Expr { kind, pos }, depth))
     }
 }
 
@@ -254,6 +294,20 @@ mod tests {
         assert_eq!(index.kind, ExprKind::Int(0));
         assert_eq!(p("TRUE").unwrap().kind, ExprKind::Bool(true));
         assert_eq!(p(" null ").unwrap().kind, ExprKind::Null);
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_a_named_error_not_a_stack_overflow() {
+        let deep_calls = format!("{}1{}", "add(1,".repeat(5000), ")".repeat(5000));
+        let e = p(&deep_calls).unwrap_err();
+        assert!(e.msg.contains("nests deeper than 128 levels"), "{}", e.msg);
+        let long_chain = format!("pipeline(){}", ".a".repeat(100_000));
+        let e = p(&long_chain).unwrap_err();
+        assert!(e.msg.contains("nests deeper than 128 levels"), "{}", e.msg);
+        let deep_index = format!("{}0{}", "createArray(1)[".repeat(3000), "]".repeat(3000));
+        assert!(p(&deep_index).is_err());
+        let ok = format!("{}1{}", "add(1,".repeat(100), ")".repeat(100));
+        assert!(p(&ok).is_ok());
     }
 
     #[test]

@@ -158,7 +158,21 @@ fn check_activity(
         ActivityKind::Script => {
             super::script::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
         }
-        _ => Ok(()),
+        // Control activities evaluate their properties when they start; their expressions'
+        // syntax (and nesting depth) is checked now. Nested lists are checked as activities.
+        _ => {
+            let Some(Value::Object(props)) = a.raw.get("typeProperties") else {
+                return Ok(());
+            };
+            for (key, value) in props {
+                if a.nested.contains_key(key) {
+                    continue;
+                }
+                crate::expr::validate(value, &format!("{} typeProperties.{key}", a.at))
+                    .map_err(|e| ModelError::Other(e.to_string()))?;
+            }
+            Ok(())
+        }
     }
 }
 
