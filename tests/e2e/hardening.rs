@@ -77,8 +77,8 @@ async fn out_of_range_timespans_and_plugin_timeouts_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn deeply_nested_expressions_are_refused_before_the_run_starts() {
+/// A factory whose pipeline `P` sets a variable to an expression nested 2,000 calls deep.
+fn deeply_nested_factory() -> TestFactory {
     let deep = format!("@{}1{}", "add(1,".repeat(2000), ")".repeat(2000));
     let f = TestFactory::new();
     f.put(
@@ -87,9 +87,14 @@ async fn deeply_nested_expressions_are_refused_before_the_run_starts() {
         json!({"variables": {"v": {"type": "String"}},
                "activities": [
             {"name": "Deep", "type": "SetVariable",
-             "typeProperties": {"variableName": "v", "value": deep}},
-        ]}),
+             "typeProperties": {"variableName": "v", "value": deep}}]}),
     );
+    f
+}
+
+#[tokio::test]
+async fn deeply_nested_expressions_are_refused_before_the_run_starts() {
+    let f = deeply_nested_factory();
     let path = f.path().to_str().unwrap().to_string();
     // Planning checks every expression's syntax, so the run is refused before anything runs,
     // with the activity and property named (it used to overflow the stack: rc 134).
@@ -105,16 +110,7 @@ async fn deeply_nested_expressions_are_refused_before_the_run_starts() {
 
 #[tokio::test]
 async fn validate_reports_deeply_nested_and_broken_control_expressions() {
-    let deep = format!("@{}1{}", "add(1,".repeat(2000), ")".repeat(2000));
-    let f = TestFactory::new();
-    f.put(
-        "pipeline",
-        "P",
-        json!({"variables": {"v": {"type": "String"}},
-               "activities": [
-            {"name": "Deep", "type": "SetVariable",
-             "typeProperties": {"variableName": "v", "value": deep}}]}),
-    );
+    let f = deeply_nested_factory();
     f.put(
         "pipeline",
         "Q",
