@@ -319,10 +319,8 @@ async fn copy_rows(
             },
             _ = cancel.cancelled() => {
                 // The writer first, so its open COPY is abandoned before the input ends.
-                writer.abort();
-                let _ = writer.await;
-                reader.abort();
-                let _ = reader.await;
+                stop(writer).await;
+                stop(reader).await;
                 progress.finish();
                 return Err(cancelled());
             }
@@ -359,19 +357,17 @@ async fn copy_rows(
     let src: SourceStats = match read {
         Ok(src) => src,
         Err(e) => {
-            writer.abort();
-            let _ = writer.await;
+            stop(writer).await;
             progress.finish();
             return Err(e);
         }
     };
     drop(sink_tx);
-    tokio::pin!(writer);
+    let mut writer = writer;
     let (write_result, write_time) = tokio::select! {
         r = &mut writer => r.map_err(stage_stopped)?,
         _ = cancel.cancelled() => {
-            writer.abort();
-            let _ = writer.await;
+            stop(writer).await;
             progress.finish();
             return Err(cancelled());
         }
@@ -544,6 +540,12 @@ fn round3(v: f64) -> f64 {
 /// The error of a copy stopped by its cancellation token.
 pub fn cancelled() -> StoreError {
     StoreError::with_kind(StoreErrorKind::Cancelled, "the copy was cancelled")
+}
+
+/// Aborts a stage task and waits until it is gone (a writer's open COPY is then abandoned).
+async fn stop<T>(handle: tokio::task::JoinHandle<T>) {
+    handle.abort();
+    let _ = handle.await;
 }
 
 async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {

@@ -63,12 +63,7 @@ pub fn plan_run(
     let mut warnings = factory.notices.clone();
     let pipeline = pipelines::load(factory, name, &mut warnings)?;
     let parameters = pipeline.parameter_values(given, false)?;
-    let scope = Scope {
-        pipeline: parameters.clone(),
-        lenient: true,
-        secrets: book.collecting(),
-        ..Scope::default()
-    };
+    let scope = planning_scope(parameters.clone(), book);
     check_activities(factory, &pipeline.activities, &scope, &mut warnings)?;
     collect_children(factory, &pipeline.activities, book, &mut BTreeSet::new());
     Ok(RunPlan {
@@ -107,12 +102,7 @@ fn collect_children(
             if seen.insert(name.to_string()) {
                 if let Ok(p) = pipelines::load(factory, name, &mut Vec::new()) {
                     if let Ok(params) = p.parameter_values(&[], true) {
-                        let scope = Scope {
-                            pipeline: params,
-                            lenient: true,
-                            secrets: book.collecting(),
-                            ..Scope::default()
-                        };
+                        let scope = planning_scope(params, book);
                         let _ = check_activities(factory, &p.activities, &scope, &mut Vec::new());
                     }
                     collect_children(factory, &p.activities, book, seen);
@@ -122,6 +112,17 @@ fn collect_children(
         for inner in a.nested.values() {
             collect_children(factory, inner, book, seen);
         }
+    }
+}
+
+/// The scope definitions are planned in: the pipeline's parameter values, expressions that
+/// need a run's values left as written, and Key Vault references collected in `book`.
+fn planning_scope(pipeline: Map<String, Value>, book: &SecretBook) -> Scope {
+    Scope {
+        pipeline,
+        lenient: true,
+        secrets: book.collecting(),
+        ..Scope::default()
     }
 }
 
@@ -191,11 +192,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut errors = Vec::new();
     let mut warnings = factory.notices.clone();
     let collecting = book.collecting();
-    let lenient = Scope {
-        lenient: true,
-        secrets: collecting.clone(),
-        ..Scope::default()
-    };
+    let lenient = planning_scope(Map::new(), book);
     for def in factory.linked_services.values() {
         if let Err(e) =
             super::linked_service::parse(def, &def.properties, &collecting, &mut warnings)
@@ -219,10 +216,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
         match pipelines::load(factory, name, &mut warnings) {
             Ok(p) => match p.parameter_values(&[], true) {
                 Ok(params) => {
-                    let scope = Scope {
-                        pipeline: params,
-                        ..lenient.clone()
-                    };
+                    let scope = planning_scope(params, book);
                     if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
                     {
                         errors.push(e.to_string());

@@ -91,6 +91,16 @@ impl RunState {
         lock(&self.outputs).insert(name.to_string(), record);
     }
 
+    /// Records an activity run: masked with the run's redactor, told to the observer, kept
+    /// for the run's output. Every record (run, skipped, stopped by a bug) goes through here.
+    fn record(&self, mut record: ActivityRun) {
+        record.redact(self.ctx.redactor());
+        if let Some(o) = &self.ctx.observer {
+            o.activity_finished(&serde_json::to_value(&record).unwrap_or_default());
+        }
+        lock(&self.records).push(record);
+    }
+
     /// Activity runs recorded so far.
     pub fn records(&self) -> &Mutex<Vec<ActivityRun>> {
         &self.records
@@ -232,7 +242,7 @@ pub fn run_container(
                 } else {
                     tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
                     status.insert(a.name.clone(), Status::Skipped);
-                    lock(&state.records).push(skipped(a));
+                    state.record(skipped(a));
                 }
             }
             if running.is_empty()
@@ -264,8 +274,7 @@ pub fn run_container(
                         ),
                         failure_type: FailureType::SystemError,
                     });
-                    record.redact(state.ctx.redactor());
-                    lock(&state.records).push(record);
+                    state.record(record);
                     status.insert(a.name.clone(), Status::Failed);
                 }
                 None => {
@@ -273,7 +282,7 @@ pub fn run_container(
                     for a in activities.iter() {
                         if started.insert(a.name.clone()) {
                             status.insert(a.name.clone(), Status::Skipped);
-                            lock(&state.records).push(skipped(a));
+                            state.record(skipped(a));
                         }
                     }
                 }
@@ -347,7 +356,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     } else {
         output
     };
-    let mut record = ActivityRun {
+    state.record(ActivityRun {
         activity_name: a.name.clone(),
         activity_type: a.activity_type.clone(),
         status,
@@ -356,12 +365,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         attempts,
         error,
         output: shown,
-    };
-    record.redact(state.ctx.redactor());
-    if let Some(o) = &state.ctx.observer {
-        o.activity_finished(&serde_json::to_value(&record).unwrap_or_default());
-    }
-    lock(&state.records).push(record);
+    });
     status
 }
 
