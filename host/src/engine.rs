@@ -60,7 +60,7 @@ pub fn validate(factory: &Factory) -> Validation {
 }
 
 /// How to run a pipeline.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// The tenant the run belongs to.
     pub tenant: String,
@@ -75,6 +75,27 @@ pub struct RunOptions {
     /// More values to mask in everything the run reports (passwords given outside the
     /// factory, such as a `--connection` URL's).
     pub mask: Vec<crate::secrets::Secret>,
+    /// The most activity runs the run may start (ForEach iterations and child pipelines
+    /// included); a service sets it per tenant.
+    pub max_activity_runs: u64,
+    /// The most activity runs the run may have going at once; a service sets it per tenant.
+    pub max_concurrent_activity_runs: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            tenant: String::new(),
+            parameters: Vec::new(),
+            plugins: None,
+            progress: false,
+            observer: None,
+            mask: Vec::new(),
+            max_activity_runs: crate::copy::context::DEFAULT_MAX_ACTIVITY_RUNS,
+            max_concurrent_activity_runs:
+                crate::copy::context::DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
+        }
+    }
 }
 
 impl RunOptions {
@@ -125,7 +146,12 @@ pub async fn start(
     pipeline: Option<&str>,
     options: RunOptions,
 ) -> Result<RunHandle, EngineError> {
-    let mut ctx = RunContext::new(options.tenant).with_progress(options.progress);
+    let mut ctx = RunContext::new(options.tenant)
+        .with_progress(options.progress)
+        .with_activity_run_limits(
+            options.max_activity_runs,
+            options.max_concurrent_activity_runs,
+        );
     ctx.plugins = options.plugins;
     ctx.observer = options.observer;
     for s in &options.mask {

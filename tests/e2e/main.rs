@@ -5,6 +5,7 @@
 //! ([`sluice_e2e::rerun_in_child`]) instead of changing this one.
 
 mod blob;
+mod bounds;
 mod cancel;
 mod codec;
 mod control;

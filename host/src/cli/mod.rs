@@ -65,6 +65,17 @@ pub struct RunArgs {
     /// How to print the run result on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// The most activity runs this pipeline run may start, ForEach iterations and child
+    /// pipelines included; past it, activities fail with ActivityRunLimitExceeded.
+    #[arg(long, value_name = "N", default_value_t = crate::copy::context::DEFAULT_MAX_ACTIVITY_RUNS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_activity_runs: u64,
+    /// The most activity runs this pipeline run may have going at once (a ForEach of
+    /// ExecutePipeline fans out exponentially); past it, activities fail with
+    /// ActivityRunLimitExceeded.
+    #[arg(long, value_name = "N", default_value_t = crate::copy::context::DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrent_activity_runs: u64,
     #[command(flatten)]
     pub plugins: plugin::PluginArgs,
 }
@@ -153,6 +164,8 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
         plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
         progress: args.output == OutputFormat::Text,
         mask: passwords,
+        max_activity_runs: args.max_activity_runs,
+        max_concurrent_activity_runs: args.max_concurrent_activity_runs,
         ..engine::RunOptions::new("local")
     };
     let handle = engine::start(Arc::new(factory), args.pipeline.as_deref(), options).await?;

@@ -8,6 +8,7 @@
 //! redaction, cancellation); the pipeline executor and the front ends build and pass it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,7 @@ pub trait RunObserver: Send + Sync {
 }
 
 /// One run's context. Cheap to clone; clones share the secrets and the cancellation token.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RunContext {
     /// The tenant the run belongs to (`"local"` for the CLI).
     pub tenant: String,
@@ -45,13 +46,79 @@ pub struct RunContext {
     /// The tokens of the activities running now, by name, so one activity can be cancelled
     /// from outside ([`RunContext::cancel_activity`]).
     running: Arc<Mutex<Running>>,
+    /// The most activity runs the run may start, its child pipelines' included.
+    pub max_activity_runs: u64,
+    /// The most activity runs the run may have going at once, its child pipelines' included.
+    pub max_concurrent_activity_runs: u64,
+    /// Activity runs started so far and running now (shared with child pipelines).
+    activity_runs: Arc<ActivityRunCounts>,
+}
+
+#[derive(Default)]
+struct ActivityRunCounts {
+    started: AtomicU64,
+    running: AtomicU64,
+    /// The first limit a start passed: every later start is refused too, so a fan-out that
+    /// hit a limit winds down instead of filling the freed places again.
+    refused: std::sync::OnceLock<ActivityRunLimit>,
+}
+
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext {
+            tenant: String::new(),
+            secrets: SecretBook::default(),
+            plugins: None,
+            progress: false,
+            cancel: CancellationToken::new(),
+            observer: None,
+            running: Arc::default(),
+            max_activity_runs: DEFAULT_MAX_ACTIVITY_RUNS,
+            max_concurrent_activity_runs: DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
+            activity_runs: Arc::default(),
+        }
+    }
+}
+
+/// How many activity runs one pipeline run may start by default, nested ForEach iterations
+/// and child pipelines included. Each finished run keeps a record (about a kilobyte) for the
+/// run's output; a million is ten ADF-sized ForEach loops (100,000 items each).
+pub const DEFAULT_MAX_ACTIVITY_RUNS: u64 = 1_000_000;
+
+/// How many activity runs one pipeline run may have going at once by default. A ForEach of
+/// ExecutePipeline of its own pipeline fans out exponentially (10 items, 16 levels: 10^16
+/// runs), each waiting run holding its state (about 15 KB); this bounds that memory. An
+/// ADF-shaped run stays far below it (a ForEach runs at most 50 iterations at once).
+pub const DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS: u64 = 10_000;
+
+/// The run would start more activity runs than its limits allow. The activity fails rather
+/// than waits: a waiting ExecutePipeline would hold its place while its children wait for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ActivityRunLimit {
+    #[error("the pipeline run has started {0} activity runs, the most it may start (a ForEach or ExecutePipeline fans out further; the limit is set with --max-activity-runs)")]
+    Total(u64),
+    #[error("the pipeline run has {0} activity runs going at once, the most it may have (a ForEach or ExecutePipeline fans out further; the limit is set with --max-concurrent-activity-runs)")]
+    AtOnce(u64),
+}
+
+/// One activity run counted as running until dropped.
+pub struct ActivityRunSlot {
+    counts: Arc<ActivityRunCounts>,
+}
+
+impl Drop for ActivityRunSlot {
+    fn drop(&mut self) {
+        self.counts.running.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Running activities' tokens by name, each with an id so the one that ends is removed.
 #[derive(Default)]
 struct Running {
     next: u64,
-    by_name: HashMap<String, Vec<(u64, CancellationToken)>>,
+    /// By id within a name: a ForEach fan-out runs thousands of same-named activities at
+    /// once, and each one's removal must not scan the others.
+    by_name: HashMap<String, HashMap<u64, CancellationToken>>,
 }
 
 impl RunContext {
@@ -102,7 +169,7 @@ impl RunContext {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match running.by_name.get(name) {
             Some(tokens) if !tokens.is_empty() => {
-                tokens.iter().for_each(|(_, t)| t.cancel());
+                tokens.values().for_each(CancellationToken::cancel);
                 true
             }
             _ => false,
@@ -118,12 +185,40 @@ impl RunContext {
             .by_name
             .entry(name.to_string())
             .or_default()
-            .push((id, token.clone()));
+            .insert(id, token.clone());
         RunningActivity {
             running: self.running.clone(),
             name: name.to_string(),
             id,
         }
+    }
+
+    /// The same context with at most `total` activity runs, `at_once` of them at a time.
+    pub fn with_activity_run_limits(mut self, total: u64, at_once: u64) -> Self {
+        self.max_activity_runs = total;
+        self.max_concurrent_activity_runs = at_once;
+        self
+    }
+
+    /// Counts one more activity run, running until the slot is dropped; refuses it when the
+    /// run has started, or has going, as many as it may (or a start was refused before).
+    pub fn start_activity_run(&self) -> Result<ActivityRunSlot, ActivityRunLimit> {
+        let counts = &self.activity_runs;
+        if let Some(limit) = counts.refused.get() {
+            return Err(*limit);
+        }
+        let slot = ActivityRunSlot {
+            counts: counts.clone(),
+        };
+        let running = counts.running.fetch_add(1, Ordering::Relaxed);
+        let refused = if running >= self.max_concurrent_activity_runs {
+            ActivityRunLimit::AtOnce(self.max_concurrent_activity_runs)
+        } else if counts.started.fetch_add(1, Ordering::Relaxed) >= self.max_activity_runs {
+            ActivityRunLimit::Total(self.max_activity_runs)
+        } else {
+            return Ok(slot);
+        };
+        Err(*counts.refused.get_or_init(|| refused))
     }
 
     /// The same context under another cancellation token (an activity's, for what it runs).
@@ -146,7 +241,7 @@ impl Drop for RunningActivity {
     fn drop(&mut self) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(tokens) = running.by_name.get_mut(&self.name) {
-            tokens.retain(|(id, _)| *id != self.id);
+            tokens.remove(&self.id);
             if tokens.is_empty() {
                 running.by_name.remove(&self.name);
             }

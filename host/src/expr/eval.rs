@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::functions::{self, Args};
 use super::parser::{Expr, ExprKind};
-use super::value::{brief, type_name};
+use super::value::{brief, check_result_size, type_name};
 use super::Context;
 
 #[derive(Debug, Clone)]
@@ -341,10 +341,15 @@ fn call<'c>(
                 values.push(evaluate(a, ctx)?);
             }
             let mut a = Args::new(def.name, values);
-            (def.f)(&mut a, ctx).map(Cow::Owned).map_err(|e| EvalError {
+            let out = (def.f)(&mut a, ctx).map_err(|e| EvalError {
                 pos: e.arg.and_then(|i| args.get(i)).map_or(pos, |x| x.pos),
                 msg: e.msg,
-            })
+            })?;
+            check_result_size(&out).map_err(|msg| EvalError {
+                pos,
+                msg: format!("{}(): {msg}", def.name),
+            })?;
+            Ok(Cow::Owned(out))
         }
     }
 }

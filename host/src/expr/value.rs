@@ -2,6 +2,36 @@
 
 use serde_json::{Number, Value};
 
+/// The largest string an expression may make, in bytes. ADF caps an activity's payload at
+/// 896 KB; this is far above it, and keeps a string doubled in a loop (or `replace` or `join`
+/// multiplying one) from growing until an allocation aborts the process.
+pub const MAX_STRING_BYTES: usize = 16 << 20;
+
+/// The most items an array made by an expression may hold (ADF's ForEach takes 100,000).
+pub const MAX_ARRAY_ITEMS: usize = 1_000_000;
+
+/// Refuses a string of `bytes` bytes before it is made, if it would pass [`MAX_STRING_BYTES`].
+pub(crate) fn check_string_size(bytes: usize) -> Result<(), String> {
+    if bytes > MAX_STRING_BYTES {
+        return Err(format!(
+            "the result would be a string of {bytes} bytes, more than an expression may make ({MAX_STRING_BYTES} bytes)"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a function's result that passes the size limits on strings and arrays.
+pub(crate) fn check_result_size(v: &Value) -> Result<(), String> {
+    match v {
+        Value::String(s) => check_string_size(s.len()),
+        Value::Array(items) if items.len() > MAX_ARRAY_ITEMS => Err(format!(
+            "the result would be an array of {} items, more than an expression may make ({MAX_ARRAY_ITEMS} items)",
+            items.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A number as the expression language sees it: integers stay integers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Num {

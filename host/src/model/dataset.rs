@@ -77,7 +77,7 @@ pub fn linked(
         }
     }
     let ls_scope = Scope {
-        linked_service: values,
+        linked_service: Value::Object(values),
         lenient: scope.lenient,
         secrets: scope.secrets.clone(),
         ..Scope::default()
@@ -115,10 +115,9 @@ pub fn resolve(
         }
     }
     let ds_scope = Scope {
-        pipeline: scope.pipeline.clone(),
-        dataset: values,
+        dataset: Value::Object(values),
         lenient: scope.lenient,
-        ..Scope::default()
+        ..Scope::with_pipeline(scope.pipeline.clone())
     };
     let properties = substitute(&def.properties, &ds_scope, &at)?;
     let props = Props::of(at.clone(), &properties)?;

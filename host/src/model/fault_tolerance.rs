@@ -10,8 +10,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-
 use super::dataset;
 use super::error::ModelError;
 use super::linked_service::LinkedService;
@@ -111,9 +109,7 @@ pub fn resolve(
     let skip_incompatible_rows = tp.bool("enableSkipIncompatibleRow")?.unwrap_or(false);
     let validate_data_consistency = tp.bool("validateDataConsistency")?;
     let run_id = scope
-        .system
-        .get("RunId")
-        .and_then(Value::as_str)
+        .run_id()
         .map(str::to_string)
         // `validate` has no run: any id shows the path is well formed.
         .unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".to_string());

@@ -2,28 +2,35 @@
 //! `@{...}` interpolates, `@@` escapes, `{"value": ..., "type": "Expression"}` wrappers; the
 //! language itself is [`crate::expr`].
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::error::ModelError;
 use crate::expr::{self, Context, DateTime, Utc};
 
-/// The values an expression may refer to.
-#[derive(Debug, Default, Clone)]
+/// Named values shared between scopes: activity outputs and variables. A persistent map, so
+/// each activity's snapshot costs O(1) and an update O(log n), however many activities ran.
+pub type Named = imbl::HashMap<String, Arc<Value>>;
+
+/// The values an expression may refer to. Cheap to clone: the large parts (the `pipeline()`
+/// object with its parameters, the activity outputs, the variables) are shared, not copied, so
+/// a run's cost grows linearly with its activities and ForEach items.
+#[derive(Debug, Clone)]
 pub struct Scope {
-    /// `pipeline().parameters`.
-    pub pipeline: Map<String, Value>,
-    /// `dataset()`: the parameters of the dataset being resolved.
-    pub dataset: Map<String, Value>,
-    /// `linkedService()`: the parameters of the linked service being resolved.
-    pub linked_service: Map<String, Value>,
-    /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
-    pub system: Map<String, Value>,
+    /// `pipeline()`: the run's system values (`RunId`, `Pipeline`, `TriggerTime`...) with
+    /// `parameters` and `globalParameters`; built once per run and shared.
+    pub pipeline: Arc<Value>,
+    /// `dataset()`: the parameters of the dataset being resolved (an object).
+    pub dataset: Value,
+    /// `linkedService()`: the parameters of the linked service being resolved (an object).
+    pub linked_service: Value,
     /// `activity('A')`: `{"output": ...}` of the activities that finished so far.
-    pub activities: Map<String, Value>,
+    pub activities: Named,
     /// `variables('v')`.
-    pub variables: Map<String, Value>,
+    pub variables: Named,
     /// `item()` inside a ForEach or Filter.
-    pub item: Option<Value>,
+    pub item: Option<Arc<Value>>,
     /// In `validate`, expressions are only parsed: values that only a run has are left as
     /// written, but a syntax error is still an error.
     pub lenient: bool,
@@ -32,42 +39,60 @@ pub struct Scope {
     pub secrets: crate::secrets::SecretBook,
 }
 
-/// [`Scope`] seen through the expression language's [`Context`].
-struct View<'a> {
-    scope: &'a Scope,
-    pipeline: Value,
-    dataset: Value,
-    linked_service: Value,
-}
-
-impl<'a> View<'a> {
-    fn new(scope: &'a Scope) -> Self {
-        let mut pipeline = scope.system.clone();
-        pipeline.insert("parameters".into(), Value::Object(scope.pipeline.clone()));
-        pipeline
-            .entry("globalParameters")
-            .or_insert_with(|| Value::Object(Map::new()));
-        View {
-            scope,
-            pipeline: Value::Object(pipeline),
-            dataset: Value::Object(scope.dataset.clone()),
-            linked_service: Value::Object(scope.linked_service.clone()),
-        }
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::with_parameters(Map::new())
     }
 }
 
-impl Context for View<'_> {
+impl Scope {
+    /// A scope whose `pipeline().parameters` are `parameters` (and no system values: planning,
+    /// `validate`, tests).
+    pub fn with_parameters(parameters: Map<String, Value>) -> Self {
+        Scope::with_pipeline(Arc::new(pipeline_object(Map::new(), parameters)))
+    }
+
+    /// A scope whose `pipeline()` is `pipeline` (see [`pipeline_object`]), shared.
+    pub fn with_pipeline(pipeline: Arc<Value>) -> Self {
+        Scope {
+            pipeline,
+            dataset: Value::Object(Map::new()),
+            linked_service: Value::Object(Map::new()),
+            activities: Named::new(),
+            variables: Named::new(),
+            item: None,
+            lenient: false,
+            secrets: Default::default(),
+        }
+    }
+
+    /// `pipeline().RunId`: `None` outside a run (planning, `validate`).
+    pub fn run_id(&self) -> Option<&str> {
+        self.pipeline.get("RunId").and_then(Value::as_str)
+    }
+}
+
+/// The `pipeline()` object: `system` values with `parameters` and an empty `globalParameters`.
+pub fn pipeline_object(mut system: Map<String, Value>, parameters: Map<String, Value>) -> Value {
+    system.insert("parameters".into(), Value::Object(parameters));
+    system
+        .entry("globalParameters")
+        .or_insert_with(|| Value::Object(Map::new()));
+    Value::Object(system)
+}
+
+impl Context for Scope {
     fn pipeline(&self) -> Option<&Value> {
         Some(&self.pipeline)
     }
     fn activity(&self, name: &str) -> Option<&Value> {
-        self.scope.activities.get(name)
+        self.activities.get(name).map(|v| &**v)
     }
     fn item(&self) -> Option<&Value> {
-        self.scope.item.as_ref()
+        self.item.as_deref()
     }
     fn variable(&self, name: &str) -> Option<&Value> {
-        self.scope.variables.get(name)
+        self.variables.get(name).map(|v| &**v)
     }
     fn dataset(&self) -> Option<&Value> {
         Some(&self.dataset)
@@ -82,11 +107,10 @@ impl Context for View<'_> {
 
 /// Resolves every expression inside `value`. `at` names the object for errors.
 pub fn substitute(value: &Value, scope: &Scope, at: &str) -> Result<Value, ModelError> {
-    let view = View::new(scope);
     if scope.lenient {
-        return lenient(value, &view, at);
+        return lenient(value, scope, at);
     }
-    expr::evaluate_value(value, &view, at).map_err(expr_error)
+    expr::evaluate_value(value, scope, at).map_err(expr_error)
 }
 
 fn expr_error(e: expr::ExprError) -> ModelError {
@@ -96,7 +120,7 @@ fn expr_error(e: expr::ExprError) -> ModelError {
 /// `validate`'s walk: each expression that can be evaluated from what is known is; one that
 /// needs a run's values (activity outputs, `item()`, ...) stays as written, after its syntax
 /// is checked.
-fn lenient(value: &Value, view: &View<'_>, at: &str) -> Result<Value, ModelError> {
+fn lenient(value: &Value, view: &Scope, at: &str) -> Result<Value, ModelError> {
     Ok(match value {
         Value::String(s) => match expr::evaluate_str(s, view, at) {
             Ok(v) => v,
@@ -133,9 +157,8 @@ mod tests {
     #[test]
     fn substitutes_parameters_and_escapes() {
         let scope = Scope {
-            pipeline: json!({"t": "orders", "n": 5}).as_object().cloned().unwrap(),
-            dataset: json!({"schema": "sales"}).as_object().cloned().unwrap(),
-            ..Scope::default()
+            dataset: json!({"schema": "sales"}),
+            ..Scope::with_parameters(json!({"t": "orders", "n": 5}).as_object().cloned().unwrap())
         };
         let v = json!({"a": "@pipeline().parameters.n", "b": "x_@{dataset().schema}.@{pipeline().parameters.t}",
                        "c": "@@literal", "d": {"value": "@dataset().schema", "type": "Expression"}});

@@ -1,6 +1,7 @@
 //! Pipelines: parameters, activities, `dependsOn` and `policy`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -131,7 +132,8 @@ pub struct Activity {
     pub at: String,
     /// Nested activities of control activities, by property (`activities`,
     /// `ifTrueActivities`, `ifFalseActivities`).
-    pub nested: BTreeMap<String, Vec<Activity>>,
+    /// Shared, so running a list hands out references rather than copies of definitions.
+    pub nested: BTreeMap<String, Arc<Vec<Activity>>>,
 }
 
 /// A declared pipeline parameter.
@@ -148,7 +150,7 @@ pub struct Pipeline {
     pub parameters: Vec<Parameter>,
     /// Declared variables and their default values (`null` when none is given).
     pub variables: Map<String, Value>,
-    pub activities: Vec<Activity>,
+    pub activities: Arc<Vec<Activity>>,
 }
 
 impl Pipeline {
@@ -198,7 +200,7 @@ impl Pipeline {
             name: def.name.clone(),
             parameters,
             variables,
-            activities,
+            activities: Arc::new(activities),
         })
     }
 
@@ -413,7 +415,7 @@ fn parse_activity(
         };
         let inner_at = format!("{at} typeProperties.{key}");
         let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
-        nested.insert(key.to_string(), inner);
+        nested.insert(key.to_string(), Arc::new(inner));
     }
     warnings.extend(p.unused());
     Ok(Activity {
@@ -428,36 +430,50 @@ fn parse_activity(
     })
 }
 
+/// Kahn's algorithm: O(activities + dependencies), whatever order the list is written in.
 fn check_acyclic(at: &str, activities: &[Activity]) -> Result<(), ModelError> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    while done.len() < activities.len() {
-        let before = done.len();
-        for a in activities {
-            if !done.contains(a.name.as_str())
-                && a.depends_on
-                    .iter()
-                    .all(|d| done.contains(d.activity.as_str()))
-            {
-                done.insert(&a.name);
+    let index: BTreeMap<&str, usize> = activities
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    let mut waiting: Vec<usize> = activities.iter().map(|a| a.depends_on.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); activities.len()];
+    for (i, a) in activities.iter().enumerate() {
+        for d in &a.depends_on {
+            if let Some(&j) = index.get(d.activity.as_str()) {
+                dependents[j].push(i);
             }
         }
-        if done.len() == before {
-            let cycle: Vec<&str> = activities
-                .iter()
-                .map(|a| a.name.as_str())
-                .filter(|n| !done.contains(n))
-                .collect();
-            return Err(ModelError::invalid(
-                at,
-                "dependsOn",
-                format!(
-                    "activities depend on each other in a cycle: {}",
-                    cycle.join(", ")
-                ),
-            ));
+    }
+    let mut ready: Vec<usize> = (0..activities.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut done = vec![false; activities.len()];
+    while let Some(i) = ready.pop() {
+        done[i] = true;
+        for &j in &dependents[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.push(j);
+            }
         }
     }
-    Ok(())
+    let cycle: Vec<&str> = activities
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| !**d)
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    if cycle.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::invalid(
+        at,
+        "dependsOn",
+        format!(
+            "activities depend on each other in a cycle: {}",
+            cycle.join(", ")
+        ),
+    ))
 }
 
 /// Loads and checks a pipeline by name.

@@ -119,10 +119,9 @@ fn collect_children(
 /// need a run's values left as written, and Key Vault references collected in `book`.
 fn planning_scope(pipeline: Map<String, Value>, book: &SecretBook) -> Scope {
     Scope {
-        pipeline,
         lenient: true,
         secrets: book.collecting(),
-        ..Scope::default()
+        ..Scope::with_parameters(pipeline)
     }
 }
 

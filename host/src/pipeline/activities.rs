@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::copy::progress::Progress;
 use crate::copy::runner::run_copy;
-use crate::model::params::substitute;
+use crate::model::params::{substitute, Named, Scope};
 use crate::model::pipeline::{Activity, ActivityKind};
 use crate::model::timespan::parse_timespan;
 use crate::pipeline::executor::{lock, run_container, run_nested, Failure, Frame, RunState};
@@ -47,27 +47,41 @@ pub async fn execute(
                 .map_err(Failure::definition)?;
             let bar =
                 Progress::new(&a.name, state.ctx.progress).observed(state.ctx.observer.clone());
-            let out = run_copy(&plan, &state.ctx.with_cancel(cancel.clone()), &bar)
-                .await
-                .map_err(fail_run("CopyFailed"))?;
+            // Boxed, as are the other large futures below: an activity's future is as large as
+            // its largest arm, and a fan-out of control activities holds many at once.
+            let out = Box::pin(run_copy(
+                &plan,
+                &state.ctx.with_cancel(cancel.clone()),
+                &bar,
+            ))
+            .await
+            .map_err(fail_run("CopyFailed"))?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
             serde_json::to_value(out).map_err(|e| Failure::new("Internal", e.to_string()))
         }
         ActivityKind::Lookup => {
             let plan = crate::model::lookup::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            until_cancelled(cancel, a, crate::pipeline::lookup::run_lookup(&plan))
-                .await?
-                .map_err(fail_run("LookupFailed"))
+            until_cancelled(
+                cancel,
+                a,
+                Box::pin(crate::pipeline::lookup::run_lookup(&plan)),
+            )
+            .await?
+            .map_err(fail_run("LookupFailed"))
         }
         ActivityKind::Script => {
             let plan = crate::model::script::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            until_cancelled(cancel, a, crate::pipeline::script::run_script(&plan))
-                .await?
-                .map_err(fail_run("ScriptFailed"))
+            until_cancelled(
+                cancel,
+                a,
+                Box::pin(crate::pipeline::script::run_script(&plan)),
+            )
+            .await?
+            .map_err(fail_run("ScriptFailed"))
         }
-        ActivityKind::SetVariable | ActivityKind::AppendVariable => set_variable(state, a, &scope),
+        ActivityKind::SetVariable | ActivityKind::AppendVariable => set_variable(state, a, scope),
         ActivityKind::Wait => {
             let secs = prop(a, &scope, "waitTimeInSeconds")?;
             let wait = secs
@@ -99,10 +113,10 @@ pub async fn execute(
             run_nested_list(state, a, branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
-        ActivityKind::ForEach => for_each(state, a, &scope, cancel).await,
-        ActivityKind::Until => until(state, a, &nested_frame(frame, cancel)).await,
+        ActivityKind::ForEach => Box::pin(for_each(state, a, &scope, cancel)).await,
+        ActivityKind::Until => Box::pin(until(state, a, &nested_frame(frame, cancel))).await,
         ActivityKind::Filter => filter(a, &scope),
-        ActivityKind::ExecutePipeline => execute_pipeline(state, a, &scope, cancel).await,
+        ActivityKind::ExecutePipeline => Box::pin(execute_pipeline(state, a, &scope, cancel)).await,
     };
     state.warn(warnings);
     out
@@ -135,7 +149,7 @@ fn bad(a: &Activity, property: &str, reason: &str) -> Failure {
 }
 
 /// A `typeProperties` property, evaluated now.
-fn prop(a: &Activity, scope: &crate::model::params::Scope, key: &str) -> Result<Value, Failure> {
+fn prop(a: &Activity, scope: &Scope, key: &str) -> Result<Value, Failure> {
     let raw = a
         .raw
         .get("typeProperties")
@@ -144,11 +158,7 @@ fn prop(a: &Activity, scope: &crate::model::params::Scope, key: &str) -> Result<
     substitute(raw, scope, &format!("{} typeProperties.{key}", a.at)).map_err(Failure::definition)
 }
 
-fn opt_prop(
-    a: &Activity,
-    scope: &crate::model::params::Scope,
-    key: &str,
-) -> Result<Option<Value>, Failure> {
+fn opt_prop(a: &Activity, scope: &Scope, key: &str) -> Result<Option<Value>, Failure> {
     match a.raw.get("typeProperties").and_then(|tp| tp.get(key)) {
         None => Ok(None),
         Some(_) => prop(a, scope, key).map(Some),
@@ -156,11 +166,7 @@ fn opt_prop(
 }
 
 /// A property that must evaluate to an array.
-fn array_prop(
-    a: &Activity,
-    scope: &crate::model::params::Scope,
-    key: &str,
-) -> Result<Vec<Value>, Failure> {
+fn array_prop(a: &Activity, scope: &Scope, key: &str) -> Result<Vec<Value>, Failure> {
     match prop(a, scope, key)? {
         Value::Array(items) => Ok(items),
         other => Err(bad(
@@ -190,26 +196,27 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn set_variable(
-    state: &Arc<RunState>,
-    a: &Activity,
-    scope: &crate::model::params::Scope,
-) -> Outcome {
-    let name = text(&prop(a, scope, "variableName")?);
-    let value = prop(a, scope, "value")?;
+/// SetVariable and AppendVariable. Takes the scope by value: it is dropped before the variable
+/// changes, so an append in a loop updates the array in place instead of copying it each time.
+fn set_variable(state: &Arc<RunState>, a: &Activity, scope: Scope) -> Outcome {
+    let name = text(&prop(a, &scope, "variableName")?);
+    let value = prop(a, &scope, "value")?;
+    drop(scope);
     let system = a.raw["typeProperties"]["setSystemVariable"] == Value::Bool(true);
     if system && name == "pipelineReturnValue" {
         return Ok(json!({"name": name, "value": value}));
     }
     let mut vars = lock(&state.variables);
     let Some(current) = vars.get_mut(&name) else {
-        let declared: Vec<&String> = vars.keys().collect();
+        let mut declared: Vec<&String> = vars.keys().collect();
+        declared.sort();
         return Err(bad(
             a,
             "variableName",
             &format!("variable '{name}' is not declared in the pipeline's variables (declared: {declared:?})"),
         ));
     };
+    let current = Arc::make_mut(current);
     if a.kind == ActivityKind::AppendVariable {
         match current {
             Value::Array(items) => items.push(value.clone()),
@@ -235,7 +242,7 @@ async fn run_nested_list(
     key: &str,
     frame: Frame,
 ) -> Result<(), Failure> {
-    let list = Arc::new(a.nested.get(key).cloned().unwrap_or_default());
+    let list = a.nested.get(key).cloned().unwrap_or_default();
     let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
     match run_container(state.clone(), list, frame).await {
         Status::Failed => Err(inner_failure(state, a, &names)),
@@ -273,7 +280,7 @@ fn inner_failure(state: &Arc<RunState>, a: &Activity, names: &[String]) -> Failu
 async fn for_each(
     state: &Arc<RunState>,
     a: &Activity,
-    scope: &crate::model::params::Scope,
+    scope: &Scope,
     cancel: &CancellationToken,
 ) -> Outcome {
     let items = array_prop(a, scope, "items")?;
@@ -288,26 +295,29 @@ async fn for_each(
         },
     };
     let width = if sequential { 1 } else { batch };
-    let list = Arc::new(a.nested.get("activities").cloned().unwrap_or_default());
+    let list = a.nested.get("activities").cloned().unwrap_or_default();
     let names: Vec<String> = list.iter().map(|x| x.name.clone()).collect();
-    let sem = Arc::new(tokio::sync::Semaphore::new(width));
+    // At most `width` iterations exist at a time (not one task per item, which made a
+    // 1,000,000-item loop hold a million tasks); in array order, so a sequential loop runs its
+    // items one after the other in order.
+    let count = items.len();
+    let mut pending = items.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
-    for item in items.iter().cloned() {
-        let (state, list, sem) = (state.clone(), list.clone(), sem.clone());
-        let iteration = Frame {
-            item: Some(item),
-            local: Some(Arc::new(Mutex::new(Map::new()))),
-            cancel: cancel.clone(),
-        };
-        tasks.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            run_container(state, list, iteration).await
-        });
-    }
     let mut failed = 0usize;
-    while let Some(r) = tasks.join_next().await {
-        if !matches!(r, Ok(Status::Succeeded)) {
-            failed += 1;
+    loop {
+        while tasks.len() < width && !cancel.is_cancelled() {
+            let Some(item) = pending.next() else { break };
+            let iteration = Frame {
+                item: Some(Arc::new(item)),
+                local: Some(Arc::new(Mutex::new(Named::new()))),
+                cancel: cancel.clone(),
+            };
+            tasks.spawn(run_container(state.clone(), list.clone(), iteration));
+        }
+        match tasks.join_next().await {
+            Some(Ok(Status::Succeeded)) => {}
+            Some(_) => failed += 1,
+            None => break,
         }
     }
     if cancel.is_cancelled() {
@@ -315,14 +325,10 @@ async fn for_each(
     }
     if failed > 0 {
         let mut f = inner_failure(state, a, &names);
-        f.message = format!(
-            "{} ({failed} of {} iterations failed)",
-            f.message,
-            items.len()
-        );
+        f.message = format!("{} ({failed} of {count} iterations failed)", f.message);
         return Err(f);
     }
-    Ok(json!({"ItemsCount": items.len()}))
+    Ok(json!({ "ItemsCount": count }))
 }
 
 async fn until(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
@@ -352,7 +358,7 @@ async fn until(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
     }
 }
 
-fn filter(a: &Activity, scope: &crate::model::params::Scope) -> Outcome {
+fn filter(a: &Activity, scope: &Scope) -> Outcome {
     let items = array_prop(a, scope, "items")?;
     let raw = a
         .raw
@@ -364,7 +370,7 @@ fn filter(a: &Activity, scope: &crate::model::params::Scope) -> Outcome {
     let mut s = scope.clone();
     let at = format!("{} typeProperties.condition", a.at);
     for item in &items {
-        s.item = Some(item.clone());
+        s.item = Some(Arc::new(item.clone()));
         let keep = substitute(raw, &s, &at).map_err(Failure::definition)?;
         if boolean(a, "condition", keep)? {
             kept.push(item.clone());
@@ -376,7 +382,7 @@ fn filter(a: &Activity, scope: &crate::model::params::Scope) -> Outcome {
 async fn execute_pipeline(
     state: &Arc<RunState>,
     a: &Activity,
-    scope: &crate::model::params::Scope,
+    scope: &Scope,
     cancel: &CancellationToken,
 ) -> Outcome {
     let name = a.raw["typeProperties"]["pipeline"]["referenceName"]

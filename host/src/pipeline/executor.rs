@@ -6,7 +6,7 @@
 //! skipped leaf is replaced by its parents; the list succeeded if and only if every evaluated
 //! activity succeeded. The activities themselves live in [`crate::pipeline::activities`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::copy::context::RunContext;
 use crate::model::load::Factory;
-use crate::model::params::Scope;
+use crate::model::params::{pipeline_object, Named, Scope};
 use crate::model::pipeline::{Activity, Condition, Pipeline};
 use crate::pipeline::activities::execute;
 use crate::pipeline::run::{ActivityError, ActivityRun, FailureType, PipelineRun, Status};
@@ -32,12 +32,13 @@ pub struct RunState {
     pub factory: Arc<Factory>,
     /// The run's context: tenant, secrets and redaction, plugins, cancellation.
     pub ctx: RunContext,
-    pub parameters: Map<String, Value>,
-    /// `pipeline().RunId`, `pipeline().Pipeline`, `pipeline().TriggerTime`, ...
-    pub system: Map<String, Value>,
-    pub variables: Mutex<Map<String, Value>>,
+    /// `pipeline()`: `RunId`, `Pipeline`, `TriggerTime`, ..., `parameters`; built once and
+    /// shared by every activity's scope.
+    pub pipeline: Arc<Value>,
+    /// `variables('v')`: a persistent map, so each activity's snapshot is O(1).
+    pub variables: Mutex<Named>,
     /// Every activity's latest `{"output": ...}`, as `activity('A')` reads it.
-    pub outputs: Mutex<Map<String, Value>>,
+    pub outputs: Mutex<Named>,
     /// Activity runs in the order they finished (nested ones included).
     records: Mutex<Vec<ActivityRun>>,
     warnings: Mutex<Vec<String>>,
@@ -51,9 +52,9 @@ pub struct RunState {
 /// of their own activities.
 #[derive(Clone, Default)]
 pub struct Frame {
-    pub item: Option<Value>,
+    pub item: Option<Arc<Value>>,
     /// `{"output": ...}` of activities in this iteration, over the run's.
-    pub local: Option<Arc<Mutex<Map<String, Value>>>>,
+    pub local: Option<Arc<Mutex<Named>>>,
     /// Cancelled when the list must stop: the run's token for a pipeline's own list, the
     /// containing activity's token for a nested one. Each activity runs under a child of it.
     pub cancel: CancellationToken,
@@ -65,6 +66,8 @@ const WIND_DOWN: Duration = Duration::from_secs(30);
 
 impl RunState {
     /// The expression scope an activity sees now.
+    /// The expression scope an activity sees now: O(1) snapshots of the run's outputs and
+    /// variables (plus the few outputs of its own ForEach iteration).
     pub fn scope(&self, frame: &Frame) -> Scope {
         let mut activities = lock(&self.outputs).clone();
         if let Some(local) = &frame.local {
@@ -73,18 +76,16 @@ impl RunState {
             }
         }
         Scope {
-            pipeline: self.parameters.clone(),
-            system: self.system.clone(),
             activities,
             variables: lock(&self.variables).clone(),
             item: frame.item.clone(),
             secrets: self.ctx.secrets.clone(),
-            ..Scope::default()
+            ..Scope::with_pipeline(self.pipeline.clone())
         }
     }
 
     fn record_output(&self, frame: &Frame, name: &str, output: &Value) {
-        let record = serde_json::json!({ "output": output });
+        let record = Arc::new(serde_json::json!({ "output": output }));
         if let Some(local) = &frame.local {
             lock(local).insert(name.to_string(), record.clone());
         }
@@ -156,10 +157,15 @@ pub async fn run_nested(
     let state = Arc::new(RunState {
         factory,
         ctx: ctx.clone(),
-        parameters: parameters.clone(),
-        system,
-        variables: Mutex::new(pipeline.variables.clone()),
-        outputs: Mutex::new(Map::new()),
+        pipeline: Arc::new(pipeline_object(system, parameters.clone())),
+        variables: Mutex::new(
+            pipeline
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+                .collect(),
+        ),
+        outputs: Mutex::new(Named::new()),
         records: Mutex::new(Vec::new()),
         warnings: Mutex::new(warnings),
         detached: Mutex::new(Vec::new()),
@@ -167,7 +173,7 @@ pub async fn run_nested(
     });
     let mut overall = run_container(
         state.clone(),
-        Arc::new(pipeline.activities.clone()),
+        pipeline.activities.clone(),
         Frame {
             cancel: ctx.cancel.clone(),
             ..Frame::default()
@@ -202,68 +208,65 @@ pub async fn run_nested(
 }
 
 /// Runs one list of activities to the end; returns its status by ADF's rule.
+///
+/// Each activity waits for the count of its `dependsOn` entries to reach zero; when one ends,
+/// only its dependents are looked at, so a list of n activities costs O(n + edges), not a scan
+/// of the whole list per finished activity.
 pub fn run_container(
     state: Arc<RunState>,
     activities: Arc<Vec<Activity>>,
     frame: Frame,
 ) -> BoxFuture<'static, Status> {
     Box::pin(async move {
-        let mut status: BTreeMap<String, Status> = BTreeMap::new();
-        let mut running: JoinSet<(String, Status)> = JoinSet::new();
+        let graph = Graph::new(&activities);
+        let mut status: Vec<Option<Status>> = vec![None; activities.len()];
+        let mut waiting: Vec<usize> = activities.iter().map(|a| a.depends_on.len()).collect();
+        let mut ready: VecDeque<usize> =
+            (0..activities.len()).filter(|&i| waiting[i] == 0).collect();
+        let mut running: JoinSet<(usize, Status)> = JoinSet::new();
         // Which activity each task runs, to record one that panicked.
-        let mut tasks: HashMap<tokio::task::Id, Activity> = HashMap::new();
-        let mut started: BTreeSet<String> = BTreeSet::new();
+        let mut tasks: HashMap<tokio::task::Id, usize> = HashMap::new();
         loop {
-            for a in activities.iter() {
-                if started.contains(&a.name) || frame.cancel.is_cancelled() {
-                    continue;
+            while let Some(i) = ready.pop_front() {
+                if frame.cancel.is_cancelled() {
+                    break;
                 }
-                let deps: Option<Vec<(Status, &[Condition])>> = a
-                    .depends_on
-                    .iter()
-                    .map(|d| {
-                        status
-                            .get(&d.activity)
-                            .map(|s| (*s, d.conditions.as_slice()))
-                    })
-                    .collect();
-                let Some(deps) = deps else { continue };
-                started.insert(a.name.clone());
-                if deps
-                    .iter()
-                    .all(|(s, conds)| conds.iter().any(|c| satisfies(*s, *c)))
-                {
-                    let (state, activity, frame) = (state.clone(), a.clone(), frame.clone());
+                let a = &activities[i];
+                let met = a.depends_on.iter().all(|d| {
+                    match graph.index(&d.activity).and_then(|j| status[j]) {
+                        Some(s) => d.conditions.iter().any(|c| satisfies(s, *c)),
+                        None => false,
+                    }
+                });
+                if met {
+                    let (state, list, frame) = (state.clone(), activities.clone(), frame.clone());
                     let task = running.spawn(async move {
-                        let s = run_activity(&state, &activity, &frame).await;
-                        (activity.name, s)
+                        let s = run_activity(&state, &list[i], &frame).await;
+                        (i, s)
                     });
-                    tasks.insert(task.id(), a.clone());
+                    tasks.insert(task.id(), i);
                 } else {
                     tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
-                    status.insert(a.name.clone(), Status::Skipped);
                     state.record(skipped(a));
+                    graph.settle(i, Status::Skipped, &mut status, &mut waiting, &mut ready);
                 }
             }
-            if running.is_empty()
-                && (started.len() == activities.len() || frame.cancel.is_cancelled())
-            {
-                break;
-            }
-            match running.join_next_with_id().await {
-                Some(Ok((id, (name, s)))) => {
+            let (i, s) = match running.join_next_with_id().await {
+                None => break,
+                Some(Ok((id, (i, s)))) => {
                     tasks.remove(&id);
-                    status.insert(name, s);
+                    (i, s)
                 }
                 Some(Err(e)) => {
                     // A bug (a panic) in one activity: it fails with a record of its own, and
                     // its siblings run on (returning here would abort them mid-flight).
-                    let Some(a) = tasks.remove(&e.id()) else {
+                    let Some(i) = tasks.remove(&e.id()) else {
                         tracing::error!("an activity task stopped unexpectedly: {e}");
                         continue;
                     };
+                    let a = &activities[i];
                     tracing::error!(activity = %a.name, "stopped unexpectedly: {e}");
-                    let mut record = skipped(&a);
+                    let mut record = skipped(a);
                     record.status = Status::Failed;
                     record.error = Some(ActivityError {
                         error_code: "InternalError".into(),
@@ -275,25 +278,77 @@ pub fn run_container(
                         failure_type: FailureType::SystemError,
                     });
                     state.record(record);
-                    status.insert(a.name.clone(), Status::Failed);
+                    (i, Status::Failed)
                 }
-                None => {
-                    // Nothing running and nothing startable: skip whatever is left.
-                    for a in activities.iter() {
-                        if started.insert(a.name.clone()) {
-                            status.insert(a.name.clone(), Status::Skipped);
-                            state.record(skipped(a));
-                        }
-                    }
-                }
-            }
+            };
+            graph.settle(i, s, &mut status, &mut waiting, &mut ready);
         }
         if frame.cancel.is_cancelled() {
             // What had not started never runs; the list itself ends as cancelled.
             return Status::Cancelled;
         }
-        container_status(&activities, &status)
+        // Nothing running and nothing startable (a dependency on an unknown activity): skip
+        // whatever is left.
+        for (i, a) in activities.iter().enumerate() {
+            if status[i].is_none() {
+                status[i] = Some(Status::Skipped);
+                state.record(skipped(a));
+            }
+        }
+        container_status(&activities, &graph, &status)
     })
+}
+
+/// A list's dependency graph by position: names to positions and each activity's dependents.
+struct Graph {
+    by_name: HashMap<String, usize>,
+    /// For each activity, the activities with a `dependsOn` entry naming it (once per entry).
+    dependents: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    fn new(activities: &[Activity]) -> Self {
+        let by_name: HashMap<String, usize> = activities
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.clone(), i))
+            .collect();
+        let mut dependents = vec![Vec::new(); activities.len()];
+        for (i, a) in activities.iter().enumerate() {
+            for d in &a.depends_on {
+                if let Some(&j) = by_name.get(&d.activity) {
+                    dependents[j].push(i);
+                }
+            }
+        }
+        Graph {
+            by_name,
+            dependents,
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Records that activity `i` ended with `s`; dependents with nothing left to wait for
+    /// become ready.
+    fn settle(
+        &self,
+        i: usize,
+        s: Status,
+        status: &mut [Option<Status>],
+        waiting: &mut [usize],
+        ready: &mut VecDeque<usize>,
+    ) {
+        status[i] = Some(s);
+        for &j in &self.dependents[i] {
+            waiting[j] = waiting[j].saturating_sub(1);
+            if waiting[j] == 0 {
+                ready.push_back(j);
+            }
+        }
+    }
 }
 
 /// Runs one activity with its policy: each attempt within `timeout`, up to `retry` retries.
@@ -303,6 +358,24 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     let t0 = Instant::now();
     // The activity's own token: a child of its list's, cancelled from outside through the run
     // context, or when an attempt times out.
+    let _slot = match state.ctx.start_activity_run() {
+        Ok(slot) => slot,
+        Err(limit) => {
+            // Fails at once, without starting anything: a fan-out past the limit ends in records
+            // of the activities it could not start instead of growing until memory runs out.
+            tracing::error!(activity = %a.name, "{limit}");
+            let mut record = skipped(a);
+            record.status = Status::Failed;
+            record.activity_run_start = Some(start.to_rfc3339());
+            record.error = Some(ActivityError {
+                error_code: "ActivityRunLimitExceeded".into(),
+                message: format!("activity '{}' was not started: {limit}", a.name),
+                failure_type: FailureType::UserError,
+            });
+            state.record(record);
+            return Status::Failed;
+        }
+    };
     let cancel = frame.cancel.child_token();
     let _running = state.ctx.activity_started(&a.name, &cancel);
     if let Some(o) = &state.ctx.observer {
@@ -500,26 +573,21 @@ fn skipped(a: &Activity) -> ActivityRun {
     }
 }
 
-fn container_status(activities: &[Activity], status: &BTreeMap<String, Status>) -> Status {
-    let is_parent = |name: &str| {
-        activities
-            .iter()
-            .any(|a| a.depends_on.iter().any(|d| d.activity == name))
-    };
-    let mut evaluate: Vec<&Activity> = activities.iter().filter(|a| !is_parent(&a.name)).collect();
-    let mut seen = BTreeSet::new();
-    while let Some(a) = evaluate.pop() {
-        if !seen.insert(a.name.clone()) {
+fn container_status(activities: &[Activity], graph: &Graph, status: &[Option<Status>]) -> Status {
+    // The leaves: activities no other activity depends on.
+    let mut evaluate: Vec<usize> = (0..activities.len())
+        .filter(|&i| graph.dependents[i].is_empty())
+        .collect();
+    let mut seen = vec![false; activities.len()];
+    while let Some(i) = evaluate.pop() {
+        if std::mem::replace(&mut seen[i], true) {
             continue;
         }
-        match status.get(&a.name) {
+        let a = &activities[i];
+        match status[i] {
             Some(Status::Succeeded) => {}
             Some(Status::Skipped) if !a.depends_on.is_empty() => {
-                for d in &a.depends_on {
-                    if let Some(p) = activities.iter().find(|x| x.name == d.activity) {
-                        evaluate.push(p);
-                    }
-                }
+                evaluate.extend(a.depends_on.iter().filter_map(|d| graph.index(&d.activity)));
             }
             Some(Status::Skipped) => {}
             _ => return Status::Failed,

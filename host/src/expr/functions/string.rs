@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{d, Args, Def, FnError, MANY};
-use crate::expr::value::to_text;
+use crate::expr::value::{check_string_size, to_text};
 use crate::expr::Context;
 
 pub(crate) const DEFS: &[Def] = &[
@@ -37,7 +37,9 @@ fn concat(a: &mut Args, _: &dyn Context) -> R {
         }
         return Ok(Value::Array(out));
     }
-    Ok(Value::String(a.all().iter().map(to_text).collect()))
+    let parts: Vec<String> = a.all().iter().map(to_text).collect();
+    check_string_size(parts.iter().map(String::len).sum()).map_err(|m| a.fail(m))?;
+    Ok(Value::String(parts.concat()))
 }
 
 /// Lower-cases one character the simple way, so positions stay character positions.
@@ -140,6 +142,12 @@ fn replace(a: &mut Args, _: &dyn Context) -> R {
     let (t, old, new) = (a.str(0)?, a.str(1)?, a.str(2)?);
     if old.is_empty() {
         return Err(a.fail_at(1, "the text to replace must not be empty"));
+    }
+    let grows = new.len().saturating_sub(old.len());
+    if grows > 0 {
+        let n = t.matches(old).count();
+        check_string_size(t.len().saturating_add(n.saturating_mul(grows)))
+            .map_err(|m| a.fail(m))?;
     }
     Ok(Value::String(t.replace(old, new)))
 }
