@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sluice::plugins::{
-    Call, LoadSource, LoadedPlugin, PluginError, PluginRef, PluginRegistry, PluginRuntime,
-    RuntimeConfig, Tenant, TenantLimits,
+    Call, CompileLimits, LoadSource, LoadedPlugin, PluginError, PluginRef, PluginRegistry,
+    PluginRuntime, RuntimeConfig, Tenant, TenantLimits,
 };
 use sluice::types::batch::Batch;
 use sluice::types::schema::{Column, DataType, Schema, SchemaRef};
@@ -73,7 +73,11 @@ async fn a_cache_file_renamed_to_another_plugin_is_not_run() {
     let first = PluginRuntime::new(RuntimeConfig::with_cache_dir(cache.path())).unwrap();
     let identity = load(&first, "identity");
     let mask = load(&first, "mask-pii");
-    let identity_file = identity.load.cache_file.clone().expect("identity not cached");
+    let identity_file = identity
+        .load
+        .cache_file
+        .clone()
+        .expect("identity not cached");
     let mask_file = mask.load.cache_file.clone().expect("mask-pii not cached");
     assert_ne!(identity_file, mask_file);
 
@@ -106,7 +110,12 @@ async fn assert_cache_refused(dir: &Path) {
     assert_eq!(runtime.cache_dir(), None, "{} was used", dir.display());
     assert_eq!(identity.load.source, LoadSource::Compiled);
     assert_eq!(identity.load.cache_file, None);
-    assert_eq!(files_in(dir), before, "files were written to {}", dir.display());
+    assert_eq!(
+        files_in(dir),
+        before,
+        "files were written to {}",
+        dir.display()
+    );
     assert_eq!(guest_name(&runtime, &identity).await, "identity");
 }
 
@@ -203,9 +212,19 @@ async fn a_huge_guest_error_is_truncated_and_escaped() {
         panic!("expected the guest's own error, got {err:?}");
     };
     assert!(message.len() <= 4200, "{} bytes kept", message.len());
-    assert!(message.starts_with("ERROR-START\\n2026-01-01"), "{message:.200}");
-    assert!(message.ends_with(" bytes truncated)"), "{}", &message[message.len() - 80..]);
-    assert!(!message.contains('\n') && !message.contains('\x1b'), "{message:.200}");
+    assert!(
+        message.starts_with("ERROR-START\\n2026-01-01"),
+        "{message:.200}"
+    );
+    assert!(
+        message.ends_with(" bytes truncated)"),
+        "{}",
+        &message[message.len() - 80..]
+    );
+    assert!(
+        !message.contains('\n') && !message.contains('\x1b'),
+        "{message:.200}"
+    );
     let text = err.to_string();
     assert!(!text.lines().any(|l| l.starts_with(FORGED)), "{text:.300}");
     assert_no_controls(&text, "the error");
@@ -216,8 +235,10 @@ async fn a_huge_guest_error_is_truncated_and_escaped() {
 #[tokio::test]
 async fn a_plugin_cannot_forge_log_lines_or_flood_the_run_output() {
     let db = TestDb::new("plug_noisy").await;
-    db.exec("CREATE TABLE {s}.src AS SELECT g AS id, 'n' || g AS note FROM generate_series(1, 3) g")
-        .await;
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, 'n' || g AS note FROM generate_series(1, 3) g",
+    )
+    .await;
     db.exec("CREATE TABLE {s}.dst (id int, note text)").await;
     let f = TestFactory::pg_src_to_dst(
         &db,
@@ -229,8 +250,16 @@ async fn a_plugin_cannot_forge_log_lines_or_flood_the_run_output() {
     let run = run_factory(&f, &["--plugins", dir.to_str().unwrap()]);
     let error = assert_one_clean_error(&run, &["noisy@1.0.0", "bytes truncated)"]);
     assert!(error.len() < 8192, "the error kept {} bytes", error.len());
-    assert!(run.stdout.len() < 64 * 1024, "stdout has {} bytes", run.stdout.len());
-    assert!(run.stderr.len() < 64 * 1024, "stderr has {} bytes", run.stderr.len());
+    assert!(
+        run.stdout.len() < 64 * 1024,
+        "stdout has {} bytes",
+        run.stdout.len()
+    );
+    assert!(
+        run.stderr.len() < 64 * 1024,
+        "stderr has {} bytes",
+        run.stderr.len()
+    );
     // The plugin's log message arrived, escaped onto one line.
     assert!(
         run.stderr.contains("harmless\\n2026-01-01"),
@@ -242,6 +271,411 @@ async fn a_plugin_cannot_forge_log_lines_or_flood_the_run_output() {
             !text.lines().any(|l| l.trim_start().starts_with(FORGED)),
             "{what} has a forged line: {text}"
         );
-        assert_no_controls(text, what);
+        // The host colours its own log (ESC [ ... m); none of the plugin's sequences is there.
+        for raw in ["\x1b[2J", "\x1b]0;", "\u{9b}", "\r", "\x07"] {
+            assert!(!text.contains(raw), "{what} holds the plugin's {raw:?}");
+        }
     }
+    assert_no_controls(&run.stdout, "stdout");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Memory budgets over many instances: per tenant and per process
+// ---------------------------------------------------------------------------------------------
+
+const MIB: u64 = 1024 * 1024;
+
+/// The linear memory one identity instance takes (measured on a runtime of its own).
+async fn identity_instance_bytes() -> u64 {
+    let runtime = PluginRuntime::new(RuntimeConfig::in_memory()).unwrap();
+    let identity = load(&runtime, "identity");
+    let probe = runtime
+        .instantiate(&Tenant::new("probe"), &identity, "{}", &schema())
+        .await
+        .unwrap();
+    let one = runtime.tenant_memory_in_use("probe");
+    assert!(one > 0, "an instance takes no memory?");
+    assert_eq!(runtime.memory_in_use(), one);
+    drop(probe);
+    assert_eq!(runtime.tenant_memory_in_use("probe"), 0);
+    assert_eq!(runtime.memory_in_use(), 0);
+    one
+}
+
+/// Asserts `err` is a budget refusal of `budget` with limit `limit`, and returns its message.
+fn assert_over_budget(err: &PluginError, budget: &str, limit: u64) -> String {
+    match err {
+        PluginError::MemoryBudget {
+            budget: b,
+            limit_bytes,
+            in_use_bytes,
+            requested_bytes,
+            ..
+        } => {
+            assert_eq!(b, budget);
+            assert_eq!(*limit_bytes, limit);
+            assert!(*in_use_bytes <= limit, "{err}");
+            assert!(in_use_bytes + requested_bytes > limit, "{err}");
+            assert!(err.discards_instance());
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("memory budget of {budget}")),
+                "{text}"
+            );
+            text
+        }
+        other => panic!("expected a refusal by the budget of {budget}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_budget_bounds_all_its_live_instances() {
+    let one = identity_instance_bytes().await;
+    let runtime = PluginRuntime::new(RuntimeConfig::in_memory()).unwrap();
+    let identity = load(&runtime, "identity");
+    let budget = 2 * one + one / 2;
+    let tight = Tenant::with_limits(
+        "tight",
+        TenantLimits {
+            memory_budget_bytes: budget,
+            ..TenantLimits::default()
+        },
+    );
+    // Room for two instances, not three.
+    let a = runtime
+        .instantiate(&tight, &identity, "{}", &schema())
+        .await
+        .unwrap();
+    let b = runtime
+        .instantiate(&tight, &identity, "{}", &schema())
+        .await
+        .unwrap();
+    assert_eq!(runtime.tenant_memory_in_use("tight"), 2 * one);
+    let err = runtime
+        .instantiate(&tight, &identity, "{}", &schema())
+        .await
+        .unwrap_err();
+    let text = assert_over_budget(&err, "tenant tight", budget);
+    assert!(
+        matches!(
+            err,
+            PluginError::MemoryBudget {
+                call: Call::Create,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(text.contains("identity@1.0.0"), "{text}");
+    assert_eq!(runtime.tenant_memory_in_use("tight"), 2 * one);
+    // Another tenant on the same runtime is not affected.
+    let mut other = runtime
+        .instantiate(&Tenant::new("other"), &identity, "{}", &schema())
+        .await
+        .unwrap();
+    let input = batch(10);
+    let expected = input.values().to_vec();
+    assert_eq!(other.process(input, 1).await.unwrap().0.values(), expected);
+    // An instance dropped gives its memory back to the budget.
+    drop(a);
+    let mut c = runtime
+        .instantiate(&tight, &identity, "{}", &schema())
+        .await
+        .unwrap();
+    drop(b);
+    let input = batch(10);
+    let expected = input.values().to_vec();
+    assert_eq!(c.process(input, 1).await.unwrap().0.values(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_process_budget_bounds_every_tenant_together() {
+    let one = identity_instance_bytes().await;
+    let budget = 2 * one + one / 2;
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        memory_budget_bytes: budget,
+        ..RuntimeConfig::in_memory()
+    })
+    .unwrap();
+    let identity = load(&runtime, "identity");
+    // Each tenant is well within its own budget; together they are not.
+    let a = runtime
+        .instantiate(&Tenant::new("a"), &identity, "{}", &schema())
+        .await
+        .unwrap();
+    let _b = runtime
+        .instantiate(&Tenant::new("b"), &identity, "{}", &schema())
+        .await
+        .unwrap();
+    let err = runtime
+        .instantiate(&Tenant::new("c"), &identity, "{}", &schema())
+        .await
+        .unwrap_err();
+    assert_over_budget(&err, "the process", budget);
+    assert_eq!(runtime.memory_in_use(), 2 * one);
+    assert_eq!(
+        runtime.tenant_memory_in_use("c"),
+        0,
+        "c's refusal was rolled back"
+    );
+    drop(a);
+    runtime
+        .instantiate(&Tenant::new("c"), &identity, "{}", &schema())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bombs_running_at_once_stay_within_the_tenant_budget() {
+    let runtime = PluginRuntime::new(RuntimeConfig::in_memory()).unwrap();
+    let bomb = load(&runtime, "memory-bomb");
+    // Each instance alone may grow to 256 MiB (four would take 1 GiB); together they may
+    // hold 160 MiB.
+    let budget = 160 * MIB;
+    let greedy = Tenant::with_limits(
+        "greedy",
+        TenantLimits {
+            memory_bytes: 256 * MIB,
+            memory_budget_bytes: budget,
+            call_timeout: std::time::Duration::from_secs(60),
+            ..TenantLimits::default()
+        },
+    );
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(
+            runtime
+                .instantiate(&greedy, &bomb, "{}", &schema())
+                .await
+                .unwrap(),
+        );
+    }
+    let calls = instances
+        .iter_mut()
+        .enumerate()
+        .map(|(i, inst)| inst.process(batch(1), i as u64));
+    let results = futures_util::future::join_all(calls).await;
+    for r in &results {
+        let err = r.as_ref().unwrap_err();
+        assert_over_budget(err, "tenant greedy", budget);
+    }
+    // Every bomb was discarded, and its memory given back.
+    assert!(instances.iter().all(|i| i.poisoned().is_some()));
+    assert_eq!(runtime.tenant_memory_in_use("greedy"), 0);
+    assert_eq!(runtime.memory_in_use(), 0);
+}
+
+#[tokio::test]
+async fn memory_budgets_are_set_from_the_command_line() {
+    let dir = plugins_dir();
+    // A tenant budget of 1 MiB cannot hold even one identity instance.
+    let f = identity_copy_factory().await;
+    let run = run_factory(
+        &f.0,
+        &[
+            "--plugins",
+            dir.to_str().unwrap(),
+            "--tenant",
+            "small",
+            "--plugin-tenant-memory-mb",
+            "1",
+        ],
+    );
+    assert_one_clean_error(&run, &["identity@1.0.0", "memory budget of tenant small"]);
+    let run = run_factory(
+        &f.0,
+        &[
+            "--plugins",
+            dir.to_str().unwrap(),
+            "--plugin-process-memory-mb",
+            "1",
+        ],
+    );
+    assert_one_clean_error(&run, &["identity@1.0.0", "memory budget of the process"]);
+    for flag in ["--plugin-tenant-memory-mb", "--plugin-process-memory-mb"] {
+        let run = run_factory(&f.0, &["--plugins", dir.to_str().unwrap(), flag, "0"]);
+        assert_ne!(run.code, 0);
+        assert!(run.stderr.contains(flag), "{}", run.stderr);
+        assert!(!run.all().contains("panicked"), "{}", run.all());
+    }
+}
+
+/// A factory whose copy runs identity over a 3-row table (with the database, to keep it).
+async fn identity_copy_factory() -> (TestFactory, TestDb) {
+    let db = TestDb::new("plug_limits").await;
+    db.exec("CREATE TABLE {s}.src AS SELECT g AS id FROM generate_series(1, 3) g")
+        .await;
+    db.exec("CREATE TABLE {s}.dst (id int)").await;
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource", "transforms": [{"plugin": "identity"}]}),
+        json!({"type": "AzurePostgreSqlSink"}),
+    );
+    (f, db)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Compiling is capped: sizes before, a deadline during
+// ---------------------------------------------------------------------------------------------
+
+fn leb128(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![id];
+    leb128(body.len(), &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+/// A component whose one core module has one function of about `body_bytes` bytes
+/// (`i32.const 0; drop`, repeated): valid wasm, and as large a function as asked for.
+fn component_with_function(body_bytes: usize) -> Vec<u8> {
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend(section(1, &[1, 0x60, 0, 0])); // one type: () -> ()
+    module.extend(section(3, &[1, 0])); // one function of that type
+    let mut body = vec![0]; // no locals
+    while body.len() < body_bytes {
+        body.extend_from_slice(&[0x41, 0x00, 0x1a]);
+    }
+    body.push(0x0b);
+    let mut code = vec![1];
+    leb128(body.len(), &mut code);
+    code.extend(body);
+    module.extend(section(10, &code));
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    component.extend(section(1, &module)); // a core module
+    component
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_over_the_size_caps_are_refused_before_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("big@1.0.0.wasm"),
+        component_with_function(300_000),
+    )
+    .unwrap();
+    let registry = PluginRegistry::new([dir.path()]);
+    let big = PluginRef::parse("big").unwrap();
+    let runtime = PluginRuntime::new(RuntimeConfig::in_memory()).unwrap();
+    let caps = |wasm: u64, function: u64| CompileLimits {
+        max_wasm_bytes: wasm,
+        max_function_bytes: function,
+        ..CompileLimits::default()
+    };
+
+    let err = runtime
+        .load_with(&registry, &big, &caps(100_000, 1 << 20))
+        .unwrap_err();
+    let PluginError::CompileRefused { plugin, reason, .. } = &err else {
+        panic!("expected CompileRefused, got {err:?}");
+    };
+    assert_eq!(plugin, "big@1.0.0");
+    assert!(
+        reason.contains("over the 97.7 KiB limit on a plugin's size"),
+        "{reason}"
+    );
+
+    let err = runtime
+        .load_with(&registry, &big, &caps(1 << 20, 200_000))
+        .unwrap_err();
+    let PluginError::CompileRefused { reason, .. } = &err else {
+        panic!("expected CompileRefused, got {err:?}");
+    };
+    assert!(
+        reason.contains("function 0 of its core module 1 is 293.0 KiB, over the 195.3 KiB limit"),
+        "{reason}"
+    );
+
+    // Within the caps it compiles, and is refused only for not being a plugin.
+    let err = runtime
+        .load_with(&registry, &big, &caps(1 << 20, 1 << 20))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Compile { message, .. } if message.contains("does not export")),
+        "{err:?}"
+    );
+    // The default caps let the real plugins through.
+    load(&runtime, "identity");
+    load(&runtime, "mask-pii");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compile_past_its_deadline_fails_and_is_not_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = PluginRuntime::new(RuntimeConfig::with_cache_dir(cache.path())).unwrap();
+    let identity = PluginRef::parse("identity").unwrap();
+    // No compile finishes within a microsecond.
+    let hurried = CompileLimits {
+        timeout: std::time::Duration::from_micros(1),
+        ..CompileLimits::default()
+    };
+    let err = runtime
+        .load_with(&registry(), &identity, &hurried)
+        .unwrap_err();
+    let PluginError::CompileTimeout { plugin, limit, .. } = &err else {
+        panic!("expected CompileTimeout, got {err:?}");
+    };
+    assert_eq!(plugin, "identity@1.0.0");
+    assert_eq!(*limit, std::time::Duration::from_micros(1));
+    assert!(err.to_string().contains("nothing was cached"), "{err}");
+    let cached: Vec<PathBuf> = files_in(cache.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert!(cached.is_empty(), "{cached:?}");
+    // Neither in memory nor on disk: the next load compiles, and works.
+    let again = runtime
+        .load_with(&registry(), &identity, &CompileLimits::default())
+        .unwrap();
+    assert_eq!(again.load.source, LoadSource::Compiled);
+    assert_eq!(guest_name(&runtime, &again).await, "identity");
+}
+
+#[tokio::test]
+async fn compile_caps_are_set_from_the_command_line() {
+    let f = identity_copy_factory().await;
+    let dir = plugins_dir();
+    let dir = dir.to_str().unwrap();
+    let run = run_factory(
+        &f.0,
+        &[
+            "--plugins",
+            dir,
+            "--no-plugin-cache",
+            "--plugin-compile-timeout",
+            "0.000001",
+        ],
+    );
+    assert_one_clean_error(&run, &["identity@1.0.0", "did not finish within"]);
+    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-max-function-kb", "1"]);
+    assert_one_clean_error(&run, &["identity@1.0.0", "limit per function"]);
+    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-max-wasm-mb", "0"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("--plugin-max-wasm-mb: must be at least 1"),
+        "{}",
+        run.stderr
+    );
+    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-compile-timeout", "0"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("--plugin-compile-timeout"),
+        "{}",
+        run.stderr
+    );
+    // Within the caps the copy runs.
+    let run = run_factory(&f.0, &["--plugins", dir]);
+    assert_eq!(run.code, 0, "{}", run.all());
 }

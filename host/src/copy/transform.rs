@@ -79,10 +79,9 @@ impl PluginHost {
         let (loader, registry) = (runtime.clone(), self.registry.clone());
         let limits = self.tenant.limits.compile.clone();
         // Compiling is CPU-bound (hundreds of ms on a cache miss): keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || {
-            loader.load_with(&registry, &reference, &limits)
-        })
-        .await;
+        let loaded =
+            tokio::task::spawn_blocking(move || loader.load_with(&registry, &reference, &limits))
+                .await;
         let loaded = match loaded {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => return Err(fail(&e)),

@@ -171,7 +171,11 @@ mod tests {
         let mut c = Charge::new(vec![other.clone(), process.clone()]);
         let e = c.grow(100).unwrap_err();
         assert_eq!(e.scope, BudgetScope::Process);
-        assert_eq!(other.in_use(), 0, "the tenant's reservation was rolled back");
+        assert_eq!(
+            other.in_use(),
+            0,
+            "the tenant's reservation was rolled back"
+        );
         c.grow(90).unwrap();
         drop(a);
         assert_eq!((tenant.in_use(), process.in_use()), (0, 90));

@@ -47,10 +47,7 @@ impl PluginRuntime {
             message,
         };
         let cache = inner.cache.as_ref();
-        let cache_file = cache.map(|c| {
-            c.dir
-                .join(format!("{sha256}-{}.cwasm", inner.engine_key))
-        });
+        let cache_file = cache.map(|c| c.dir.join(format!("{sha256}-{}.cwasm", inner.engine_key)));
 
         let mut from_disk = None;
         if let (Some(cache), Some(file)) = (cache, cache_file.as_ref().filter(|f| f.is_file())) {
@@ -59,14 +56,8 @@ impl PluginRuntime {
         let (component, source, compile) = match from_disk {
             Some(c) => (c, LoadSource::Disk, None),
             None => {
-                let (c, took) = compile_bounded(
-                    &inner.engine,
-                    &inner.compile_slots,
-                    id,
-                    path,
-                    bytes,
-                    limits,
-                )?;
+                let (c, took) =
+                    compile_bounded(&inner.engine, &inner.compile_slots, id, path, bytes, limits)?;
                 if let (Some(cache), Some(file)) = (cache, &cache_file) {
                     if let Err(e) = self.store_in_cache(cache, &c, file, sha256) {
                         tracing::warn!(

@@ -160,9 +160,9 @@ pub(super) fn compile_bounded(
         Ok(Ok(c)) => Ok((c, start.elapsed())),
         Ok(Err(message)) => Err(compile_err(message)),
         Err(RecvTimeoutError::Timeout) => Err(timeout(false)),
-        Err(RecvTimeoutError::Disconnected) => {
-            Err(compile_err("the compile thread stopped unexpectedly".into()))
-        }
+        Err(RecvTimeoutError::Disconnected) => Err(compile_err(
+            "the compile thread stopped unexpectedly".into(),
+        )),
     }
 }
 

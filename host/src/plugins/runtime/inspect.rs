@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::epoch::run_guarded;
-use crate::plugins::guest_text::{one_line, GUEST_TEXT_MAX};
 use super::traps::{classify, Site};
 use super::{export_names, LoadedPlugin, PluginRuntime, RuntimeConfig};
+use crate::plugins::guest_text::{one_line, GUEST_TEXT_MAX};
 use crate::plugins::{Call, PluginError, Tenant, WIT_PACKAGE, WIT_VERSION};
 
 /// What `sluice plugin inspect` shows about a file.

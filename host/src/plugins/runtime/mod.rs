@@ -38,10 +38,10 @@ mod traps;
 mod trust;
 
 pub use config::RuntimeConfig;
-pub use trust::UntrustedCache;
 pub(crate) use inspect::inspect_all;
 pub use inspect::{inspect, PluginDescription};
 pub use instance::{PluginInstance, Rejection};
+pub use trust::UntrustedCache;
 
 use compile::CompileSlots;
 use config::default_cache_dir;
@@ -193,10 +193,7 @@ impl PluginRuntime {
                 cache,
                 cache_refused,
                 compile_slots: CompileSlots::new(config.max_concurrent_compiles),
-                process_budget: MemoryBudget::new(
-                    BudgetScope::Process,
-                    config.memory_budget_bytes,
-                ),
+                process_budget: MemoryBudget::new(BudgetScope::Process, config.memory_budget_bytes),
                 tenant_budgets: Mutex::new(HashMap::new()),
                 engine_key,
                 compiled: Mutex::new(HashMap::new()),

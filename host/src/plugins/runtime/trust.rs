@@ -76,7 +76,12 @@ impl DiskCache {
 
     /// The seal of compiled `code` for the wasm with `sha256`, compiled by the engine with
     /// `engine_key`.
-    fn tag(&self, engine_key: &str, sha256: &str, code: &[u8]) -> Result<Hmac<Sha256>, &'static str> {
+    fn tag(
+        &self,
+        engine_key: &str,
+        sha256: &str,
+        code: &[u8],
+    ) -> Result<Hmac<Sha256>, &'static str> {
         // HMAC takes keys of any length: this cannot fail, but must not panic either.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| "unusable key")?;
         for part in [engine_key.as_bytes(), b"\0", sha256.as_bytes(), b"\0", code] {
@@ -284,7 +289,10 @@ mod ownership {
     use std::path::Path;
 
     pub(super) fn check_dir(_dir: &Path) -> Result<(), String> {
-        Err("this platform's file ownership cannot be checked; compiled code is not cached on disk".into())
+        Err(
+            "this platform's file ownership cannot be checked; compiled code is not cached on disk"
+                .into(),
+        )
     }
 
     pub(super) fn check_ancestor(_dir: &Path) -> Result<(), String> {
@@ -310,7 +318,10 @@ mod tests {
         assert!(cache.unseal("e2", "aaaa", &file).is_err(), "other engine");
         let mut altered = file.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert!(cache.unseal("e1", "aaaa", &altered).is_err(), "altered code");
+        assert!(
+            cache.unseal("e1", "aaaa", &altered).is_err(),
+            "altered code"
+        );
         assert!(cache.unseal("e1", "aaaa", b"short").is_err());
         // The same directory opened again reads the same key.
         let again = DiskCache::open(&dir.path().join("c")).unwrap();
