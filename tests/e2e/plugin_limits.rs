@@ -467,37 +467,35 @@ async fn memory_bombs_running_at_once_stay_within_the_tenant_budget() {
 
 #[tokio::test]
 async fn memory_budgets_are_set_from_the_command_line() {
-    let dir = plugins_dir();
-    // A tenant budget of 1 MiB cannot hold even one identity instance.
-    let f = identity_copy_factory().await;
-    let run = run_factory(
-        &f.0,
-        &[
-            "--plugins",
-            dir.to_str().unwrap(),
-            "--tenant",
-            "small",
-            "--plugin-tenant-memory-mb",
-            "1",
-        ],
-    );
+    let (f, _db) = identity_copy_factory().await;
+    // A budget of 1 MiB cannot hold even one identity instance.
+    let run = run_identity(&f, &["--tenant", "small", "--plugin-tenant-memory-mb", "1"]);
     assert_one_clean_error(&run, &["identity@1.0.0", "memory budget of tenant small"]);
-    let run = run_factory(
-        &f.0,
-        &[
-            "--plugins",
-            dir.to_str().unwrap(),
-            "--plugin-process-memory-mb",
-            "1",
-        ],
-    );
+    let run = run_identity(&f, &["--plugin-process-memory-mb", "1"]);
     assert_one_clean_error(&run, &["identity@1.0.0", "memory budget of the process"]);
     for flag in ["--plugin-tenant-memory-mb", "--plugin-process-memory-mb"] {
-        let run = run_factory(&f.0, &["--plugins", dir.to_str().unwrap(), flag, "0"]);
-        assert_ne!(run.code, 0);
-        assert!(run.stderr.contains(flag), "{}", run.stderr);
-        assert!(!run.all().contains("panicked"), "{}", run.all());
+        assert_flag_refused(&f, flag, "0", "must be at least 1");
     }
+}
+
+/// Runs the factory with the built plugins and `extra` arguments.
+fn run_identity(f: &TestFactory, extra: &[&str]) -> Run {
+    let dir = plugins_dir();
+    let mut args = vec!["--plugins", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_factory(f, &args)
+}
+
+/// Asserts that `flag value` is refused before the run starts, with a message naming the flag.
+fn assert_flag_refused(f: &TestFactory, flag: &str, value: &str, why: &str) {
+    let run = run_identity(f, &[flag, value]);
+    assert_ne!(run.code, 0, "{flag} {value} was accepted");
+    assert!(
+        run.stderr.contains(&format!("{flag}: {why}")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("panicked"), "{}", run.all());
 }
 
 /// A factory whose copy runs identity over a 3-row table (with the database, to keep it).
@@ -644,38 +642,20 @@ async fn a_compile_past_its_deadline_fails_and_is_not_cached() {
 
 #[tokio::test]
 async fn compile_caps_are_set_from_the_command_line() {
-    let f = identity_copy_factory().await;
-    let dir = plugins_dir();
-    let dir = dir.to_str().unwrap();
-    let run = run_factory(
-        &f.0,
-        &[
-            "--plugins",
-            dir,
-            "--no-plugin-cache",
-            "--plugin-compile-timeout",
-            "0.000001",
-        ],
-    );
+    let (f, _db) = identity_copy_factory().await;
+    let hurried = ["--no-plugin-cache", "--plugin-compile-timeout", "0.000001"];
+    let run = run_identity(&f, &hurried);
     assert_one_clean_error(&run, &["identity@1.0.0", "did not finish within"]);
-    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-max-function-kb", "1"]);
+    let run = run_identity(&f, &["--plugin-max-function-kb", "1"]);
     assert_one_clean_error(&run, &["identity@1.0.0", "limit per function"]);
-    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-max-wasm-mb", "0"]);
-    assert_ne!(run.code, 0);
-    assert!(
-        run.stderr
-            .contains("--plugin-max-wasm-mb: must be at least 1"),
-        "{}",
-        run.stderr
-    );
-    let run = run_factory(&f.0, &["--plugins", dir, "--plugin-compile-timeout", "0"]);
-    assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("--plugin-compile-timeout"),
-        "{}",
-        run.stderr
+    assert_flag_refused(&f, "--plugin-max-wasm-mb", "0", "must be at least 1");
+    assert_flag_refused(
+        &f,
+        "--plugin-compile-timeout",
+        "0",
+        "must be a number of seconds",
     );
     // Within the caps the copy runs.
-    let run = run_factory(&f.0, &["--plugins", dir]);
+    let run = run_identity(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
 }

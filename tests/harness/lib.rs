@@ -281,7 +281,8 @@ pub fn sluice_bin() -> PathBuf {
             h.finish()
         };
         let own = profile_dir.join(format!("sluice-e2e-{checkout:016x}"));
-        let partial = profile_dir.join(format!("sluice-e2e-{checkout:016x}.{}", std::process::id()));
+        let partial =
+            profile_dir.join(format!("sluice-e2e-{checkout:016x}.{}", std::process::id()));
         std::fs::copy(profile_dir.join("sluice"), &partial).expect("cannot copy the sluice binary");
         std::fs::rename(&partial, &own).expect("cannot rename the sluice binary copy");
         own
