@@ -138,6 +138,36 @@ async fn a_cache_directory_others_can_write_is_refused() {
     std::fs::copy(&mask_file, open.join(identity_file.file_name().unwrap())).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     assert_cache_refused(&open).await;
+    // A private directory inside one others can write to could be swapped whole.
+    let parent = root.path().join("open-parent");
+    let inner = parent.join("cache");
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_cache_refused(&inner).await;
+    // Unless it is sticky, like /tmp: there only an entry's owner may rename it.
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let runtime = PluginRuntime::new(RuntimeConfig::with_cache_dir(&inner)).unwrap();
+    assert!(runtime.cache_dir().is_some());
+    assert!(load(&runtime, "identity").load.cache_file.is_some());
+}
+
+#[tokio::test]
+async fn the_cli_warns_about_an_open_cache_directory_and_runs_without_it() {
+    let (f, _db) = identity_copy_factory().await;
+    let root = tempfile::tempdir().unwrap();
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = run_identity(&f, &["--plugin-cache", open.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let warning = format!(
+        "plugin cache {}: its mode 777 lets other users write",
+        open.display()
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    assert!(run.stderr.contains("not using it"), "{}", run.stderr);
+    assert_eq!(files_in(&open), Vec::<PathBuf>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,11 +204,17 @@ mod ownership {
     use std::path::Path;
 
     const WRITABLE_BY_OTHERS: u32 = 0o022;
+    const WORLD_WRITABLE: u32 = 0o002;
     const STICKY: u32 = 0o1000;
 
     fn current_user() -> u32 {
         // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
         unsafe { libc::geteuid() }
+    }
+
+    fn current_group() -> u32 {
+        // SAFETY: as geteuid.
+        unsafe { libc::getegid() }
     }
 
     fn owner_name(uid: u32) -> String {
@@ -243,7 +249,10 @@ mod ownership {
     }
 
     /// A directory above the cache: anyone able to change it could swap the cache directory,
-    /// unless it is sticky (like /tmp: entries can only be renamed by their owner).
+    /// unless it is sticky (like /tmp: entries can only be renamed by their owner). Writable by
+    /// the user's own primary group is let through: with per-user groups and umask 002 (the
+    /// default of several distributions) that is how `~/.cache` is made, and the group is the
+    /// user alone.
     pub(super) fn check_ancestor(dir: &Path) -> Result<(), String> {
         let m = std::fs::metadata(dir).map_err(|e| format!("cannot be read: {e}"))?;
         let me = current_user();
@@ -253,7 +262,13 @@ mod ownership {
                 owner_name(m.uid())
             ));
         }
-        if m.mode() & WRITABLE_BY_OTHERS != 0 && m.mode() & STICKY == 0 {
+        let own_group = m.gid() == current_group();
+        let writable = if own_group {
+            m.mode() & WORLD_WRITABLE
+        } else {
+            m.mode() & WRITABLE_BY_OTHERS
+        };
+        if writable != 0 && m.mode() & STICKY == 0 {
             return Err(format!(
                 "has mode {:o}: other users could replace the cache",
                 m.mode() & 0o7777
