@@ -131,13 +131,27 @@ impl PluginChain {
         input: SchemaRef,
         skips: Option<SkipLog>,
     ) -> Result<(PluginChain, SchemaRef), StoreError> {
-        // Load (compile) every plugin of the chain at once, so one slow compile does not hold
-        // up the others; then instantiate in order, each for the schema before it.
-        let loaded = futures_util::future::join_all(uses.iter().map(|u| host.load(u))).await;
+        // Load (compile) every distinct plugin of the chain at once, so one slow compile does
+        // not hold up the others (a plugin used twice is compiled once); then instantiate in
+        // order, each for the schema before it.
+        let mut distinct: Vec<&PluginUse> = Vec::new();
+        for u in uses {
+            if !distinct.iter().any(|d| d.reference == u.reference) {
+                distinct.push(u);
+            }
+        }
+        let results = futures_util::future::join_all(distinct.iter().map(|u| host.load(u))).await;
+        let mut plugins = Vec::with_capacity(distinct.len());
+        for (u, loaded) in distinct.iter().zip(results) {
+            plugins.push((u.reference.as_str(), loaded?));
+        }
         let mut stages = Vec::with_capacity(uses.len());
         let mut schema = input;
-        for (u, loaded) in uses.iter().zip(loaded) {
-            let instance = host.instance(u, &loaded?, &schema).await?;
+        for u in uses {
+            let Some((_, plugin)) = plugins.iter().find(|(r, _)| *r == u.reference) else {
+                return Err(StoreError::new(format!("{}: not loaded", u.property)));
+            };
+            let instance = host.instance(u, plugin, &schema).await?;
             schema = instance.output_schema();
             stages.push(Stage {
                 instance,
