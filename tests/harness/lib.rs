@@ -271,21 +271,7 @@ pub fn sluice_bin() -> PathBuf {
             .status()
             .expect("cannot run cargo to build the sluice binary");
         assert!(status.success(), "building the sluice binary failed");
-        // Checkouts that share one target directory (git worktrees) each build
-        // `target/<profile>/sluice`; a copy named for this checkout keeps another checkout's
-        // build from replacing the binary under this test run.
-        let checkout = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            env!("CARGO_MANIFEST_DIR").hash(&mut h);
-            h.finish()
-        };
-        let own = profile_dir.join(format!("sluice-e2e-{checkout:016x}"));
-        let partial =
-            profile_dir.join(format!("sluice-e2e-{checkout:016x}.{}", std::process::id()));
-        std::fs::copy(profile_dir.join("sluice"), &partial).expect("cannot copy the sluice binary");
-        std::fs::rename(&partial, &own).expect("cannot rename the sluice binary copy");
-        own
+        profile_dir.join("sluice")
     })
     .clone()
 }
