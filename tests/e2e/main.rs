@@ -22,6 +22,7 @@ mod matrix;
 mod partition;
 mod pipeline;
 mod planning;
+mod plugin_limits;
 mod plugins;
 mod sandbox;
 mod script;

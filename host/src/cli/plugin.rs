@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use super::OutputFormat;
 use crate::copy::transform::PluginHost;
-use crate::plugins::{PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
+use crate::plugins::{CompileLimits, PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
 
 /// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,
 /// so a long-lived deployment sets its limits once.
@@ -37,7 +37,25 @@ pub struct PluginArgs {
     /// Cap on the data crossing the plugin boundary in one call, each way, in MiB.
     #[arg(long, env = "SLUICE_PLUGIN_MAX_CALL_MB", default_value_t = 64)]
     pub plugin_max_call_mb: u64,
-    /// Directory of compiled plugin code (default: $XDG_CACHE_HOME/sluice/plugins).
+    /// Memory budget of all the tenant's live plugin instances together, in MiB.
+    #[arg(long, env = "SLUICE_PLUGIN_TENANT_MEMORY_MB", default_value_t = 2048)]
+    pub plugin_tenant_memory_mb: u64,
+    /// Memory budget of all live plugin instances of the process, in MiB.
+    #[arg(long, env = "SLUICE_PLUGIN_PROCESS_MEMORY_MB", default_value_t = 4096)]
+    pub plugin_process_memory_mb: u64,
+    /// Time a plugin may take to compile, in seconds.
+    #[arg(long, env = "SLUICE_PLUGIN_COMPILE_TIMEOUT", default_value_t = 60.0)]
+    pub plugin_compile_timeout: f64,
+    /// Largest plugin file accepted for compiling, in MiB.
+    #[arg(long, env = "SLUICE_PLUGIN_MAX_WASM_MB", default_value_t = 32)]
+    pub plugin_max_wasm_mb: u64,
+    /// Largest function in a plugin accepted for compiling, in KiB (compile time and memory
+    /// grow with it).
+    #[arg(long, env = "SLUICE_PLUGIN_MAX_FUNCTION_KB", default_value_t = 1024)]
+    pub plugin_max_function_kb: u64,
+    /// Directory of compiled plugin code (default: $XDG_CACHE_HOME/sluice/plugins). Refused
+    /// (plugins are then compiled on every run, with a warning) unless it belongs to the user
+    /// and no other user can write to it.
     #[arg(long, env = "SLUICE_PLUGIN_CACHE", value_name = "DIR")]
     pub plugin_cache: Option<PathBuf>,
     /// Compile plugins on every run instead of caching compiled code on disk.
@@ -48,25 +66,29 @@ pub struct PluginArgs {
 impl PluginArgs {
     /// The tenant these options describe, with its limits checked.
     pub fn tenant(&self) -> Result<Tenant> {
-        // A day is far beyond any useful time for one call, and keeps every deadline the
-        // runtime derives from it (epoch ticks, tokio timers) well inside their ranges.
-        const MAX_CALL_SECS: f64 = 86_400.0;
-        if !(self.plugin_timeout.is_finite()
-            && self.plugin_timeout > 0.0
-            && self.plugin_timeout <= MAX_CALL_SECS)
-        {
-            bail!(
-                "--plugin-timeout: must be a number of seconds above 0 and at most {MAX_CALL_SECS}, found {}",
-                self.plugin_timeout
-            );
-        }
-        if self.plugin_memory_mb == 0 || self.plugin_max_call_mb == 0 {
-            bail!("--plugin-memory-mb and --plugin-max-call-mb must be at least 1");
+        let call_timeout = seconds("--plugin-timeout", self.plugin_timeout)?;
+        let compile_timeout = seconds("--plugin-compile-timeout", self.plugin_compile_timeout)?;
+        for (flag, value) in [
+            ("--plugin-memory-mb", self.plugin_memory_mb),
+            ("--plugin-max-call-mb", self.plugin_max_call_mb),
+            ("--plugin-tenant-memory-mb", self.plugin_tenant_memory_mb),
+            ("--plugin-max-wasm-mb", self.plugin_max_wasm_mb),
+            ("--plugin-max-function-kb", self.plugin_max_function_kb),
+        ] {
+            if value == 0 {
+                bail!("{flag}: must be at least 1");
+            }
         }
         let limits = TenantLimits {
             memory_bytes: self.plugin_memory_mb.saturating_mul(1 << 20),
-            call_timeout: Duration::from_secs_f64(self.plugin_timeout),
+            memory_budget_bytes: self.plugin_tenant_memory_mb.saturating_mul(1 << 20),
+            call_timeout,
             max_boundary_bytes: self.plugin_max_call_mb.saturating_mul(1 << 20),
+            compile: CompileLimits {
+                max_wasm_bytes: self.plugin_max_wasm_mb.saturating_mul(1 << 20),
+                max_function_bytes: self.plugin_max_function_kb.saturating_mul(1 << 10),
+                timeout: compile_timeout,
+            },
             ..TenantLimits::default()
         };
         Ok(Tenant::with_limits(self.tenant.clone(), limits))
@@ -83,9 +105,13 @@ impl PluginArgs {
 
     /// A plugin host for one run of the factory at `factory_root`.
     pub fn host(&self, factory_root: Option<&Path>) -> Result<PluginHost> {
+        if self.plugin_process_memory_mb == 0 {
+            bail!("--plugin-process-memory-mb: must be at least 1");
+        }
         let config = RuntimeConfig {
             cache_dir: self.plugin_cache.clone(),
             disk_cache: !self.no_plugin_cache,
+            memory_budget_bytes: self.plugin_process_memory_mb.saturating_mul(1 << 20),
             ..RuntimeConfig::default()
         };
         Ok(PluginHost::new(
@@ -94,6 +120,17 @@ impl PluginArgs {
             config,
         ))
     }
+}
+
+/// A duration flag in seconds: above 0 and at most a day (far beyond any useful time for one
+/// call or compile, and it keeps every deadline derived from it, epoch ticks and tokio timers,
+/// well inside their ranges).
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    const MAX_SECS: f64 = 86_400.0;
+    if !(value.is_finite() && value > 0.0 && value <= MAX_SECS) {
+        bail!("{flag}: must be a number of seconds above 0 and at most {MAX_SECS}, found {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 #[derive(Subcommand)]

@@ -13,7 +13,8 @@ use tokio_postgres::types::Type;
 
 use crate::model::copy::PluginUse;
 use crate::plugins::{
-    PluginInstance, PluginRef, PluginRegistry, PluginRuntime, Rejection, RuntimeConfig, Tenant,
+    LoadedPlugin, PluginInstance, PluginRef, PluginRegistry, PluginRuntime, Rejection,
+    RuntimeConfig, Tenant,
 };
 use crate::stores::skip_log::SkipLog;
 use crate::stores::StoreError;
@@ -69,30 +70,40 @@ impl PluginHost {
             .map_err(|e| StoreError::new(format!("cannot start the plugin runtime: {e:#}")))
     }
 
-    /// Resolves, loads (from the compiled-code cache when possible) and instantiates one plugin
-    /// for a stream of batches of `input`.
-    async fn instance(
-        &self,
-        plugin: &PluginUse,
-        input: &SchemaRef,
-    ) -> Result<PluginInstance, StoreError> {
+    /// Resolves and loads (from the compiled-code cache when possible, else compiling under
+    /// the tenant's compile caps) one plugin.
+    async fn load(&self, plugin: &PluginUse) -> Result<Arc<LoadedPlugin>, StoreError> {
         let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("{}: {e}", plugin.property));
         let runtime = self.runtime().await?;
         let reference = PluginRef::parse(&plugin.reference).map_err(|e| fail(&e))?;
         let (loader, registry) = (runtime.clone(), self.registry.clone());
+        let limits = self.tenant.limits.compile.clone();
         // Compiling is CPU-bound (hundreds of ms on a cache miss): keep it off the async workers.
-        let loaded = tokio::task::spawn_blocking(move || loader.load(&registry, &reference)).await;
+        let loaded =
+            tokio::task::spawn_blocking(move || loader.load_with(&registry, &reference, &limits))
+                .await;
         let loaded = match loaded {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => return Err(fail(&e)),
             Err(e) => return Err(fail(&format!("plugin loading stopped unexpectedly: {e}"))),
         };
         tracing::debug!(plugin = %loaded.id(), source = ?loaded.load.source, ms = loaded.load.total.as_secs_f64() * 1e3, "plugin loaded");
+        Ok(loaded)
+    }
+
+    /// Instantiates a loaded plugin for a stream of batches of `input`.
+    async fn instance(
+        &self,
+        plugin: &PluginUse,
+        loaded: &Arc<LoadedPlugin>,
+        input: &SchemaRef,
+    ) -> Result<PluginInstance, StoreError> {
+        let runtime = self.runtime().await?;
         let config = plugin.config.to_string();
         runtime
-            .instantiate(&self.tenant, &loaded, &config, input)
+            .instantiate(&self.tenant, loaded, &config, input)
             .await
-            .map_err(|e| fail(&e))
+            .map_err(|e| StoreError::new(format!("{}: {e}", plugin.property)))
     }
 }
 
@@ -120,10 +131,27 @@ impl PluginChain {
         input: SchemaRef,
         skips: Option<SkipLog>,
     ) -> Result<(PluginChain, SchemaRef), StoreError> {
+        // Load (compile) every distinct plugin of the chain at once, so one slow compile does
+        // not hold up the others (a plugin used twice is compiled once); then instantiate in
+        // order, each for the schema before it.
+        let mut distinct: Vec<&PluginUse> = Vec::new();
+        for u in uses {
+            if !distinct.iter().any(|d| d.reference == u.reference) {
+                distinct.push(u);
+            }
+        }
+        let results = futures_util::future::join_all(distinct.iter().map(|u| host.load(u))).await;
+        let mut plugins = Vec::with_capacity(distinct.len());
+        for (u, loaded) in distinct.iter().zip(results) {
+            plugins.push((u.reference.as_str(), loaded?));
+        }
         let mut stages = Vec::with_capacity(uses.len());
         let mut schema = input;
         for u in uses {
-            let instance = host.instance(u, &schema).await?;
+            let Some((_, plugin)) = plugins.iter().find(|(r, _)| *r == u.reference) else {
+                return Err(StoreError::new(format!("{}: not loaded", u.property)));
+            };
+            let instance = host.instance(u, plugin, &schema).await?;
             schema = instance.output_schema();
             stages.push(Stage {
                 instance,

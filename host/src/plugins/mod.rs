@@ -20,9 +20,11 @@
 //! copy runner, which puts plugin stages into a copy.
 
 pub mod bindings;
+pub mod budget;
 pub mod build;
 pub mod convert;
 pub mod copy_tuples;
+pub(crate) mod guest_text;
 mod registry;
 mod runtime;
 mod sandbox;
@@ -31,11 +33,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use budget::{BudgetScope, MemoryBudget};
 pub use build::build_guest_plugins;
 pub use registry::{PluginEntry, PluginRef, PluginRegistry, VersionSpec};
 pub use runtime::{
     inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription, PluginInstance, PluginRuntime,
-    Rejection, RuntimeConfig,
+    Rejection, RuntimeConfig, UntrustedCache,
 };
 
 /// The WIT package version this host implements.
@@ -48,6 +51,11 @@ pub struct TenantLimits {
     /// Maximum linear memory of one instance (all its memories together are bounded by
     /// `max_memories` × this; Rust guests have one).
     pub memory_bytes: u64,
+    /// Linear memory of all the tenant's live instances together (on one runtime): growth
+    /// past it fails with [`PluginError::MemoryBudget`].
+    pub memory_budget_bytes: u64,
+    /// Caps on compiling the tenant's plugins.
+    pub compile: CompileLimits,
     /// Wall-clock budget of one call (`create`, `process`, `flush`).
     pub call_timeout: Duration,
     /// Estimated bytes crossing the boundary in one call, each way.
@@ -70,6 +78,9 @@ impl Default for TenantLimits {
     fn default() -> Self {
         TenantLimits {
             memory_bytes: 256 * 1024 * 1024,
+            // Eight instances at their cap; Rust plugins use a few MiB each in practice.
+            memory_budget_bytes: 2 * 1024 * 1024 * 1024,
+            compile: CompileLimits::default(),
             call_timeout: Duration::from_secs(5),
             max_boundary_bytes: 64 * 1024 * 1024,
             max_log_messages: 1000,
@@ -82,6 +93,34 @@ impl Default for TenantLimits {
             max_tables: 100,
             max_memories: 10,
             max_table_elements: 1_000_000,
+        }
+    }
+}
+
+/// Caps on compiling one plugin (per tenant, since a tenant brings its own plugins). The
+/// compiler's time and memory grow with a function's size, and a compile can be neither
+/// bounded in memory nor cancelled once started: the sizes are checked before compiling, and a
+/// load waits for a compile only until `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileLimits {
+    /// Largest component file accepted.
+    pub max_wasm_bytes: u64,
+    /// Largest function body (of any core module in the component) accepted.
+    pub max_function_bytes: u64,
+    /// How long a load waits for a compile (and for a compile slot) before failing with
+    /// [`PluginError::CompileTimeout`].
+    pub timeout: Duration,
+}
+
+impl Default for CompileLimits {
+    fn default() -> Self {
+        CompileLimits {
+            // The example plugins are 100-300 KiB; a large plugin with its dependencies a few MiB.
+            max_wasm_bytes: 32 * 1024 * 1024,
+            // Their largest functions are tens of KiB; 1 MiB compiles in about two seconds and
+            // a few hundred MB (measured: 6 MB took 13.9 s and 1.3 GB).
+            max_function_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(60),
         }
     }
 }
@@ -138,12 +177,15 @@ fn at(call: &Call, batch: &Option<u64>) -> String {
     }
 }
 
+/// The guest's stderr under the error, each line indented behind `| ` so that no line of it
+/// can pass for a line of the host's own output.
 fn stderr_suffix(stderr: &str) -> String {
     let s = stderr.trim();
     if s.is_empty() {
         String::new()
     } else {
-        format!("\nguest stderr:\n{s}")
+        let quoted: Vec<String> = s.lines().map(|l| format!("  | {l}")).collect();
+        format!("\nguest stderr:\n{}", quoted.join("\n"))
     }
 }
 
@@ -219,6 +261,28 @@ pub enum PluginError {
         message: String,
     },
 
+    /// The component is over the tenant's compile caps; it was not compiled.
+    #[error("plugin {plugin}: {} was not compiled: {reason}", .path.display())]
+    CompileRefused {
+        plugin: String,
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// Compiling took longer than the tenant's compile timeout. Nothing was cached.
+    #[error(
+        "plugin {plugin}: compiling {} did not finish within {limit:?}{}; nothing was cached (a larger plugin needs a longer compile timeout)",
+        .path.display(),
+        .waiting_for_slot.map(|n| format!(" (all {n} compile slots stayed busy)")).unwrap_or_default()
+    )]
+    CompileTimeout {
+        plugin: String,
+        path: PathBuf,
+        limit: Duration,
+        /// When the time ran out waiting for a free compile slot: how many slots there are.
+        waiting_for_slot: Option<usize>,
+    },
+
     #[error("plugin {plugin}: cannot instantiate for tenant {tenant}: {message}")]
     Instantiate {
         plugin: String,
@@ -263,6 +327,28 @@ pub enum PluginError {
         batch: Option<u64>,
         limit_bytes: u64,
         message: String,
+        stderr: String,
+    },
+
+    /// Growing the instance's memory would pass a budget over many instances: the tenant's
+    /// or the process's. Instance discarded.
+    #[error(
+        "plugin {plugin} was refused memory in {}: the memory budget of {budget} ({} for all its live plugin instances, {} in use) cannot grant {} more{}",
+        at(.call, .batch),
+        sandbox::human_bytes(*.limit_bytes),
+        sandbox::human_bytes(*.in_use_bytes),
+        sandbox::human_bytes(*.requested_bytes),
+        stderr_suffix(.stderr)
+    )]
+    MemoryBudget {
+        plugin: String,
+        call: Call,
+        batch: Option<u64>,
+        /// `tenant <id>` or `the process`.
+        budget: String,
+        limit_bytes: u64,
+        in_use_bytes: u64,
+        requested_bytes: u64,
         stderr: String,
     },
 
@@ -326,6 +412,7 @@ impl PluginError {
             PluginError::Trap { .. }
                 | PluginError::Timeout { .. }
                 | PluginError::MemoryLimit { .. }
+                | PluginError::MemoryBudget { .. }
                 | PluginError::OutputTooLarge { .. }
                 | PluginError::Poisoned { .. }
         )

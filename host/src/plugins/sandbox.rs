@@ -16,6 +16,8 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::sluice::plugin::{log, types};
+use super::budget::{Charge, OverBudget};
+use super::guest_text;
 use super::TenantLimits;
 
 /// Per-instance state inside the `Store`.
@@ -36,7 +38,13 @@ impl HostState {
     /// A sandbox that grants nothing: no preopened directories, no environment, no arguments,
     /// no network of any kind, empty stdin. Clocks and random numbers stay available (they
     /// reveal nothing about the host that a plugin could exfiltrate, having no network).
-    pub(crate) fn new(limits: &TenantLimits, plugin: Arc<str>, tenant: Arc<str>) -> Self {
+    /// `charge` takes the instance's linear memory from the tenant's and the process's budgets.
+    pub(crate) fn new(
+        limits: &TenantLimits,
+        plugin: Arc<str>,
+        tenant: Arc<str>,
+        charge: Charge,
+    ) -> Self {
         let stdout = CappedPipe::new(limits.max_stdio_bytes);
         let stderr = CappedPipe::new(limits.max_stdio_bytes);
         let wasi = WasiCtxBuilder::new()
@@ -58,6 +66,7 @@ impl HostState {
                 instances: limits.max_instances,
                 tables: limits.max_tables,
                 memories: limits.max_memories,
+                charge,
                 refused: None,
             },
             log: LogState {
@@ -97,16 +106,31 @@ impl WasiView for HostState {
     }
 }
 
-/// Enforces the tenant's memory cap and remembers a refusal, so a guest that aborts after a
-/// failed allocation is reported as hitting the memory limit rather than as a bare trap.
+/// Enforces the tenant's memory cap per instance and the budgets over many instances, and
+/// remembers a refusal, so a guest that aborts after a failed allocation is reported as hitting
+/// the limit or budget rather than as a bare trap.
 pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
     instances: usize,
     tables: usize,
     memories: usize,
+    /// This instance's linear memory, reserved in the tenant's and the process's budgets;
+    /// released when the store (and so the instance's memory) is dropped. A growth granted
+    /// here that then fails in wasmtime stays counted until then: over-counting is the safe
+    /// side, and wasmtime's failure callback cannot tell which growth failed.
+    charge: Charge,
     /// What was refused during the current call.
-    pub(crate) refused: Option<String>,
+    pub(crate) refused: Option<Refusal>,
+}
+
+/// What the limiter refused.
+#[derive(Debug, Clone)]
+pub(crate) enum Refusal {
+    /// Over this instance's own limit (a description of the growth).
+    Limit(String),
+    /// Over a budget shared with other instances.
+    Budget(OverBudget),
 }
 
 impl Limiter {
@@ -123,12 +147,17 @@ impl wasmtime::ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
-            self.refused = Some(format!(
+            self.refused = Some(Refusal::Limit(format!(
                 "linear memory growth from {} to {} refused (limit {})",
                 human_bytes(current as u64),
                 human_bytes(desired as u64),
                 human_bytes(self.memory_bytes as u64)
-            ));
+            )));
+            return Ok(false);
+        }
+        let more = desired.saturating_sub(current) as u64;
+        if let Err(over) = self.charge.grow(more) {
+            self.refused = Some(Refusal::Budget(over));
             return Ok(false);
         }
         Ok(true)
@@ -141,10 +170,10 @@ impl wasmtime::ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
-            self.refused = Some(format!(
+            self.refused = Some(Refusal::Limit(format!(
                 "table growth from {current} to {desired} elements refused (limit {})",
                 self.table_elements
-            ));
+            )));
             return Ok(false);
         }
         Ok(true)
@@ -194,7 +223,7 @@ pub(crate) struct LogState {
 impl types::Host for HostState {}
 
 impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, mut message: String) {
+    fn log(&mut self, level: log::Level, message: String) {
         let l = &mut self.log;
         if l.in_call >= l.per_call_max || l.total >= l.per_instance_max {
             l.dropped += 1;
@@ -213,14 +242,9 @@ impl log::Host for HostState {
         }
         l.in_call += 1;
         l.total += 1;
-        if message.len() > l.max_bytes {
-            let mut cut = l.max_bytes;
-            while cut > 0 && !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str("… (truncated)");
-        }
+        // One line, cut to size: a newline or an escape sequence in a guest's message must not
+        // forge a host log record or drive the operator's terminal.
+        let message = guest_text::one_line(&message, l.max_bytes);
         let (plugin, tenant) = (&*l.plugin, &*l.tenant);
         match level {
             log::Level::Trace => {

@@ -1,5 +1,6 @@
 //! The runtime's settings: where compiled code is cached (if at all), the epoch tick that
-//! sets the granularity of per-call time limits, and the guest's native stack.
+//! sets the granularity of per-call time limits, the guest's native stack, and the limits over
+//! every tenant of the process: its memory budget and how many compiles run at once.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +19,13 @@ pub struct RuntimeConfig {
     /// Native stack available to guest code; deeper recursion traps with "call stack
     /// exhausted".
     pub max_wasm_stack: usize,
+    /// Linear memory of all live instances of every tenant on this runtime together (the
+    /// process's plugin memory: a process runs one runtime). Growth past it fails with
+    /// `PluginError::MemoryBudget`.
+    pub memory_budget_bytes: u64,
+    /// Compiles running at once (abandoned ones past their deadline included); a load that
+    /// finds none free waits, within its compile timeout.
+    pub max_concurrent_compiles: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -27,6 +35,10 @@ impl Default for RuntimeConfig {
             disk_cache: true,
             epoch_tick: Duration::from_millis(10),
             max_wasm_stack: 512 * 1024,
+            memory_budget_bytes: 4 * 1024 * 1024 * 1024,
+            max_concurrent_compiles: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::epoch::run_guarded;
 use super::traps::{classify, Site};
 use super::{export_names, LoadedPlugin, PluginRuntime, RuntimeConfig};
+use crate::plugins::guest_text::{one_line, GUEST_TEXT_MAX};
 use crate::plugins::{Call, PluginError, Tenant, WIT_PACKAGE, WIT_VERSION};
 
 /// What `sluice plugin inspect` shows about a file.
@@ -71,9 +72,10 @@ impl PluginRuntime {
         Ok(PluginDescription {
             path: plugin.path.clone(),
             sha256: plugin.sha256.clone(),
-            name: info.name,
-            version: info.version,
-            description: info.description,
+            // The guest's own words, shown on a terminal: one line each, cut to size.
+            name: one_line(&info.name, GUEST_TEXT_MAX),
+            version: one_line(&info.version, GUEST_TEXT_MAX),
+            description: one_line(&info.description, GUEST_TEXT_MAX),
             package: WIT_PACKAGE.to_string(),
             world: format!("{WIT_PACKAGE}/plugin@{package_version}"),
             package_version,

@@ -15,6 +15,7 @@ use super::{LoadedPlugin, PluginRuntime};
 use crate::plugins::bindings::Plugin;
 use crate::plugins::convert;
 use crate::plugins::copy_tuples::{self, OutputError};
+use crate::plugins::guest_text::{one_line, GUEST_TEXT_MAX};
 use crate::plugins::sandbox::HostState;
 use crate::plugins::{Call, PluginError, Tenant};
 use crate::types::batch::Batch;
@@ -84,7 +85,7 @@ impl PluginRuntime {
             plugin: label.clone(),
             call: Call::Create,
             batch: None,
-            message,
+            message: one_line(&message, GUEST_TEXT_MAX),
         })?;
         let output_schema = Arc::new(convert::schema_from_wit(wit_schema));
         Ok(PluginInstance {
@@ -297,11 +298,13 @@ impl PluginInstance {
         };
         match classify(store, res, &site) {
             Ok(Ok(output)) => Ok(output),
+            // The guest's own text: cut to size and kept on one line (a guest once returned
+            // 100 MB, with newlines and escape sequences, into the run's JSON and stderr).
             Ok(Err(message)) => Err(PluginError::Guest {
                 plugin: self.label.clone(),
                 call,
                 batch,
-                message,
+                message: one_line(&message, GUEST_TEXT_MAX),
             }),
             Err(e) => {
                 self.discard(&e);
@@ -361,7 +364,7 @@ impl PluginInstance {
             }
             rejected.push(Rejection {
                 row,
-                message: r.message,
+                message: one_line(&r.message, GUEST_TEXT_MAX),
             });
         }
         let out = match &self.copy_output {

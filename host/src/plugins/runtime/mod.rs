@@ -4,6 +4,8 @@
 //! [`LoadedPlugin`]s (reading, hashing and checking pins here). The rest is split by role:
 //! - `config`: [`RuntimeConfig`], the runtime's settings;
 //! - `cache`: compiled code, from the in-memory map, the on-disk cache or a fresh compile;
+//! - `trust`: whether the disk cache may be used, and the keyed seal on each of its files;
+//! - `compile`: compiling under the tenant's caps (sizes, deadline, concurrent compiles);
 //! - `epoch`: the epoch ticker and the per-call time limit built on it;
 //! - `traps`: a call's failure classified as timeout, memory refusal or trap;
 //! - `instance`: [`PluginInstance`], one instance's lifecycle from `create` to discard;
@@ -12,7 +14,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use semver::Version;
@@ -21,24 +23,30 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
 
 use super::bindings::{Plugin, PluginPre};
+use super::budget::{BudgetScope, Charge, MemoryBudget};
 use super::registry::{PluginEntry, PluginRef, PluginRegistry};
 use super::sandbox::HostState;
-use super::{PluginError, Tenant};
+use super::{CompileLimits, PluginError, Tenant};
 
 mod cache;
+mod compile;
 mod config;
 mod epoch;
 mod inspect;
 mod instance;
 mod traps;
+mod trust;
 
 pub use config::RuntimeConfig;
 pub(crate) use inspect::inspect_all;
 pub use inspect::{inspect, PluginDescription};
 pub use instance::{PluginInstance, Rejection};
+pub use trust::UntrustedCache;
 
+use compile::CompileSlots;
 use config::default_cache_dir;
 use epoch::{on_epoch, Ticker};
+use trust::DiskCache;
 
 /// Where a plugin's compiled code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +109,15 @@ impl std::fmt::Debug for LoadedPlugin {
 struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: Option<PathBuf>,
+    /// The disk cache, when configured and trusted.
+    cache: Option<DiskCache>,
+    /// Why a configured disk cache is not used.
+    cache_refused: Option<UntrustedCache>,
+    compile_slots: Arc<CompileSlots>,
+    /// Every tenant's instances together.
+    process_budget: Arc<MemoryBudget>,
+    /// Each tenant's instances, by tenant id; an entry lives as long as one of its instances.
+    tenant_budgets: Mutex<HashMap<String, Weak<MemoryBudget>>>,
     /// Hex digest of `engine.precompile_compatibility_hash()`: part of every cache file name,
     /// so code compiled by a different wasmtime or with different settings is never loaded.
     engine_key: String,
@@ -158,12 +174,27 @@ impl PluginRuntime {
         } else {
             None
         };
+        // A directory that fails the checks is not used at all (compiled code then lives in
+        // memory only): the cache only saves time, and refusing it keeps planted code out
+        // without failing runs. The warning names the directory and what to fix.
+        let (cache, cache_refused) = match cache_dir.as_deref().map(DiskCache::open) {
+            None => (None, None),
+            Some(Ok(c)) => (Some(c), None),
+            Some(Err(e)) => {
+                tracing::warn!("{e}; not using it: plugins are compiled on every run");
+                (None, Some(e))
+            }
+        };
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
         Ok(PluginRuntime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                cache_dir,
+                cache,
+                cache_refused,
+                compile_slots: CompileSlots::new(config.max_concurrent_compiles),
+                process_budget: MemoryBudget::new(BudgetScope::Process, config.memory_budget_bytes),
+                tenant_budgets: Mutex::new(HashMap::new()),
                 engine_key,
                 compiled: Mutex::new(HashMap::new()),
                 _ticker: ticker,
@@ -171,21 +202,52 @@ impl PluginRuntime {
         })
     }
 
-    /// The disk cache directory in use, if any.
+    /// The disk cache directory in use, if any (none when disabled or refused).
     pub fn cache_dir(&self) -> Option<&Path> {
-        self.inner.cache_dir.as_deref()
+        self.inner.cache.as_ref().map(|c| c.dir.as_path())
     }
 
-    /// Resolves `reference` in `registry` and loads it. Compiling is CPU-bound and can take
-    /// hundreds of milliseconds on a cache miss: call this from a build step or
-    /// `spawn_blocking`, not on a latency-sensitive task.
+    /// Why the configured disk cache directory is not used, if it was refused.
+    pub fn cache_refused(&self) -> Option<&UntrustedCache> {
+        self.inner.cache_refused.as_ref()
+    }
+
+    /// Linear memory of all live instances on this runtime.
+    pub fn memory_in_use(&self) -> u64 {
+        self.inner.process_budget.in_use()
+    }
+
+    /// Linear memory of the live instances of tenant `id`.
+    pub fn tenant_memory_in_use(&self, id: &str) -> u64 {
+        self.inner
+            .tenant_budgets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .and_then(Weak::upgrade)
+            .map_or(0, |b| b.in_use())
+    }
+
+    /// Resolves `reference` in `registry` and loads it under the default compile caps.
+    /// Compiling is CPU-bound and can take hundreds of milliseconds on a cache miss: call this
+    /// from a build step or `spawn_blocking`, not on a latency-sensitive task.
     pub fn load(
         &self,
         registry: &PluginRegistry,
         reference: &PluginRef,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_with(registry, reference, &CompileLimits::default())
+    }
+
+    /// [`PluginRuntime::load`] under a tenant's compile caps.
+    pub fn load_with(
+        &self,
+        registry: &PluginRegistry,
+        reference: &PluginRef,
+        limits: &CompileLimits,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let entry = registry.resolve(reference)?;
-        self.load_entry(&entry, reference.sha256.as_deref())
+        self.load_entry_with(&entry, reference.sha256.as_deref(), limits)
     }
 
     /// Loads one registry entry, checking the manifest's pin and `pin` (from a reference).
@@ -193,6 +255,16 @@ impl PluginRuntime {
         &self,
         entry: &PluginEntry,
         pin: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_entry_with(entry, pin, &CompileLimits::default())
+    }
+
+    /// [`PluginRuntime::load_entry`] under a tenant's compile caps.
+    pub fn load_entry_with(
+        &self,
+        entry: &PluginEntry,
+        pin: Option<&str>,
+        limits: &CompileLimits,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let id = entry.id();
         let mut pins: Vec<(String, String)> = Vec::new();
@@ -208,6 +280,7 @@ impl PluginRuntime {
             entry.version.clone(),
             &entry.path,
             &pins,
+            limits,
         )
     }
 
@@ -228,7 +301,7 @@ impl PluginRuntime {
             None => (stem.clone(), Version::new(0, 0, 0)),
         };
         let id = format!("{name}@{version}");
-        self.load_path(&id, name, version, path, &[])
+        self.load_path(&id, name, version, path, &[], &CompileLimits::default())
     }
 
     fn load_path(
@@ -238,6 +311,7 @@ impl PluginRuntime {
         version: Version,
         path: &Path,
         pins: &[(String, String)],
+        limits: &CompileLimits,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let start = Instant::now();
         let bytes = std::fs::read(path).map_err(|e| PluginError::Io {
@@ -257,8 +331,9 @@ impl PluginRuntime {
                 });
             }
         }
+        compile::check_size(id, path, &bytes, limits)?;
         let (compiled, source, compile, cache_file) =
-            self.compiled_for(id, path, &sha256, &bytes)?;
+            self.compiled_for(id, path, &sha256, &bytes, limits)?;
         Ok(Arc::new(LoadedPlugin {
             name,
             version,
@@ -274,8 +349,35 @@ impl PluginRuntime {
         }))
     }
 
+    /// The budget of tenant `tenant`'s instances, with its current limit.
+    fn tenant_budget(&self, tenant: &Tenant) -> Arc<MemoryBudget> {
+        let mut budgets = self
+            .inner
+            .tenant_budgets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let limit = tenant.limits.memory_budget_bytes;
+        if let Some(b) = budgets.get(&tenant.id).and_then(Weak::upgrade) {
+            b.set_limit(limit);
+            return b;
+        }
+        budgets.retain(|_, b| b.strong_count() > 0);
+        let b = MemoryBudget::new(BudgetScope::Tenant(tenant.id.clone()), limit);
+        budgets.insert(tenant.id.clone(), Arc::downgrade(&b));
+        b
+    }
+
     fn new_store(&self, tenant: &Tenant, label: &str) -> Store<HostState> {
-        let state = HostState::new(&tenant.limits, label.into(), tenant.id.as_str().into());
+        let charge = Charge::new(vec![
+            self.tenant_budget(tenant),
+            self.inner.process_budget.clone(),
+        ]);
+        let state = HostState::new(
+            &tenant.limits,
+            label.into(),
+            tenant.id.as_str().into(),
+            charge,
+        );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(on_epoch);

@@ -5,7 +5,8 @@
 use wasmtime::{Store, Trap};
 
 use super::epoch::Guarded;
-use crate::plugins::sandbox::HostState;
+use crate::plugins::guest_text::{multi_line, GUEST_TEXT_MAX};
+use crate::plugins::sandbox::{HostState, Refusal};
 use crate::plugins::{Call, PluginError, TenantLimits};
 
 /// How much captured stderr an error carries.
@@ -26,7 +27,9 @@ pub(super) fn classify<R>(
     res: Guarded<R>,
     site: &Site<'_>,
 ) -> Result<R, PluginError> {
-    let stderr = store.data().stderr.tail(STDERR_IN_ERROR);
+    // The guest's own words: kept to the tail and with control characters escaped (it may span
+    // lines, which the error shows indented under "guest stderr:").
+    let stderr = multi_line(&store.data().stderr.tail(STDERR_IN_ERROR), STDERR_IN_ERROR);
     let refused = store.data_mut().limiter.refused.take();
     let timed_out = store.data().timed_out;
     let timeout = || PluginError::Timeout {
@@ -45,21 +48,39 @@ pub(super) fn classify<R>(
     if timed_out || e.as_ref().and_then(|e| e.downcast_ref::<Trap>()) == Some(&Trap::Interrupt) {
         return Err(timeout());
     }
-    let trap = e.as_ref().map(trap_message);
-    if let Some(refused) = refused {
-        let limit = store.data().limiter.memory_limit() as u64;
-        let message = match trap {
-            Some(t) => format!("{refused}; then {t}"),
-            None => refused,
-        };
-        return Err(PluginError::MemoryLimit {
-            plugin: site.plugin.to_string(),
-            call: site.call,
-            batch: site.batch,
-            limit_bytes: limit,
-            message,
-            stderr,
-        });
+    // A backtrace names the guest's functions, as the guest's name section spells them.
+    let trap = e
+        .as_ref()
+        .map(|e| multi_line(&trap_message(e), GUEST_TEXT_MAX));
+    match refused {
+        Some(Refusal::Limit(refused)) => {
+            let limit = store.data().limiter.memory_limit() as u64;
+            let message = match trap {
+                Some(t) => format!("{refused}; then {t}"),
+                None => refused,
+            };
+            return Err(PluginError::MemoryLimit {
+                plugin: site.plugin.to_string(),
+                call: site.call,
+                batch: site.batch,
+                limit_bytes: limit,
+                message,
+                stderr,
+            });
+        }
+        Some(Refusal::Budget(over)) => {
+            return Err(PluginError::MemoryBudget {
+                plugin: site.plugin.to_string(),
+                call: site.call,
+                batch: site.batch,
+                budget: over.scope.to_string(),
+                limit_bytes: over.limit,
+                in_use_bytes: over.in_use,
+                requested_bytes: over.requested,
+                stderr,
+            });
+        }
+        None => {}
     }
     Err(PluginError::Trap {
         plugin: site.plugin.to_string(),
