@@ -7,6 +7,7 @@
 mod blob;
 mod cancel;
 mod codec;
+mod confinement;
 mod control;
 mod copy;
 mod demo;
