@@ -80,7 +80,8 @@ fn csv_ds(f: &TestFactory, name: &str, location: Value) {
 }
 
 fn pg_to_csv(f: &TestFactory, sink_extra: Value) {
-    let mut sink = json!({"type": "DelimitedTextSink", "storeSettings": {"type": "FileServerWriteSettings"}});
+    let mut sink =
+        json!({"type": "DelimitedTextSink", "storeSettings": {"type": "FileServerWriteSettings"}});
     for (k, v) in sink_extra.as_object().unwrap() {
         sink[k] = v.clone();
     }
@@ -148,7 +149,11 @@ async fn sink_folder_path_with_backslashes_is_refused() {
     let f = jail.factory(&db).await;
     pg_to_csv(&f, json!({}));
     for folder in ["..\\escape", "sub\\..\\..\\escape", "sub/..\\../escape"] {
-        csv_ds(&f, "Out", json!({"folderPath": folder, "fileName": "out.csv"}));
+        csv_ds(
+            &f,
+            "Out",
+            json!({"folderPath": folder, "fileName": "out.csv"}),
+        );
         refused(
             &run_factory(&f, &[]),
             &["dataset 'Out'", "folderPath", "outside"],
@@ -174,7 +179,11 @@ async fn absolute_and_drive_folder_paths_are_refused() {
     pg_to_csv(&f, json!({}));
     let abs = jail.outer().join("abs");
     for folder in [abs.to_str().unwrap(), "C:\\temp", "\\\\server\\share"] {
-        csv_ds(&f, "Out", json!({"folderPath": folder, "fileName": "out.csv"}));
+        csv_ds(
+            &f,
+            "Out",
+            json!({"folderPath": folder, "fileName": "out.csv"}),
+        );
         refused(&validate(&f), &["dataset 'Out'", "folderPath"]);
         refused(&run_factory(&f, &[]), &["dataset 'Out'", "folderPath"]);
     }
@@ -261,7 +270,10 @@ async fn an_activity_name_does_not_move_its_log_folder() {
     let db = TestDb::new("confine_act").await;
     let jail = Jail::new();
     let f = jail.factory(&db).await;
-    for (i, name) in ["../../../esc", "..\\..\\..\\esc2", ".."].iter().enumerate() {
+    for (i, name) in ["../../../esc", "..\\..\\..\\esc2", ".."]
+        .iter()
+        .enumerate()
+    {
         csv_to_pg(&jail, &f, name, log_settings("logs"));
         let run = run_factory(&f, &[]);
         assert_eq!(run.code, 0, "{name}: {}", run.all());
@@ -305,7 +317,11 @@ async fn folder_path_cannot_read_etc_into_postgres() {
     let db = TestDb::new("confine_etc").await;
     let jail = Jail::new();
     let f = jail.factory(&db).await;
-    for folder in [DEEP_ETC, "..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\etc", "/etc"] {
+    for folder in [
+        DEEP_ETC,
+        "..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\etc",
+        "/etc",
+    ] {
         etc_reader(
             &f,
             json!({"folderPath": folder, "fileName": "hostname"}),
@@ -369,7 +385,10 @@ async fn values_known_only_at_run_time_are_checked_too() {
                 "typeProperties": {"source": {"type": "AzurePostgreSqlSource"},
                                    "sink": {"type": "DelimitedTextSink"}}}]}}]}),
     );
-    let all = refused(&run_factory(&f, &[]), &["folderPath", "'../escape'", "outside"]);
+    let all = refused(
+        &run_factory(&f, &[]),
+        &["folderPath", "'../escape'", "outside"],
+    );
     assert!(jail.root.join("ok/out.csv").is_file(), "{all}");
     assert_eq!(jail.escaped(&[]), Vec::<String>::new());
 }
@@ -418,7 +437,11 @@ async fn symbolic_links_out_of_the_root_are_not_followed() {
     );
 
     // Writes through a link: refused, the folder outside is untouched.
-    csv_ds(&f, "Out", json!({"folderPath": "link", "fileName": "out.csv"}));
+    csv_ds(
+        &f,
+        "Out",
+        json!({"folderPath": "link", "fileName": "out.csv"}),
+    );
     pg_to_csv(&f, json!({}));
     refused(
         &run_factory(&f, &[]),
@@ -463,7 +486,11 @@ async fn blob_prefixes_cannot_leave_their_folder() {
             &run_factory(&f, &[]),
             &["dataset 'Out'", "folderPath", "outside"],
         );
-        assert_eq!(az.list_blobs("data"), vec!["in/a.json".to_string()], "{folder}");
+        assert_eq!(
+            az.list_blobs("data"),
+            vec!["in/a.json".to_string()],
+            "{folder}"
+        );
     }
     // A container name is one name.
     f.file_dataset(
