@@ -32,6 +32,13 @@ pub fn blob_path(rel: &str) -> Result<ObjectPath, StoreError> {
     Ok(ObjectPath::from(clean))
 }
 
+/// The listing prefix of `folder` in its container ([`blob_path`]): none for the container
+/// itself.
+pub fn blob_prefix(folder: &str) -> Result<Option<ObjectPath>, StoreError> {
+    let path = blob_path(folder)?;
+    Ok((!path.as_ref().is_empty()).then_some(path))
+}
+
 /// Refuses `path` (under `root` by its text) when the deepest part of it that exists leads,
 /// through symbolic links, outside the resolved `root`. A root that does not exist yet holds
 /// no links, and the parts of `path` that do not exist yet will be created as plain folders.
@@ -121,5 +128,7 @@ mod tests {
         assert_eq!(blob_path("a/../b").unwrap().to_string(), "b");
         assert!(blob_path("a/../../b").is_err());
         assert!(blob_path("..").is_err());
+        assert_eq!(blob_prefix("a/..").unwrap(), None);
+        assert_eq!(blob_prefix("\\a").unwrap().unwrap().to_string(), "a");
     }
 }

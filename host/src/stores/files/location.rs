@@ -21,7 +21,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
 use super::blob::{describe, kind_of};
-use super::confine::{blob_path, inside, local_path};
+use super::confine::{blob_path, blob_prefix, inside, local_path};
 use crate::model::files::location::glob;
 pub use crate::model::files::location::{FileLocation, Selection, StoreRef};
 use crate::stores::error::io_kind;
@@ -238,10 +238,7 @@ impl OpenStore {
                 Ok(out)
             }
             OpenStore::Blob { store, .. } => {
-                let prefix = match base.is_empty() {
-                    true => None,
-                    false => Some(blob_path(base)?),
-                };
+                let prefix = blob_prefix(base)?;
                 let mut stream = store.list(prefix.as_ref());
                 let mut out = Vec::new();
                 while let Some(meta) = stream.next().await {
@@ -344,10 +341,7 @@ impl OpenStore {
                 })
             }
             OpenStore::Blob { store, .. } => {
-                let prefix = match folder.is_empty() {
-                    true => None,
-                    false => Some(blob_path(folder)?),
-                };
+                let prefix = blob_prefix(folder)?;
                 store
                     .list_with_delimiter(prefix.as_ref())
                     .await
