@@ -8,6 +8,7 @@ mod blob;
 mod bounds;
 mod cancel;
 mod codec;
+mod confinement;
 mod control;
 mod copy;
 mod demo;

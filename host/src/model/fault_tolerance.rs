@@ -6,7 +6,9 @@
 //! moves: ADF's path shape `{path}/copyactivity-logs/{activity}/{runId}/` for `logSettings`,
 //! and `{path}/{runId}/` for the legacy setting (the folder ADF names in `redirectRowPath`).
 //! The location is a `FileServer` folder or, as in ADF, a container of an `AzureBlobStorage`
-//! account (`path` then starts with the container's name).
+//! account (`path` then starts with the container's name). `path` is relative to the linked
+//! service's root (or container) and may not leave it; the activity's name is one folder name
+//! whatever it holds (`/`, `\`, `..` are replaced).
 
 use std::path::PathBuf;
 
@@ -17,6 +19,7 @@ use super::load::Factory;
 use super::params::Scope;
 use super::props::Props;
 use crate::model::files::blob_account::BlobAccount;
+use crate::model::files::confine::{self, PathKind};
 
 /// `copyActivityLogSettings.logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,8 +34,8 @@ pub enum LogLevel {
 /// The folder the log file (`{guid}.txt`) is created in.
 #[derive(Debug, Clone)]
 pub enum LogFolder {
-    /// A local folder (`FileServer`).
-    Local(PathBuf),
+    /// A folder (`/`-separated, may be empty) under a `FileServer`'s root.
+    Local { root: PathBuf, folder: String },
     /// A folder (`/`-separated, may be empty) in a container of a storage account.
     Blob {
         account: BlobAccount,
@@ -42,33 +45,39 @@ pub enum LogFolder {
 }
 
 impl LogFolder {
-    /// This folder's subfolder `parts`.
-    fn join(self, parts: &[&str]) -> LogFolder {
+    /// This folder's subfolder `names`, each made one folder name ([`confine::segment`]).
+    fn join(self, names: &[&str]) -> LogFolder {
+        let deeper = |folder: String| {
+            let mut segments: Vec<String> = folder
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            segments.extend(names.iter().map(|n| confine::segment(n)));
+            segments.join("/")
+        };
         match self {
-            LogFolder::Local(mut p) => {
-                p.extend(parts);
-                LogFolder::Local(p)
-            }
+            LogFolder::Local { root, folder } => LogFolder::Local {
+                root,
+                folder: deeper(folder),
+            },
             LogFolder::Blob {
                 account,
                 container,
                 folder,
-            } => {
-                let mut segments: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
-                segments.extend(parts);
-                LogFolder::Blob {
-                    account,
-                    container,
-                    folder: segments.join("/"),
-                }
-            }
+            } => LogFolder::Blob {
+                account,
+                container,
+                folder: deeper(folder),
+            },
         }
     }
 
     /// As `logFilePath` shows it: the local path, or `container/folder`.
     pub fn display(&self) -> String {
         match self {
-            LogFolder::Local(p) => p.display().to_string(),
+            LogFolder::Local { root, folder } if folder.is_empty() => root.display().to_string(),
+            LogFolder::Local { root, folder } => root.join(folder).display().to_string(),
             LogFolder::Blob {
                 container, folder, ..
             } => format!("{container}/{folder}"),
@@ -188,7 +197,8 @@ pub fn resolve(
     })
 }
 
-/// The folder `linkedServiceName` + `path` of a log location names.
+/// The folder `linkedServiceName` + `path` of a log location names: `path` is relative to the
+/// FileServer's root, or starts with a container's name; it may not leave either.
 fn folder(
     factory: &Factory,
     loc: &Props<'_>,
@@ -204,14 +214,12 @@ fn folder(
     let linked = dataset::linked(factory, name, given, &loc.path, scope, warnings)?;
     let path = loc.str("path")?.unwrap_or("").trim();
     match linked {
-        LinkedService::Files { root } => Ok(LogFolder::Local(if path.is_empty() {
-            root
-        } else {
-            root.join(path)
-        })),
+        LinkedService::Files { root } => Ok(LogFolder::Local {
+            folder: confine::confined(loc, "path", path, PathKind::Local)?,
+            root,
+        }),
         LinkedService::AzureBlob(account) => {
-            let path = path.replace('\\', "/");
-            let mut segments = path.split('/').filter(|s| !s.is_empty());
+            let mut segments = path.split(['/', '\\']).filter(|s| !s.is_empty());
             let container = segments.next().ok_or_else(|| {
                 loc.err(
                     "path",
@@ -221,9 +229,13 @@ fn folder(
                     ),
                 )
             })?;
+            confine::container_name(loc, "path", container)?;
+            let rest = segments.collect::<Vec<_>>().join("/");
+            let folder = confine::confine(&rest, PathKind::Blob)
+                .map_err(|why| loc.err("path", format!("'{path}' {why}")))?;
             Ok(LogFolder::Blob {
                 container: container.to_string(),
-                folder: segments.collect::<Vec<_>>().join("/"),
+                folder,
                 account,
             })
         }

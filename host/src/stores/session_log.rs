@@ -6,7 +6,8 @@
 //! keeps only counts in memory. The file is `{folder}/{guid}.txt`, created when the copy
 //! starts so that `logFilePath` always names an existing folder. In a blob container the
 //! lines go to a local temporary file that is uploaded when the copy ends (also when it
-//! fails), through the same store layer the file datasets use.
+//! fails), through the same store layer the file datasets use, which keeps the folder under
+//! its root (also through symbolic links) as it does for datasets.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -14,6 +15,7 @@ use std::io::{self, BufWriter};
 use chrono::{DateTime, Utc};
 
 use crate::model::fault_tolerance::{LogFolder, LogLevel, SessionLogPlan};
+use crate::stores::files::confine::local_path;
 use crate::stores::files::location::{FileLocation, OpenStore, Staged, StoreRef};
 use crate::stores::StoreError;
 
@@ -49,7 +51,9 @@ impl SessionLog {
     pub async fn create(plan: &SessionLogPlan) -> Result<SessionLog, StoreError> {
         let name = format!("{}.txt", uuid::Uuid::new_v4());
         let (file, label, upload) = match &plan.folder {
-            LogFolder::Local(dir) => {
+            LogFolder::Local { root, folder } => {
+                let dir = local_path(root, folder)
+                    .map_err(|e| e.context("cannot create the session log"))?;
                 let path = dir.join(&name);
                 let fail = |e: io::Error| {
                     StoreError::io(
@@ -57,7 +61,7 @@ impl SessionLog {
                         &e,
                     )
                 };
-                std::fs::create_dir_all(dir).map_err(fail)?;
+                std::fs::create_dir_all(&dir).map_err(fail)?;
                 let file = File::options()
                     .write(true)
                     .create_new(true)
@@ -80,7 +84,7 @@ impl SessionLog {
                 };
                 let store = location.open()?;
                 store.prepare_folder(folder).await?;
-                let staged = store.stage(store.key(folder, &name))?;
+                let staged = store.stage(store.key(folder, &name)?)?;
                 let file = staged.tmp.reopen().map_err(|e| {
                     StoreError::io(
                         format_args!("{}: cannot write the session log", staged.label),
@@ -195,7 +199,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("copyactivity-logs/Copy/run");
         let plan = SessionLogPlan {
-            folder: LogFolder::Local(folder.clone()),
+            folder: LogFolder::Local {
+                root: dir.path().to_path_buf(),
+                folder: "copyactivity-logs/Copy/run".to_string(),
+            },
             level: LogLevel::Warning,
             reliable: true,
             legacy: false,

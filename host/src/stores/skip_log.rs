@@ -195,7 +195,10 @@ mod tests {
     async fn streams_rows_to_the_session_log() {
         let dir = tempfile::tempdir().unwrap();
         let plan = SessionLogPlan {
-            folder: LogFolder::Local(dir.path().to_path_buf()),
+            folder: LogFolder::Local {
+                root: dir.path().to_path_buf(),
+                folder: String::new(),
+            },
             level: LogLevel::Info,
             reliable: false,
             legacy: false,

@@ -3,6 +3,7 @@
 
 use serde_json::Value as Json;
 
+use super::confine;
 use super::csv_format::CsvFormat;
 use super::formats::{Compression, JsonSettings, ParquetSettings};
 use super::location::{FileLocation, Selection};
@@ -133,7 +134,10 @@ impl FileRead {
         name: &str,
     ) -> Result<FileRead, ModelError> {
         check_type(p, &dataset.source_type(), &dataset, name)?;
-        let selection = Selection::from_props(p.object("storeSettings")?.as_ref())?;
+        let selection = Selection::from_props(
+            p.object("storeSettings")?.as_ref(),
+            dataset.location.path_kind(),
+        )?;
         if let Some(fs) = p.object("formatSettings")? {
             fs.accept("type");
             match &mut dataset.format {
@@ -226,6 +230,12 @@ impl FileWrite {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string);
+            if let Some(prefix) = &w.file_name_prefix {
+                confine::file_name(&fs, "fileNamePrefix", prefix)?;
+            }
+            if let Some(ext) = fs.str("fileExtension")? {
+                confine::file_name(&fs, "fileExtension", ext.trim())?;
+            }
             w.file_extension = fs
                 .str("fileExtension")?
                 .map(str::trim)

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 
 use super::blob_account::BlobAccount;
+use super::confine::{self, confined, PathKind};
 use crate::model::linked_service::LinkedService;
 use crate::model::props::Props;
 use crate::ModelError;
@@ -41,6 +42,14 @@ const LOCAL_LOCATIONS: [&str; 2] = ["FileServerLocation", "LocalLocation"];
 const BLOB_LOCATION: &str = "AzureBlobStorageLocation";
 
 impl FileLocation {
+    /// Whether paths in this location are a local folder's or a blob container's.
+    pub fn path_kind(&self) -> PathKind {
+        match self.store {
+            StoreRef::Local { .. } => PathKind::Local,
+            StoreRef::Blob { .. } => PathKind::Blob,
+        }
+    }
+
     /// Reads the dataset's `typeProperties.location` on `linked` (named `ls_name`).
     pub fn from_props(
         tp: &Props<'_>,
@@ -51,19 +60,23 @@ impl FileLocation {
             .object("location")?
             .ok_or_else(|| tp.err("location", "is required"))?;
         let ty = loc.req_str("type")?;
-        let folder = normalize(loc.str("folderPath")?.unwrap_or(""));
+        let kind = match linked {
+            LinkedService::AzureBlob(_) => PathKind::Blob,
+            _ => PathKind::Local,
+        };
+        let folder = confined(
+            &loc,
+            "folderPath",
+            loc.str("folderPath")?.unwrap_or(""),
+            kind,
+        )?;
         let file_name = loc
             .str("fileName")?
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(str::to_string);
         if let Some(f) = &file_name {
-            if f.contains('/') || f.contains('\\') {
-                return Err(loc.err(
-                    "fileName",
-                    format!("'{f}' must be a file name without folders; put folders in folderPath"),
-                ));
-            }
+            confine::file_name(&loc, "fileName", f)?;
         }
         let store = match linked {
             LinkedService::Files { root } => {
@@ -87,6 +100,7 @@ impl FileLocation {
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
                     .ok_or_else(|| loc.err("container", "is required"))?;
+                confine::container_name(&loc, "container", container)?;
                 StoreRef::Blob {
                     account: account.clone(),
                     container: container.to_string(),
@@ -107,16 +121,6 @@ impl FileLocation {
     }
 }
 
-/// `a\b/`, `/a/b` to `a/b`.
-pub fn normalize(folder: &str) -> String {
-    folder
-        .replace('\\', "/")
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Which files a source reads (`storeSettings`).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -132,8 +136,8 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// A source's `storeSettings`.
-    pub fn from_props(s: Option<&Props<'_>>) -> Result<Selection, ModelError> {
+    /// A source's `storeSettings`, for a location whose paths are `kind`.
+    pub fn from_props(s: Option<&Props<'_>>, kind: PathKind) -> Result<Selection, ModelError> {
         let mut sel = Selection {
             recursive: true,
             ..Selection::default()
@@ -144,19 +148,21 @@ impl Selection {
         if let Some(r) = s.bool("recursive")? {
             sel.recursive = r;
         }
-        for (key, slot) in [
-            ("wildcardFolderPath", &mut sel.wildcard_folder),
-            ("wildcardFileName", &mut sel.wildcard_file),
-        ] {
-            if let Some(w) = s.str(key)?.map(str::trim).filter(|w| !w.is_empty()) {
-                let w = if key == "wildcardFolderPath" {
-                    normalize(w)
-                } else {
-                    w.to_string()
-                };
-                glob(&w).map_err(|e| s.err(key, e))?;
-                *slot = Some(w);
+        if let Some(w) = non_empty(s.str("wildcardFolderPath")?) {
+            let w = confined(s, "wildcardFolderPath", w, kind)?;
+            glob(&w).map_err(|e| s.err("wildcardFolderPath", e))?;
+            sel.wildcard_folder = Some(w);
+        }
+        if let Some(w) = non_empty(s.str("wildcardFileName")?) {
+            // Matched against file names only; a `/` would silently match nothing.
+            if w.contains('/') {
+                return Err(s.err(
+                    "wildcardFileName",
+                    format!("'{w}' must be a file name pattern without folders; put folders in wildcardFolderPath"),
+                ));
             }
+            glob(w).map_err(|e| s.err("wildcardFileName", e))?;
+            sel.wildcard_file = Some(w.to_string());
         }
         for (key, slot) in [
             ("modifiedDatetimeStart", &mut sel.modified_start),
@@ -180,6 +186,10 @@ impl Selection {
         }
         Ok(sel)
     }
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// ADF wildcards: `*` any run of characters, `?` one character, never across a `/`.

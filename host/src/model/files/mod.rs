@@ -3,6 +3,7 @@
 //! without touching any store: the plan's side of the file stores.
 
 pub mod blob_account;
+pub mod confine;
 pub mod csv_format;
 pub mod dataset;
 pub mod formats;

@@ -7,6 +7,9 @@
 //! are read (Parquet needs random access; one path for every format keeps it simple), and
 //! written to a local temporary file that is uploaded only once the copy has succeeded: a block
 //! blob becomes visible only when its block list is committed, so a failed copy leaves nothing.
+//!
+//! Every path is confined to the store's root right before it is used ([`super::confine`]):
+//! a listing never follows a symbolic link out of the root.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
 use super::blob::{describe, kind_of};
+use super::confine::{blob_path, blob_prefix, inside, local_path};
 use crate::model::files::location::glob;
 pub use crate::model::files::location::{FileLocation, Selection, StoreRef};
 use crate::stores::error::io_kind;
@@ -94,12 +98,14 @@ impl OpenStore {
         }
     }
 
-    /// The local path of `folder/name` (local stores) or the blob name.
-    pub fn key(&self, folder: &str, name: &str) -> Key {
-        match self {
-            OpenStore::Local { root } => Key::Local(root.join(folder).join(name)),
-            OpenStore::Blob { .. } => Key::Blob(ObjectPath::from(join(folder, name))),
-        }
+    /// The local path of `folder/name` (local stores) or the blob name; refused when it
+    /// leaves the root (or the container), by its text or through a symbolic link.
+    pub fn key(&self, folder: &str, name: &str) -> Result<Key, StoreError> {
+        let rel = join(folder, name);
+        Ok(match self {
+            OpenStore::Local { root } => Key::Local(local_path(root, &rel)?),
+            OpenStore::Blob { .. } => Key::Blob(blob_path(&rel)?),
+        })
     }
 
     pub fn label(&self, key: &Key) -> String {
@@ -119,7 +125,7 @@ impl OpenStore {
     ) -> Result<Vec<FileRef>, StoreError> {
         let exact = sel.wildcard_file.is_none() && sel.wildcard_folder.is_none();
         if let (Some(name), true) = (&loc.file_name, exact) {
-            let key = self.key(&loc.folder, name);
+            let key = self.key(&loc.folder, name)?;
             let label = self.label(&key);
             let (size, modified) = self
                 .head(&key)
@@ -219,18 +225,20 @@ impl OpenStore {
     ) -> Result<Vec<(Key, String, u64, Option<DateTime<Utc>>)>, StoreError> {
         match self {
             OpenStore::Local { root } => {
-                let dir = root.join(base);
-                let mut out = Vec::new();
-                walk(&dir, "", &mut out).map_err(|e| {
+                let dir = local_path(root, base)?;
+                let fail = |e: std::io::Error| {
                     StoreError::io(
                         format_args!("{}: cannot list the folder", dir.display()),
                         &e,
                     )
-                })?;
+                };
+                let real_root = root.canonicalize().map_err(fail)?;
+                let mut out = Vec::new();
+                walk(&dir, "", &mut out, &real_root, &mut Vec::new()).map_err(fail)?;
                 Ok(out)
             }
             OpenStore::Blob { store, .. } => {
-                let prefix = (!base.is_empty()).then(|| ObjectPath::from(base));
+                let prefix = blob_prefix(base)?;
                 let mut stream = store.list(prefix.as_ref());
                 let mut out = Vec::new();
                 while let Some(meta) = stream.next().await {
@@ -324,7 +332,7 @@ impl OpenStore {
     pub async fn prepare_folder(&self, folder: &str) -> Result<(), StoreError> {
         match self {
             OpenStore::Local { root } => {
-                let dir = root.join(folder);
+                let dir = local_path(root, folder)?;
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     StoreError::io(
                         format_args!("{}: cannot create the folder", dir.display()),
@@ -333,7 +341,7 @@ impl OpenStore {
                 })
             }
             OpenStore::Blob { store, .. } => {
-                let prefix = (!folder.is_empty()).then(|| ObjectPath::from(folder));
+                let prefix = blob_prefix(folder)?;
                 store
                     .list_with_delimiter(prefix.as_ref())
                     .await
@@ -487,13 +495,23 @@ fn ancestors(dir: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Regular files under `dir` (following symbolic links), relative paths with `/`.
+/// Regular files under `dir`, relative paths with `/`. Symbolic links are followed only while
+/// they lead inside the resolved root `real_root`, and never into a folder being walked
+/// (`walking`: the resolved folders from the top down to `dir`), so a link cannot take the
+/// listing out of the store or round in a loop.
 #[allow(clippy::type_complexity)]
 fn walk(
     dir: &Path,
     rel: &str,
     out: &mut Vec<(Key, String, u64, Option<DateTime<Utc>>)>,
+    real_root: &Path,
+    walking: &mut Vec<PathBuf>,
 ) -> std::io::Result<()> {
+    let real_dir = dir.canonicalize()?;
+    if walking.contains(&real_dir) {
+        return Ok(());
+    }
+    walking.push(real_dir);
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
@@ -503,6 +521,9 @@ fn walk(
             continue;
         }
         let child = join(rel, &name);
+        if entry.file_type()?.is_symlink() && !inside(real_root, &path) {
+            continue;
+        }
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => out.push((
                 Key::Local(path),
@@ -510,10 +531,11 @@ fn walk(
                 m.len(),
                 m.modified().ok().map(DateTime::<Utc>::from),
             )),
-            Ok(m) if m.is_dir() => walk(&path, &child, out)?,
+            Ok(m) if m.is_dir() => walk(&path, &child, out, real_root, walking)?,
             _ => {}
         }
     }
+    walking.pop();
     Ok(())
 }
 
@@ -532,11 +554,9 @@ fn set_readable(tmp: &tempfile::NamedTempFile) {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::model::files::location::normalize;
 
     #[test]
     fn paths() {
-        assert_eq!(normalize("/a\\b//c/"), "a/b/c");
         assert_eq!(ancestors("a/b").collect::<Vec<_>>(), vec!["a/b", "a", ""]);
         assert_eq!(rel_path("in/x/y.csv", "in").as_deref(), Some("x/y.csv"));
         assert_eq!(rel_path("inx/y.csv", "in"), None);

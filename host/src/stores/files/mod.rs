@@ -10,6 +10,8 @@
 //!   (blobs are downloaded to a temporary file first) and publishing (rename or upload).
 //! - [`blob`]: the `AzureBlobStorage` linked service and its `object_store` client.
 //! - [`compression`]: gzip / deflate around text formats.
+//! - [`confine`]: every path checked again right before I/O: it stays under its root, also
+//!   through symbolic links.
 //! - [`dataset`]: the datasets and the Copy source's and sink's settings.
 //! - [`source`] / [`sink`]: [`FileSource`] and [`FileSink`], any format on any location.
 //! - `json`, `parquet`, `arrow_values`: the Json and Parquet formats; DelimitedText is in
@@ -18,6 +20,7 @@
 pub mod arrow_values;
 pub mod blob;
 pub mod compression;
+pub mod confine;
 pub mod json;
 pub mod location;
 pub mod parquet;

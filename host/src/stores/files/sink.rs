@@ -59,7 +59,7 @@ impl FileSink {
 
     fn start_part(&self, n: usize) -> Result<Part, StoreError> {
         let name = self.write.file_name(n);
-        let target = self.store.key(&self.write.dataset.location.folder, &name);
+        let target = self.store.key(&self.write.dataset.location.folder, &name)?;
         let staged = self.store.stage(target)?;
         let label = staged.label.clone();
         let file = staged.tmp.as_file().try_clone().map_err(|e| {
