@@ -180,7 +180,7 @@ async fn open(
             }
         };
         let watched = Watched::new(stream, progress.clone());
-        let mut route = CancelRoute {
+        let route = CancelRoute {
             token: None,
             addr,
             host: ep.host.clone(),
@@ -199,13 +199,10 @@ async fn open(
                         let tracked = Tracked::new(connector, progress.clone());
                         start(config, watched, tracked, route).await
                     }
-                    Err(e) => {
-                        route.tls = None;
-                        Err(StoreError::with_kind(
-                            StoreErrorKind::Definition,
-                            format!("error performing TLS handshake: {e}"),
-                        ))
-                    }
+                    Err(e) => Err(StoreError::with_kind(
+                        StoreErrorKind::Definition,
+                        format!("error performing TLS handshake: {e}"),
+                    )),
                 }
             }
         };
