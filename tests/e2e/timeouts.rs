@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// Longer than the harness waits for a run: a hang fails the test instead of being cut short.
 const LONG_POLICY: &str = "0.01:00:00";
 
-/// A listener that accepts every connection, reads whatever comes and never answers.
-async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
+/// A listener that accepts every connection, reads whatever comes and never answers; with
+/// `accept_tls`, it first answers the SSL request with `S` (TLS accepted), then falls silent.
+async fn silent_server(accept_tls: bool) -> (u16, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {
@@ -31,6 +32,14 @@ async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
             };
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
+                if accept_tls {
+                    let mut request = [0u8; 8];
+                    if socket.read_exact(&mut request).await.is_err()
+                        || socket.write_all(b"S").await.is_err()
+                    {
+                        return;
+                    }
+                }
                 while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
             });
         }
@@ -94,7 +103,7 @@ fn assert_timed_out(run: &Run, needles: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_ends_at_the_connection_timeout() {
-    let (port, server) = silent_server().await;
+    let (port, server) = silent_server(false).await;
     let f = lookup_factory(json!({"connectionString":
         format!("Server=127.0.0.1;Port={port};Database=d;UID=u;Timeout=2")}));
     let run = run(&f).await;
@@ -113,7 +122,7 @@ async fn a_server_that_never_answers_ends_at_the_connection_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_the_ssl_request_ends_at_the_connection_timeout() {
-    let (port, server) = silent_server().await;
+    let (port, server) = silent_server(false).await;
     // The version 2.0 shape, TLS required.
     let f = lookup_factory(json!({"server": "127.0.0.1", "port": port, "database": "d",
         "username": "u", "sslMode": 3, "connectionTimeout": 2}));
@@ -124,6 +133,22 @@ async fn a_server_that_never_answers_the_ssl_request_ends_at_the_connection_time
             "linked service 'Ls'",
             "connection timeout (2 s) exceeded",
             "the server accepted the TCP connection but did not answer the SSL request",
+        ],
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_the_tls_handshake_ends_at_the_connection_timeout() {
+    let (port, server) = silent_server(true).await;
+    let f = lookup_factory(json!({"connectionString":
+        format!("Server=127.0.0.1;Port={port};Database=d;UID=u;SSL Mode=Require;Timeout=2")}));
+    let run = run(&f).await;
+    assert_timed_out(
+        &run,
+        &[
+            "connection timeout (2 s) exceeded",
+            "no answer to the TLS handshake",
         ],
     );
     server.abort();
