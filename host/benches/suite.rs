@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sluice::stores::postgres::connect::connect;
+use sluice::stores::postgres::session::PgSession;
 use tokio::runtime::Runtime;
-use tokio_postgres::Client;
 
 const BEGIN: &str = "<!-- bench:begin (written by `cargo bench -p sluice --bench suite`) -->";
 const END: &str = "<!-- bench:end -->";
@@ -118,7 +118,7 @@ fn build_sluice(root: &Path) -> Result<PathBuf> {
 /// A client to the bench server, driven synchronously.
 struct Db<'a> {
     rt: &'a Runtime,
-    client: Client,
+    client: PgSession,
 }
 
 impl Db<'_> {

@@ -29,4 +29,5 @@ mod sandbox;
 mod script;
 mod secrets;
 mod tenants;
+mod timeouts;
 mod tls;

@@ -61,7 +61,9 @@ pub fn linked(
 ) -> Result<LinkedService, ModelError> {
     let def = factory.get(Kind::LinkedService, name, from)?;
     if let Some(endpoint) = factory.pg_overrides.get(name) {
-        return Ok(LinkedService::Postgres(endpoint.clone()));
+        let mut endpoint = endpoint.clone();
+        endpoint.linked_service = Some(name.to_string());
+        return Ok(LinkedService::Postgres(endpoint));
     }
     let at = format!("linked service '{name}' ({})", def.file.display());
     let declared = Props::of(at, &def.properties)?;

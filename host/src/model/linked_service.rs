@@ -52,12 +52,9 @@ pub fn parse(
         .object("typeProperties")?
         .ok_or_else(|| props.err("typeProperties", "is required"))?;
     let ls = if POSTGRES_TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
-        LinkedService::Postgres(PgEndpoint::from_linked_service(
-            &type_props,
-            ty,
-            version,
-            book,
-        )?)
+        let mut endpoint = PgEndpoint::from_linked_service(&type_props, ty, version, book)?;
+        endpoint.linked_service = Some(def.name.clone());
+        LinkedService::Postgres(endpoint)
     } else if ty == "FileServer" {
         let host = type_props.req_str("host")?;
         type_props.accept("userId");

@@ -121,6 +121,8 @@ pub struct PgEndpoint {
     pub command_timeout: Option<Duration>,
     /// Session `TimeZone`; `None` = UTC.
     pub timezone: Option<String>,
+    /// The linked service these settings come from, for messages (`None` for a URL).
+    pub linked_service: Option<String>,
 }
 
 const DEFAULT_PORT: u16 = 5432;
@@ -194,6 +196,7 @@ impl PgEndpoint {
             connect_timeout: None,
             command_timeout: None,
             timezone: None,
+            linked_service: None,
         }
     }
 
@@ -287,6 +290,7 @@ impl PgEndpoint {
             connect_timeout,
             command_timeout,
             timezone,
+            linked_service: None,
         })
     }
 
@@ -354,6 +358,7 @@ impl PgEndpoint {
             connect_timeout: None,
             command_timeout: None,
             timezone: None,
+            linked_service: None,
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -474,6 +479,8 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
 struct Pair {
     key: String,
     value: String,
+    /// The value was written in quotes or braces (so it cannot have swallowed a `;`).
+    quoted: bool,
 }
 
 /// Splits a connection string into pairs. Values may be quoted with `'` or `"` (a doubled quote
@@ -517,7 +524,8 @@ fn parse_connection_string(s: &str) -> Result<Vec<Pair>, String> {
             i += 1;
         }
         let mut value = String::new();
-        if i < chars.len() && matches!(chars[i], '\'' | '"' | '{') {
+        let quoted = i < chars.len() && matches!(chars[i], '\'' | '"' | '{');
+        if quoted {
             let open = chars[i];
             let close = if open == '{' { '}' } else { open };
             i += 1;
@@ -562,7 +570,7 @@ fn parse_connection_string(s: &str) -> Result<Vec<Pair>, String> {
                 .trim()
                 .to_string();
         }
-        pairs.push(Pair { key, value });
+        pairs.push(Pair { key, value, quoted });
     }
     Ok(pairs)
 }
@@ -597,20 +605,27 @@ const KNOWN_KEYS: &str = "Server/Host, Port, Database, UID/User Id/Username, Pas
     TrustStore/Root Certificate/sslrootcert, Timeout, Command Timeout, Search Path, Timezone, \
     Pooling, Encoding, Application Name";
 
-fn flag(key: &str, v: &str) -> Result<bool, String> {
+/// `shown` is how an error may quote the value (see [`NOT_SHOWN`]).
+fn flag(key: &str, v: &str, shown: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!("{key} must be 0/1 or true/false, found {v:?}")),
+        _ => Err(format!("{key} must be 0/1 or true/false, found {shown}")),
     }
 }
 
-fn seconds(key: &str, v: &str) -> Result<i64, String> {
+fn seconds(key: &str, v: &str, shown: &str) -> Result<i64, String> {
     v.trim()
         .parse::<u32>()
         .map(i64::from)
-        .map_err(|_| format!("{key} must be a whole number of seconds, found {v:?}"))
+        .map_err(|_| format!("{key} must be a whole number of seconds, found {shown}"))
 }
+
+/// What errors say instead of a value that comes after an unquoted password: an unquoted
+/// password ends at the first `;`, so whatever follows may be the rest of it (`Password=x;Port=S`
+/// is most likely the password `x;Port=S`), and is never quoted.
+const NOT_SHOWN: &str = "a value that is not shown (it comes after an unquoted Password and \
+    may be the rest of a password containing ';'; quote such a password as 'value' or {value})";
 
 /// Turns v1 pairs into settings. Keys are matched case-insensitively, ignoring spaces.
 fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
@@ -629,11 +644,22 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
     let mut search_path = None;
     let mut timezone = None;
     let mut after_password = false;
-    for Pair { key, value } in pairs {
+    // Set once a password was written unquoted: from there on no value is quoted in errors.
+    let mut secret_tail = false;
+    let mut host_in_tail = false;
+    for Pair { key, value, quoted } in pairs {
         let v = value.as_str();
+        let shown = if secret_tail {
+            NOT_SHOWN.to_string()
+        } else {
+            format!("{v:?}")
+        };
         let follows_password = std::mem::replace(&mut after_password, false);
         match norm_key(key).as_str() {
-            "server" | "host" | "servername" | "hostname" => host = Some(v.to_string()),
+            "server" | "host" | "servername" | "hostname" => {
+                host = Some(v.to_string());
+                host_in_tail = secret_tail;
+            }
             "port" => {
                 port = Some(
                     v.trim()
@@ -641,7 +667,7 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
                         .ok()
                         .filter(|p| *p > 0)
                         .ok_or_else(|| {
-                            format!("Port must be a number between 1 and 65535, found {v:?}")
+                            format!("Port must be a number between 1 and 65535, found {shown}")
                         })?,
                 )
             }
@@ -650,6 +676,7 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
             "password" | "pwd" => {
                 password = Some(Secret::new(v));
                 after_password = true;
+                secret_tail |= !quoted;
             }
             "encryptionmethod" | "em" => {
                 em = Some(match v.trim() {
@@ -659,31 +686,31 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
                     _ => {
                         return Err(format!(
                             "EncryptionMethod (EM) must be 0 (no encryption), 1 (SSL) or \
-                             6 (RequestSSL), found {v:?}"
+                             6 (RequestSSL), found {shown}"
                         ))
                     }
                 })
             }
             "validateservercertificate" | "vsc" => {
-                vsc = flag("ValidateServerCertificate (VSC)", v)?
+                vsc = flag("ValidateServerCertificate (VSC)", v, &shown)?
             }
             "sslmode" => {
                 sslmode = Some(SslMode::from_name(v).ok_or_else(|| {
                     format!(
                         "SSL Mode must be Disable, Allow, Prefer, Require, VerifyCA or \
-                         VerifyFull, found {v:?}"
+                         VerifyFull, found {shown}"
                     )
                 })?)
             }
-            "trustservercertificate" => trust = flag("Trust Server Certificate", v)?,
+            "trustservercertificate" => trust = flag("Trust Server Certificate", v, &shown)?,
             "truststore" | "rootcertificate" | "sslrootcert" => {
                 root_cert = Some(PathBuf::from(v.trim())).filter(|p| !p.as_os_str().is_empty())
             }
             "timeout" | "connectiontimeout" | "connecttimeout" | "logintimeout" => {
-                connect_timeout = Some(secs(seconds("Timeout", v)?))
+                connect_timeout = Some(secs(seconds("Timeout", v, &shown)?))
             }
             "commandtimeout" => {
-                let s = seconds("Command Timeout", v)?;
+                let s = seconds("Command Timeout", v, &shown)?;
                 command_timeout = (s > 0).then(|| secs(s));
             }
             "searchpath" => search_path = Some(v.to_string()).filter(|s| !s.trim().is_empty()),
@@ -691,7 +718,7 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
             "encoding" | "clientencoding" => {
                 if !is_utf8_name(v) {
                     tracing::warn!(
-                        "connection string Encoding {v:?} is ignored; Sluice always talks UTF-8"
+                        "connection string Encoding {shown} is ignored; Sluice always talks UTF-8"
                     );
                 }
             }
@@ -702,6 +729,13 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
                 return Err(format!(
                     "the key right after Password is unknown (not shown: it may be the rest of \
                      a password containing ';'; quote such a password as 'value' or {{value}}) \
+                     (known keys: {KNOWN_KEYS})"
+                ))
+            }
+            _ if secret_tail => {
+                return Err(format!(
+                    "an unknown key comes after an unquoted Password (not shown: it may be part \
+                     of a password containing ';'; quote such a password as 'value' or {{value}}) \
                      (known keys: {KNOWN_KEYS})"
                 ))
             }
@@ -723,7 +757,13 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
     let host = host
         .filter(|h| !h.trim().is_empty())
         .ok_or_else(|| missing("Server (host)"))?;
-    let (host, host_port) = split_host_port(&host)?;
+    let (host, host_port) = split_host_port(&host).map_err(|reason| {
+        if host_in_tail {
+            format!("Server has a port that is not a number: {NOT_SHOWN}")
+        } else {
+            reason
+        }
+    })?;
     let database = database
         .filter(|d| !d.is_empty())
         .ok_or_else(|| missing("Database"))?;
@@ -754,6 +794,7 @@ fn settings_from_pairs(pairs: &[Pair]) -> Result<PgEndpoint, String> {
         connect_timeout,
         command_timeout,
         timezone,
+        linked_service: None,
     })
 }
 
@@ -905,6 +946,43 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("no '='"), "{e}");
         assert!(!e.contains("cdzq8"), "{e}");
+    }
+
+    #[test]
+    fn values_after_an_unquoted_password_are_never_shown() {
+        // `Password=x;Port=S` most likely meant the password `x;Port=S`.
+        let base = "Server=h;Database=d;UID=u;Password=head-pw-41;";
+        let cases = [
+            "Port=Stail-pw-42",
+            "Port=5432;SSL Mode=tail-pw-43",
+            "EM=tail-pw-44",
+            "VSC=tail-pw-45",
+            "Trust Server Certificate=tail-pw-46",
+            "Timeout=tail-pw-47",
+            "Command Timeout=tail-pw-48",
+            "Server=h:tail-pw-49",
+            "Port=5432;Zzz=tail-pw-50",
+        ];
+        for tail in cases {
+            let e = v1(&format!("{base}{tail}")).err().unwrap_or_default();
+            assert!(e.contains("connectionString"), "{tail}: {e}");
+            assert!(
+                !e.contains("tail-pw") && !e.contains("head-pw"),
+                "{tail}: {e}"
+            );
+            assert!(!e.contains("Zzz"), "{tail}: {e}");
+            assert!(e.contains("unquoted Password"), "{tail}: {e}");
+        }
+        // A quoted password swallowed no ';': what follows is a value of its own, and shown.
+        let e = v1("Server=h;Database=d;UID=u;Password='a;b';Port=Sport-51")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("Sport-51"), "{e}");
+        // Values before the password are shown as usual.
+        let e = v1("Server=h;Database=d;Port=Sport-52;UID=u;Password=p")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("Sport-52"), "{e}");
     }
 
     #[test]

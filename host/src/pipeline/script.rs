@@ -11,6 +11,7 @@ use crate::pipeline::lookup::{json_row, OutputBudget};
 use crate::stores::postgres::binary::decode;
 use crate::stores::postgres::connect::connect;
 use crate::stores::postgres::errors::kind_of;
+use crate::stores::postgres::session::Unanswered;
 use crate::stores::StoreError;
 use crate::types::value::Value;
 
@@ -45,6 +46,11 @@ impl ToSql for TextParam<'_> {
     postgres_types::to_sql_checked!();
 }
 
+/// The error for a statement the server did not answer within the block timeout.
+fn unanswered(at: &str) -> impl FnOnce(Unanswered) -> StoreError + '_ {
+    move |u| u.error(at, "scriptBlockExecutionTimeout")
+}
+
 /// Any column, decoded by the engine's binary codec.
 struct AnyValue(Value);
 
@@ -65,16 +71,25 @@ impl<'a> FromSql<'a> for AnyValue {
     }
 }
 
-/// Runs every script block and returns ADF's Script output.
+/// Runs every script block and returns ADF's Script output. `scriptBlockExecutionTimeout`
+/// bounds each block on the server (`statement_timeout`) and on the client, so a server that
+/// stops answering ends the block at that limit too.
 pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
     let client = connect(&plan.endpoint, "sluice script").await?;
+    let bound = Some(plan.timeout);
     let timeout_ms = plan.timeout.as_millis().min(i32::MAX as u128).to_string();
+    let set = async {
+        client
+            .execute(
+                "SELECT set_config('statement_timeout', $1, false)",
+                &[&timeout_ms],
+            )
+            .await
+    };
     client
-        .execute(
-            "SELECT set_config('statement_timeout', $1, false)",
-            &[&timeout_ms],
-        )
+        .bounded(bound, set)
         .await
+        .map_err(unanswered("setting the script timeout"))?
         .map_err(|e| {
             StoreError::with_kind(kind_of(&e), format!("cannot set the script timeout: {e}"))
         })?;
@@ -91,16 +106,22 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
             .collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let at = format!("scripts[{i}]");
         match block.kind {
             ScriptKind::NonQuery => {
                 let n = client
-                    .execute(block.text.as_str(), &refs)
+                    .bounded(bound, client.execute(block.text.as_str(), &refs))
                     .await
+                    .map_err(unanswered(&at))?
                     .map_err(pg)?;
                 affected += n;
             }
             ScriptKind::Query => {
-                let rows = client.query(block.text.as_str(), &refs).await.map_err(pg)?;
+                let rows = client
+                    .bounded(bound, client.query(block.text.as_str(), &refs))
+                    .await
+                    .map_err(unanswered(&at))?
+                    .map_err(pg)?;
                 let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
                 for row in rows.iter().take(MAX_ROWS) {
                     let values = (0..row.len())

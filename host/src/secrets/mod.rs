@@ -151,30 +151,41 @@ impl Redactor {
     /// Registers a whole connection string and its secret parts (`Password=`, `AccountKey=`,
     /// `SharedAccessSignature=`, ... values) on their own, so that a message echoing only the
     /// password is masked too.
+    ///
+    /// An unquoted secret value ends at the first `;`, but the author may have meant the `;`
+    /// to be part of it (`Password=ab;cd;Port=5432` meant the password `ab;cd`). So the parts
+    /// after an unquoted secret that do not start with a known key are taken as the rest of
+    /// it: registered together with the value and each on its own.
     pub fn register_connection_string(&self, text: &str) {
         self.register(text);
-        const SECRET_KEYS: [&str; 6] = [
-            "password",
-            "pwd",
-            "accountkey",
-            "sharedaccesskey",
-            "sharedaccesssignature",
-            "clientsecret",
-        ];
-        for part in text.split(';') {
+        let parts: Vec<&str> = text.split(';').collect();
+        for (i, part) in parts.iter().enumerate() {
             let Some((k, v)) = part.split_once('=') else {
                 continue;
             };
-            let key: String = k
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>()
-                .to_ascii_lowercase();
-            if SECRET_KEYS.contains(&key.as_str()) {
-                let v = v.trim();
-                self.register(v);
-                self.register(v.trim_matches(|c| matches!(c, '\'' | '"' | '{' | '}')));
+            if !SECRET_KEYS.contains(&norm_key(k).as_str()) {
+                continue;
             }
+            let v = v.trim();
+            self.register(v);
+            let unquoted = v.trim_matches(|c| matches!(c, '\'' | '"' | '{' | '}'));
+            self.register(unquoted);
+            if unquoted.len() != v.len() {
+                continue; // quoted: it cannot have swallowed a ';'
+            }
+            let tail: Vec<&str> = parts[i + 1..]
+                .iter()
+                .take_while(|p| !starts_with_known_key(p))
+                .copied()
+                .collect();
+            if tail.iter().all(|p| p.trim().is_empty()) {
+                continue;
+            }
+            for p in &tail {
+                self.register(p.trim());
+            }
+            let whole = format!("{v};{}", tail.join(";"));
+            self.register(whole.trim_end_matches([';', ' ']));
         }
     }
 
@@ -225,6 +236,79 @@ pub fn redact_logs(text: &str) -> String {
         out = mask(&out, &values);
     }
     out
+}
+
+/// Connection-string keys whose values are secrets (normalized: lower case, no spaces).
+const SECRET_KEYS: [&str; 6] = [
+    "password",
+    "pwd",
+    "accountkey",
+    "sharedaccesskey",
+    "sharedaccesssignature",
+    "clientsecret",
+];
+
+/// Keys of the connection strings Sluice reads (PostgreSQL's ODBC and Npgsql keys, Azure
+/// Storage's), normalized: a part after an unquoted secret that starts with one of these is a
+/// setting of its own, not the rest of the secret.
+const KNOWN_KEYS: [&str; 44] = [
+    "server",
+    "host",
+    "servername",
+    "hostname",
+    "port",
+    "database",
+    "db",
+    "dbname",
+    "uid",
+    "user",
+    "userid",
+    "username",
+    "password",
+    "pwd",
+    "encryptionmethod",
+    "em",
+    "validateservercertificate",
+    "vsc",
+    "sslmode",
+    "trustservercertificate",
+    "truststore",
+    "rootcertificate",
+    "sslrootcert",
+    "timeout",
+    "connectiontimeout",
+    "connecttimeout",
+    "logintimeout",
+    "commandtimeout",
+    "searchpath",
+    "timezone",
+    "encoding",
+    "clientencoding",
+    "pooling",
+    "applicationname",
+    "minpoolsize",
+    "maxpoolsize",
+    "defaultendpointsprotocol",
+    "accountname",
+    "accountkey",
+    "endpointsuffix",
+    "blobendpoint",
+    "sharedaccesssignature",
+    "sharedaccesskey",
+    "sharedaccesskeyname",
+];
+
+/// Lower case without spaces, `_` and `-`, as connection-string keys are compared.
+fn norm_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+fn starts_with_known_key(part: &str) -> bool {
+    part.split_once('=')
+        .is_some_and(|(k, _)| KNOWN_KEYS.contains(&norm_key(k).as_str()))
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters (as in a URL's userinfo or
@@ -320,6 +404,23 @@ mod tests {
         assert_eq!(r.redact("acct-key-part-test"), MASK);
         assert!(!Secret::new("visible-test").is_deferred());
         assert!(Secret::deferred().is_deferred());
+    }
+
+    #[test]
+    fn the_tail_of_an_unquoted_secret_is_masked_up_to_the_next_known_key() {
+        let r = Redactor::new();
+        r.register_connection_string(
+            "Server=h;Password=head-pw-7;tail-one-8;tail=two-9;Port=5432;Database=tail-db",
+        );
+        let text = "x tail-one-8 y tail=two-9 z head-pw-7;tail-one-8;tail=two-9";
+        assert_eq!(r.redact(text), format!("x {MASK} y {MASK} z {MASK}"));
+        // The next known key ends the secret: its value is not masked.
+        assert_eq!(r.redact("5432 tail-db"), "5432 tail-db");
+        // A quoted secret swallowed no ';': what follows is not the secret.
+        let r = Redactor::new();
+        r.register_connection_string("Password='quoted-pw-1';not-secret-2;Port=5432");
+        assert_eq!(r.redact("quoted-pw-1"), MASK);
+        assert_eq!(r.redact("not-secret-2"), "not-secret-2");
     }
 
     #[test]

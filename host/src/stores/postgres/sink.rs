@@ -39,13 +39,15 @@ use super::copy_raw::split_after;
 use super::copy_stream::{timed_step, Failure, StreamingCopy};
 use super::copy_text::write_text_row;
 use super::errors::{describe, is_timeout};
+use super::session::PgSession;
+use super::upsert::{merge_sql, prepare_upsert};
 use crate::model::copy::{PgSinkSettings, WriteMethod};
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
 use crate::stores::skip_log::SkipLog;
 use crate::stores::{BatchRx, Sink, SinkStats, StoreError, StoreErrorKind};
 use crate::types::batch::{Batch, RawTuples};
-use crate::types::ident::{quote_ident, TableName};
+use crate::types::ident::quote_ident;
 use crate::types::schema::SchemaRef;
 use crate::types::text_form::TextForm;
 use crate::types::value::Value;
@@ -62,10 +64,10 @@ const COPY_CHUNK: usize = 256 * 1024;
 /// 1 ms of its own work (setting up COPY's multi-insert slots) and the client two round trips
 /// (about 2 ms per batch measured on one machine); at 10,000-row batches that was 7% of a copy.
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
-/// The staging table's ordering column, so the last of duplicate keys in a batch wins.
-const SEQ_COLUMN: &str = "__sluice_seq";
-/// The savepoint each attempt of a bisection runs under.
+/// The savepoint each attempt of a bisection runs under, and how it ends.
 const SAVEPOINT: &str = "sluice_bisect";
+const RELEASE: &str = "RELEASE SAVEPOINT sluice_bisect";
+const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT sluice_bisect";
 use super::bisect::SINK_OPERATION as OPERATION;
 
 /// One target column receiving an input column.
@@ -80,7 +82,7 @@ struct Target {
 
 /// An opened PostgreSQL sink.
 pub struct PgSink {
-    client: Client,
+    client: PgSession,
     settings: PgSinkSettings,
     dataset: String,
     targets: Vec<Target>,
@@ -106,6 +108,34 @@ impl PgSink {
         dataset: &str,
     ) -> Result<PgSink, StoreError> {
         let client = connect(endpoint, "sluice sink").await?;
+        // commandTimeout bounds the set-up statements, here as on the server.
+        let set_up = Self::set_up(&client, endpoint, settings, input, dataset);
+        let (targets, upsert) = client
+            .bounded(endpoint.command_timeout, set_up)
+            .await
+            .map_err(|u| u.error(format_args!("dataset '{dataset}'"), "commandTimeout"))??;
+        let text_copy = targets.iter().any(|t| t.as_text);
+        Ok(PgSink {
+            client,
+            settings: settings.clone(),
+            dataset: dataset.to_string(),
+            types: targets.iter().map(|t| t.ty.clone()).collect(),
+            targets,
+            text_copy,
+            upsert,
+            skips: None,
+            seen: AtomicU64::new(0),
+        })
+    }
+
+    /// The `preCopyScript`, the table's columns, Upsert's staging table and the batch timeout.
+    async fn set_up(
+        client: &Client,
+        endpoint: &PgEndpoint,
+        settings: &PgSinkSettings,
+        input: &SchemaRef,
+        dataset: &str,
+    ) -> Result<(Vec<Target>, Option<(Vec<String>, String)>), StoreError> {
         let table = &settings.table;
         let err = |what: &str, e: tokio_postgres::Error| {
             StoreError::postgres(format_args!("dataset '{dataset}': {what}"), &e)
@@ -186,11 +216,11 @@ impl PgSink {
                 as_text,
             });
         }
-        let text_copy = targets.iter().any(|t| t.as_text);
-
         let upsert = match &settings.write_method {
             WriteMethod::Upsert { keys } => {
-                Some(prepare_upsert(&client, table, keys.as_deref(), &targets, dataset).await?)
+                let columns: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+                let keys = keys.as_deref();
+                Some(prepare_upsert(client, table, keys, &columns, dataset).await?)
             }
             _ => None,
         };
@@ -199,17 +229,7 @@ impl PgSink {
             .query("SELECT set_config('statement_timeout', $1, false)", &[&ms])
             .await
             .map_err(|e| err("cannot set the batch timeout", e))?;
-        Ok(PgSink {
-            client,
-            settings: settings.clone(),
-            dataset: dataset.to_string(),
-            types: targets.iter().map(|t| t.ty.clone()).collect(),
-            targets,
-            text_copy,
-            upsert,
-            skips: None,
-            seen: AtomicU64::new(0),
-        })
+        Ok((targets, upsert))
     }
 
     fn column_list(&self) -> String {
@@ -461,29 +481,8 @@ impl PgSink {
                 .await?;
         }
         let bytes = self.copy_into(&quote_ident(staging), data).await?;
-        let cols = self.column_list();
-        let key_list = keys
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let updates: Vec<String> = self
-            .targets
-            .iter()
-            .filter(|t| !keys.iter().any(|k| k == &t.name))
-            .map(|t| format!("{0} = EXCLUDED.{0}", quote_ident(&t.name)))
-            .collect();
-        let action = if updates.is_empty() {
-            "DO NOTHING".to_string()
-        } else {
-            format!("DO UPDATE SET {}", updates.join(", "))
-        };
-        let sql = format!(
-            "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({key_list}) {cols} FROM {} ORDER BY {key_list}, {} DESC ON CONFLICT ({key_list}) {action}",
-            self.settings.table.quoted(),
-            quote_ident(staging),
-            quote_ident(SEQ_COLUMN)
-        );
+        let columns: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        let sql = merge_sql(&self.settings.table, staging, keys, &columns);
         self.client.execute(sql.as_str(), &[]).await?;
         Ok(bytes)
     }
@@ -589,54 +588,6 @@ fn row_span(ends: &[usize], range: Range<usize>) -> Range<usize> {
         .copied()
         .unwrap_or(start);
     start..end.max(start)
-}
-
-/// Upsert keys (given or the primary key) and a session-private staging table.
-async fn prepare_upsert(
-    client: &Client,
-    table: &TableName,
-    keys: Option<&[String]>,
-    targets: &[Target],
-    dataset: &str,
-) -> Result<(Vec<String>, String), StoreError> {
-    let keys = match keys {
-        Some(k) => k.to_vec(),
-        None => {
-            let rows = client
-                .query(
-                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-                     WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
-                    &[&table.quoted()],
-                )
-                .await
-                .map_err(|e| StoreError::postgres(format_args!("dataset '{dataset}': cannot read the primary key of {table}"), &e))?;
-            if rows.is_empty() {
-                return Err(StoreError::with_kind(StoreErrorKind::Definition, format!(
-                    "dataset '{dataset}': Upsert needs upsertSettings.keys because {table} has no primary key"
-                )));
-            }
-            rows.iter().map(|r| r.get::<_, String>(0)).collect()
-        }
-    };
-    for k in &keys {
-        if !targets.iter().any(|t| &t.name == k) {
-            return Err(StoreError::with_kind(StoreErrorKind::Definition, format!("dataset '{dataset}': upsert key \"{k}\" is not among the columns written to {table}")));
-        }
-    }
-    let staging = format!("sluice_stage_{}", uuid::Uuid::new_v4().simple());
-    let sql = format!(
-        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, {} bigserial) ON COMMIT DELETE ROWS",
-        quote_ident(&staging),
-        table.quoted(),
-        quote_ident(SEQ_COLUMN)
-    );
-    client.batch_execute(&sql).await.map_err(|e| {
-        StoreError::postgres(
-            format_args!("dataset '{dataset}': cannot create the upsert staging table"),
-            &e,
-        )
-    })?;
-    Ok((keys, staging))
 }
 
 /// A value as a bind parameter, encoded by the engine's binary codec.
@@ -787,13 +738,18 @@ impl PgSink {
     }
 
     /// Runs one write within `writeBatchTimeout` (the client side of it; the session's
-    /// `statement_timeout` is the server side).
-    async fn timed<F>(&self, write: F) -> Result<u64, Failure>
+    /// `statement_timeout` is the server side). When the client's timer fires the server did
+    /// not answer: the statement is cancelled and the connection closed.
+    async fn timed<T, F>(&self, write: F) -> Result<T, Failure>
     where
-        F: std::future::Future<Output = Result<u64, tokio_postgres::Error>>,
+        F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let mut busy = std::time::Duration::ZERO;
-        timed_step(&mut busy, self.settings.write_batch_timeout, write).await
+        let result = timed_step(&mut busy, self.settings.write_batch_timeout, write).await;
+        if let Err(Failure::TimedOut) = &result {
+            self.client.abandon().await;
+        }
+        result
     }
 
     /// The error for a failure that is not a row's fault.
@@ -866,7 +822,12 @@ impl PgSink {
             (Err(Failure::Db(e)), Some(unit)) if is_row_error(&e) => {
                 self.isolate(&unit, e, first, &at, stats).await
             }
-            (Err(failure), _) => Err(self.batch_error(&at, failure)),
+            (Err(failure), _) => {
+                if let Failure::TimedOut = failure {
+                    self.client.abandon().await; // a streamed COPY's own timer fired
+                }
+                Err(self.batch_error(&at, failure))
+            }
         }
     }
 
@@ -922,8 +883,9 @@ impl PgSink {
         if rows <= 1 {
             bad.push((0, error));
         } else {
-            let sql = |e| self.batch_error(at, Failure::Db(e));
-            self.client.batch_execute("BEGIN").await.map_err(sql)?;
+            let control = |sql: &'static str| self.timed(self.client.batch_execute(sql));
+            let sql = |f| self.batch_error(at, f);
+            control("BEGIN").await.map_err(sql)?;
             let mut bisection = Bisection::new(rows);
             while let Some(range) = bisection.next_range() {
                 let savepoint = async {
@@ -934,18 +896,12 @@ impl PgSink {
                 };
                 match self.timed(savepoint).await {
                     Ok(b) => {
-                        self.client
-                            .batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
-                            .await
-                            .map_err(sql)?;
+                        control(RELEASE).await.map_err(sql)?;
                         written += range.len() as u64;
                         bytes += b;
                     }
                     Err(Failure::Db(e)) if is_row_error(&e) => {
-                        self.client
-                            .batch_execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
-                            .await
-                            .map_err(sql)?;
+                        control(ROLLBACK_TO).await.map_err(sql)?;
                         if bisection.failed(range.clone()) {
                             bad.push((range.start, e));
                             if !skipping {
@@ -960,9 +916,9 @@ impl PgSink {
                 }
             }
             if !skipping {
-                let _ = self.client.batch_execute("ROLLBACK").await;
+                let _ = control("ROLLBACK").await;
             } else {
-                self.client.batch_execute("COMMIT").await.map_err(sql)?;
+                control("COMMIT").await.map_err(sql)?;
             }
         }
         let Some(skips) = &self.skips else {

@@ -20,6 +20,8 @@ use tokio::task::JoinSet;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
+use super::session::PgSession;
+
 use super::connect::connect;
 use super::copy_binary::CopyOutDecoder;
 use super::copy_raw::{TupleFramer, FIRST_USER_OID};
@@ -36,7 +38,7 @@ use crate::types::schema::{Column, DataType, Schema, SchemaRef};
 
 /// An opened PostgreSQL source.
 pub struct PgSource {
-    client: Client,
+    client: PgSession,
     schema: SchemaRef,
     types: Vec<Type>,
     query_timeout: Duration,
@@ -156,6 +158,11 @@ impl PgSource {
         parallel_copies: Option<u32>,
     ) -> Result<PgSource, StoreError> {
         let client = connect(endpoint, "sluice source").await?;
+        // Everything sent while opening is part of reading the source: queryTimeout bounds it.
+        let bound = Some(query_timeout);
+        let unanswered = |u: super::session::Unanswered| {
+            u.error(format_args!("dataset '{dataset}'"), "queryTimeout")
+        };
         let what = match query {
             SourceQuery::Query(_) => "source query".to_string(),
             SourceQuery::Table(t) => format!("source table {t}"),
@@ -165,7 +172,10 @@ impl PgSource {
                 SourceQuery::Query(q) => q.trim().trim_end_matches(';').trim().to_string(),
                 SourceQuery::Table(t) => format!("SELECT * FROM {}", t.quoted()),
             };
-            let d = describe_query(&client, &base, &what, dataset).await?;
+            let d = client
+                .bounded(bound, describe_query(&client, &base, &what, dataset))
+                .await
+                .map_err(unanswered)??;
             let copy_sql = d.copy_sql(&base);
             let raw_types = d.raw_types();
             return Ok(PgSource {
@@ -185,18 +195,23 @@ impl PgSource {
                 &e,
             )
         };
-        set_timeout(&client, query_timeout).await.map_err(fail)?;
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            .await
-            .map_err(fail)?;
-        let snapshot: String = client
-            .query_one("SELECT pg_export_snapshot()", &[])
-            .await
-            .map_err(fail)?
-            .get(0);
-        let plan = partition::plan(&client, query, partitioning, parallel_copies, dataset).await?;
-        let d = describe_query(&client, &plan.describe_sql, &what, dataset).await?;
+        let planned = async {
+            set_timeout(&client, query_timeout).await.map_err(fail)?;
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                .await
+                .map_err(fail)?;
+            let snapshot: String = client
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(fail)?
+                .get(0);
+            let plan =
+                partition::plan(&client, query, partitioning, parallel_copies, dataset).await?;
+            let d = describe_query(&client, &plan.describe_sql, &what, dataset).await?;
+            Ok::<_, StoreError>((snapshot, plan, d))
+        };
+        let (snapshot, plan, d) = client.bounded(bound, planned).await.map_err(unanswered)??;
         let jobs: Vec<Job> = plan
             .parts
             .into_iter()
@@ -345,26 +360,32 @@ impl Source for PgSource {
         match this.mode {
             Mode::Single { copy_sql } => {
                 let fail = |e: &tokio_postgres::Error| read_error(&ds, timeout, e, None);
-                set_timeout(&this.client, timeout)
-                    .await
-                    .map_err(|e| fail(&e))?;
                 let mut stats = SourceStats {
                     peak_connections: 1,
                     ..SourceStats::default()
                 };
-                stream_copy(
-                    &this.client,
-                    &copy_sql,
-                    &this.types,
-                    &this.schema,
-                    &out,
-                    batch_rows,
-                    &mut stats,
-                    &fail,
-                    &ds,
-                    this.raw,
-                )
-                .await?;
+                let copy = async {
+                    set_timeout(&this.client, timeout)
+                        .await
+                        .map_err(|e| fail(&e))?;
+                    stream_copy(
+                        &this.client,
+                        &copy_sql,
+                        &this.types,
+                        &this.schema,
+                        &out,
+                        batch_rows,
+                        &mut stats,
+                        &fail,
+                        &ds,
+                        this.raw,
+                    )
+                    .await
+                };
+                this.client
+                    .bounded(Some(timeout), copy)
+                    .await
+                    .map_err(|u| u.error(format_args!("dataset '{ds}'"), "queryTimeout"))??;
                 Ok(stats)
             }
             Mode::Parallel {
@@ -416,8 +437,15 @@ impl Source for PgSource {
                     }
                 }
                 // Every reader is done with the snapshot; end the coordinator's transaction.
-                if let Err(e) = this.client.batch_execute("COMMIT").await {
-                    tracing::debug!("dataset '{ds}': ending the snapshot transaction: {e}");
+                let commit = this.client.batch_execute("COMMIT");
+                match this.client.bounded(Some(timeout), commit).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!("dataset '{ds}': ending the snapshot transaction: {e}")
+                    }
+                    Err(_) => tracing::debug!(
+                        "dataset '{ds}': no answer to ending the snapshot transaction"
+                    ),
                 }
                 Ok(stats)
             }
@@ -463,16 +491,22 @@ async fn reader(
             &e,
         )
     };
-    set_timeout(&client, shared.timeout)
-        .await
-        .map_err(start_fail)?;
+    let bound = Some(shared.timeout);
+    let unanswered = |u: super::session::Unanswered, part: Option<&str>| {
+        let where_ = part.map_or(String::new(), |p| format!(" (partition {p})"));
+        u.error(format_args!("dataset '{ds}'{where_}"), "queryTimeout")
+    };
+    let joined = async {
+        set_timeout(&client, shared.timeout).await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .await?;
+        client.batch_execute(&shared.set_snapshot).await
+    };
     client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .bounded(bound, joined)
         .await
-        .map_err(start_fail)?;
-    client
-        .batch_execute(&shared.set_snapshot)
-        .await
+        .map_err(|u| unanswered(u, None))?
         .map_err(start_fail)?;
     let mut stats = SourceStats::default();
     while let Some(job) = shared.next_job() {
@@ -480,22 +514,28 @@ async fn reader(
         let fail = |e: &tokio_postgres::Error| read_error(ds, shared.timeout, e, Some(label));
         let t = Instant::now();
         let mut part_stats = SourceStats::default();
-        apply_settings(&client, &job.part)
+        let copy = async {
+            apply_settings(&client, &job.part)
+                .await
+                .map_err(|e| fail(&e))?;
+            stream_copy(
+                &client,
+                &job.copy_sql,
+                &shared.types,
+                &shared.schema,
+                &out,
+                batch_rows,
+                &mut part_stats,
+                &fail,
+                ds,
+                shared.raw,
+            )
             .await
-            .map_err(|e| fail(&e))?;
-        let open = stream_copy(
-            &client,
-            &job.copy_sql,
-            &shared.types,
-            &shared.schema,
-            &out,
-            batch_rows,
-            &mut part_stats,
-            &fail,
-            ds,
-            shared.raw,
-        )
-        .await?;
+        };
+        let open = client
+            .bounded(bound, copy)
+            .await
+            .map_err(|u| unanswered(u, Some(label)))??;
         stats.rows_read += part_stats.rows_read;
         stats.bytes_read += part_stats.bytes_read;
         shared.report.record(PartStat {
@@ -508,7 +548,7 @@ async fn reader(
             return Ok(stats); // the consumer has gone; it reports why
         }
     }
-    let _ = client.batch_execute("COMMIT").await;
+    let _ = client.bounded(bound, client.batch_execute("COMMIT")).await;
     Ok(stats)
 }
 
