@@ -131,3 +131,84 @@ async fn validate_reports_deeply_nested_and_broken_control_expressions() {
         v.stderr
     );
 }
+
+/// A copy that fails after some batches were committed reports what it read and what stays
+/// in the sink (it used to report `{}`), and the error as ADF lists it.
+#[tokio::test]
+async fn a_failed_copy_reports_the_rows_its_committed_batches_hold() {
+    let db = TestDb::new("partial").await;
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id FROM generate_series(1, 10000) g;
+         CREATE TABLE {s}.dst (id int CHECK (id <> 7777));",
+    )
+    .await;
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource", "query": format!("SELECT id FROM \"{}\".src ORDER BY id", db.schema)}),
+        json!({"type": "AzurePostgreSqlSink", "writeMethod": "BulkInsert", "writeBatchSize": 1000}),
+    );
+    let run = run_factory(&f, &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let copy = &run.json()["activities"][0];
+    assert_eq!(copy["status"], "Failed", "{copy}");
+    let output = &copy["output"];
+    // Batches 1..7 (ids 1..7000) were committed before the batch holding 7777 failed.
+    assert_eq!(db.count("dst").await, 7000);
+    assert_eq!(output["rowsCopied"], 7000, "{output}");
+    assert!(output["rowsRead"].as_u64().unwrap() >= 7000, "{output}");
+    assert!(output["dataWritten"].as_u64().unwrap() > 0, "{output}");
+    assert_eq!(
+        output["executionDetails"][0]["status"], "Failed",
+        "{output}"
+    );
+    let error = output["errors"][0]["Message"].as_str().unwrap();
+    assert!(error.contains("7777") || error.contains("check"), "{error}");
+}
+
+/// A sink connection ended by the server mid-copy (what a restart does: SQLSTATE 57P01) is a
+/// system error, not the user's, and the output counts what was committed before it.
+#[tokio::test]
+async fn a_sink_connection_ended_by_the_server_is_a_system_error() {
+    let db = TestDb::new("shutdown").await;
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 3000000) g;
+         CREATE TABLE {s}.dst (id int, pad text);",
+    )
+    .await;
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink", "writeMethod": "CopyCommand", "writeBatchSize": 20000}),
+    );
+    let path = f.path().to_str().unwrap().to_string();
+    let run = tokio::task::spawn_blocking(move || sluice(&["run", &path, "--output", "json"]));
+    // Once some batches are in, end the sink's COPY as a server shutdown would.
+    let mut ended = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if db.count("dst").await == 0 {
+            continue;
+        }
+        ended = db
+            .query_i64(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE query LIKE 'COPY %FROM STDIN%' AND pid <> pg_backend_pid()",
+            )
+            .await;
+        if ended > 0 {
+            break;
+        }
+    }
+    assert!(
+        ended > 0,
+        "the copy finished before its sink could be ended"
+    );
+    let run = run.await.unwrap();
+    assert_eq!(run.code, 1, "{}", run.all());
+    let copy = &run.json()["activities"][0];
+    assert_eq!(copy["status"], "Failed", "{copy}");
+    assert_eq!(copy["error"]["failureType"], "SystemError", "{copy}");
+    let committed = db.count("dst").await;
+    assert!(committed > 0);
+    assert_eq!(copy["output"]["rowsCopied"], committed, "{copy}");
+}

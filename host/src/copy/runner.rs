@@ -8,6 +8,7 @@
 //! log (`logSettings`) and counts it in `rowsSkipped`. `validateDataConsistency` then checks
 //! that every row read was either copied or skipped.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,7 +29,7 @@ use crate::stores::postgres::sink::PgSink;
 use crate::stores::postgres::source::PgSource;
 use crate::stores::session_log::SessionLog;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::{Sink, SinkStats, Source, SourceStats, StoreError, StoreErrorKind};
+use crate::stores::{Committed, Sink, SinkStats, Source, SourceStats, StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
 
@@ -195,9 +196,27 @@ pub async fn run_copy(
     plan: &CopyPlan,
     ctx: &RunContext,
     progress: &Progress,
-) -> Result<CopyOutput, StoreError> {
-    let plugins = ctx.plugins.as_deref();
-    let skips = match &plan.session_log {
+) -> Result<CopyOutput, CopyFailure> {
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let so_far = SoFar::default();
+    let mut skips = SkipLog::new(ctx.redactor());
+    let result = match open_skip_log(plan, ctx).await {
+        Ok(log) => {
+            skips = log;
+            run_copy_counted(plan, ctx, progress, &so_far, &skips).await
+        }
+        Err(e) => Err(e),
+    };
+    result.map_err(|error| CopyFailure {
+        partial: so_far.output(plan, started, t0.elapsed().as_secs_f64(), &error, &skips),
+        error,
+    })
+}
+
+/// Where skipped rows are counted, and logged when the copy has a session log.
+async fn open_skip_log(plan: &CopyPlan, ctx: &RunContext) -> Result<SkipLog, StoreError> {
+    Ok(match &plan.session_log {
         Some(log) => SkipLog::with_session_log(
             SessionLog::create(log).await.map_err(|e| {
                 e.context("logSettings.logLocationSettings / redirectIncompatibleRowSettings")
@@ -205,8 +224,82 @@ pub async fn run_copy(
             ctx.redactor(),
         ),
         None => SkipLog::new(ctx.redactor()),
-    };
-    let copied = copy_rows(plan, plugins, progress, &skips, &ctx.cancel).await;
+    })
+}
+
+/// A failed copy: why, and what it did before it stopped. As in ADF, a failed copy reports
+/// the rows it read and the rows its committed batches hold (they stay in the sink).
+#[derive(Debug)]
+pub struct CopyFailure {
+    pub error: StoreError,
+    pub partial: CopyOutput,
+}
+
+/// What a copy has read and committed so far, counted as it goes.
+#[derive(Default)]
+struct SoFar {
+    rows_read: AtomicU64,
+    data_read: AtomicU64,
+    committed: Arc<Committed>,
+}
+
+impl SoFar {
+    fn read(&self, rows: u64, bytes: u64) {
+        self.rows_read.fetch_add(rows, Ordering::Relaxed);
+        self.data_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A failed copy's output: the counts so far, the error, status `Failed`.
+    fn output(
+        &self,
+        plan: &CopyPlan,
+        started: chrono::DateTime<chrono::Utc>,
+        secs: f64,
+        error: &StoreError,
+        skips: &SkipLog,
+    ) -> CopyOutput {
+        let data_read = self.data_read.load(Ordering::Relaxed);
+        CopyOutput {
+            data_read,
+            data_written: self.committed.bytes.load(Ordering::Relaxed),
+            rows_read: self.rows_read.load(Ordering::Relaxed),
+            rows_copied: self.committed.rows.load(Ordering::Relaxed),
+            rows_skipped: skips.count(),
+            copy_duration: round3(secs),
+            throughput: if secs > 0.0 {
+                round3(data_read as f64 / 1024.0 / secs)
+            } else {
+                0.0
+            },
+            source_peak_connections: 0,
+            sink_peak_connections: 0,
+            used_parallel_copies: 1,
+            errors: vec![json!({"Code": error.kind().name(), "Message": error.to_string()})],
+            log_file_path: skips.log_folder(),
+            redirect_row_path: None,
+            data_consistency_verification: None,
+            execution_details: vec![json!({
+                "source": {"type": plan.source.type_label()},
+                "sink": {"type": plan.sink.type_label()},
+                "status": "Failed",
+                "start": started.to_rfc3339(),
+                "duration": round3(secs),
+            })],
+        }
+    }
+}
+
+/// [`run_copy`], counting what it reads and commits in `so_far` and its skipped rows in
+/// `skips`.
+async fn run_copy_counted(
+    plan: &CopyPlan,
+    ctx: &RunContext,
+    progress: &Progress,
+    so_far: &SoFar,
+    skips: &SkipLog,
+) -> Result<CopyOutput, StoreError> {
+    let plugins = ctx.plugins.as_deref();
+    let copied = copy_rows(plan, plugins, progress, skips, &ctx.cancel, so_far).await;
     // The log is flushed also when the copy failed: it lists the rows skipped until then.
     let logged = skips.finish().await.map_err(StoreError::new);
     let mut out = copied?;
@@ -265,6 +358,7 @@ async fn copy_rows(
     progress: &Progress,
     skips: &SkipLog,
     cancel: &CancellationToken,
+    so_far: &SoFar,
 ) -> Result<CopyOutput, StoreError> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
@@ -290,6 +384,7 @@ async fn copy_rows(
         None => e,
     })?;
 
+    sink.count_committed(so_far.committed.clone());
     if plan.skip_incompatible_rows {
         source.skip_incompatible_rows(skips.clone());
         sink.skip_incompatible_rows(skips.clone());
@@ -326,6 +421,7 @@ async fn copy_rows(
             }
         };
         progress.add(batch.num_rows() as u64, batch.bytes);
+        so_far.read(batch.num_rows() as u64, batch.bytes);
         let batch = match stages.apply(batch).await {
             Ok(b) => b,
             Err(e) => {

@@ -55,7 +55,10 @@ pub async fn execute(
                 &bar,
             ))
             .await
-            .map_err(fail_run("CopyFailed"))?;
+            .map_err(|f| Failure {
+                output: serde_json::to_value(&f.partial).ok(),
+                ..fail_run("CopyFailed")(f.error)
+            })?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");
             serde_json::to_value(out).map_err(|e| Failure::new("Internal", e.to_string()))
         }

@@ -404,7 +404,8 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     };
     let (status, error, output) = match result {
         Ok(output) => (Status::Succeeded, None, output),
-        Err(f) => {
+        Err(mut f) => {
+            let output = f.output.take().unwrap_or_else(|| Value::Object(Map::new()));
             let status = if f.code == CANCELLED {
                 Status::Cancelled
             } else {
@@ -420,7 +421,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
                 message,
                 failure_type: f.failure_type,
             };
-            (status, Some(error), Value::Object(Map::new()))
+            (status, Some(error), output)
         }
     };
     state.record_output(frame, &a.name, &output);
@@ -495,6 +496,8 @@ pub struct Failure {
     /// The definition is wrong: every attempt would fail the same way, so `policy.retry`
     /// does not apply.
     pub definition: bool,
+    /// What the activity did before it failed, shown as its output (a copy's counts).
+    pub output: Option<Value>,
 }
 
 impl Failure {
@@ -506,6 +509,7 @@ impl Failure {
             failure_type: FailureType::UserError,
             transient: false,
             definition: false,
+            output: None,
         }
     }
 

@@ -44,6 +44,13 @@ pub struct SinkStats {
     pub files: Vec<String>,
 }
 
+/// What a sink has committed so far, counted as it goes (see [`Sink::count_committed`]).
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub rows: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+}
+
 /// A store that produces rows. Opening it (connect, describe) happens before `read`, so the
 /// schema is known before any row moves.
 #[async_trait]
@@ -83,6 +90,10 @@ pub trait Sink: Send {
     /// failing, recording each in `log` (`enableSkipIncompatibleRow`). A sink that never
     /// refuses single rows ignores it.
     fn skip_incompatible_rows(&mut self, _log: crate::stores::skip_log::SkipLog) {}
+    /// Adds the rows of each batch to `rows` once it is committed, so a failed copy can
+    /// report what stays in the sink. A sink that commits only at the end (a file, published
+    /// whole) ignores it.
+    fn count_committed(&mut self, _so_far: std::sync::Arc<Committed>) {}
     /// Writes every batch from `input` until it closes.
     async fn write(self: Box<Self>, input: BatchRx) -> Result<SinkStats, StoreError>;
 }

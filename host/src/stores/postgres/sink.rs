@@ -45,7 +45,7 @@ use crate::model::copy::{PgSinkSettings, WriteMethod};
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::model::timespan::format_timespan;
 use crate::stores::skip_log::SkipLog;
-use crate::stores::{BatchRx, Sink, SinkStats, StoreError, StoreErrorKind};
+use crate::stores::{BatchRx, Committed, Sink, SinkStats, StoreError, StoreErrorKind};
 use crate::types::batch::{Batch, RawTuples};
 use crate::types::ident::quote_ident;
 use crate::types::schema::SchemaRef;
@@ -96,6 +96,8 @@ pub struct PgSink {
     skips: Option<SkipLog>,
     /// Rows received so far, written or skipped: numbers rows in messages.
     seen: AtomicU64,
+    /// Rows committed so far, for a failed copy's output ([`Sink::count_committed`]).
+    committed: Option<std::sync::Arc<Committed>>,
 }
 
 impl PgSink {
@@ -125,6 +127,7 @@ impl PgSink {
             upsert,
             skips: None,
             seen: AtomicU64::new(0),
+            committed: None,
         })
     }
 
@@ -616,6 +619,18 @@ impl ToSql for Cell<'_> {
     to_sql_checked!();
 }
 
+impl PgSink {
+    /// Counts a committed batch: in the stats, and for a failed copy's output.
+    fn add_committed(&self, stats: &mut SinkStats, rows: u64, bytes: u64) {
+        stats.bytes_written += bytes;
+        stats.rows_written += rows;
+        if let Some(c) = &self.committed {
+            c.rows.fetch_add(rows, Ordering::Relaxed);
+            c.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
 #[async_trait]
 impl Sink for PgSink {
     /// Undecoded tuples fit when every column has exactly the target's type and the write
@@ -628,6 +643,10 @@ impl Sink for PgSink {
 
     fn skip_incompatible_rows(&mut self, log: SkipLog) {
         self.skips = Some(log);
+    }
+
+    fn count_committed(&mut self, so_far: std::sync::Arc<Committed>) {
+        self.committed = Some(so_far);
     }
 
     async fn write(self: Box<Self>, mut input: BatchRx) -> Result<SinkStats, StoreError> {
@@ -815,8 +834,7 @@ impl PgSink {
         };
         match (result, unit) {
             (Ok(bytes), _) => {
-                stats.bytes_written += bytes;
-                stats.rows_written += rows;
+                self.add_committed(stats, rows, bytes);
                 Ok(())
             }
             (Err(Failure::Db(e)), Some(unit)) if is_row_error(&e) => {
@@ -947,8 +965,7 @@ impl PgSink {
             skips.record(OPERATION, &item, &reason);
         }
         tracing::debug!(rows, bad = bad.len(), "bisected a failed write batch");
-        stats.bytes_written += bytes;
-        stats.rows_written += written;
+        self.add_committed(stats, written, bytes);
         Ok(())
     }
 }
