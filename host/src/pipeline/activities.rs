@@ -56,7 +56,7 @@ pub async fn execute(
             ))
             .await
             .map_err(|f| Failure {
-                output: serde_json::to_value(&f.partial).ok(),
+                output: serde_json::to_value(&f.partial).ok().map(Box::new),
                 ..fail_run("CopyFailed")(f.error)
             })?;
             tracing::info!(activity = %a.name, rows = out.rows_copied, seconds = out.copy_duration, "copy finished");

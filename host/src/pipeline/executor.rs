@@ -405,7 +405,10 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     let (status, error, output) = match result {
         Ok(output) => (Status::Succeeded, None, output),
         Err(mut f) => {
-            let output = f.output.take().unwrap_or_else(|| Value::Object(Map::new()));
+            let output = f
+                .output
+                .take()
+                .map_or_else(|| Value::Object(Map::new()), |v| *v);
             let status = if f.code == CANCELLED {
                 Status::Cancelled
             } else {
@@ -497,7 +500,7 @@ pub struct Failure {
     /// does not apply.
     pub definition: bool,
     /// What the activity did before it failed, shown as its output (a copy's counts).
-    pub output: Option<Value>,
+    pub output: Option<Box<Value>>,
 }
 
 impl Failure {
