@@ -114,6 +114,17 @@ fn install(artifacts: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>> {
     let descriptions = inspect_all(artifacts)?;
     let mut installed = Vec::with_capacity(artifacts.len());
     for (artifact, d) in artifacts.iter().zip(descriptions) {
+        // The name and version come from the guest: checked before they become a file name,
+        // so `info()` cannot name a file outside `out_dir`.
+        crate::model::plugin_ref::validate_name(&d.name)
+            .map_err(|e| anyhow::anyhow!("{}: info(): {e}", artifact.display()))?;
+        semver::Version::parse(&d.version).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: info(): version `{}` is not a semantic version: {e}",
+                artifact.display(),
+                d.version.escape_debug()
+            )
+        })?;
         let dest = out_dir.join(format!("{}@{}.wasm", d.name, d.version));
         copy_atomically(artifact, &dest)?;
         installed.push(dest);
