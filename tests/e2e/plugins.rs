@@ -480,7 +480,7 @@ async fn a_new_plugin_goes_from_template_to_a_running_copy() {
         &env,
     );
     assert_eq!(run.code, 0, "{}", run.all());
-    let run = sluice_env(
+    let run = sluice_within(
         &[
             "plugin",
             "build",
@@ -489,6 +489,7 @@ async fn a_new_plugin_goes_from_template_to_a_running_copy() {
             plugins.to_str().unwrap(),
         ],
         &env,
+        BUILD_TIMEOUT,
     );
     assert_eq!(run.code, 0, "{}", run.all());
     let wasm = plugins.join("shout@0.1.0.wasm");

@@ -333,6 +333,15 @@ pub fn sluice(args: &[&str]) -> Run {
 /// `SLUICE_PLUGIN_CACHE` = [`plugin_cache_dir`] (unless `env` or `args` say otherwise), so
 /// the tests never read or fill the user's `~/.cache/sluice`.
 pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    sluice_within(args, env, STEP_TIMEOUT)
+}
+
+/// How long a `sluice plugin build` of a new crate may take: a cold cargo build of the guest
+/// SDK and its dependencies, on a machine that may be busy with other builds.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// [`sluice_env`], waiting at most `limit` (a hang guard, not a measurement).
+pub fn sluice_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let mut cmd = Command::new(sluice_bin());
     cmd.args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -340,7 +349,7 @@ pub fn sluice_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out: Output = run_with_timeout(cmd, STEP_TIMEOUT);
+    let out: Output = run_with_timeout(cmd, limit);
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
