@@ -8,5 +8,7 @@
 pub mod batch;
 pub mod ident;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod strategies;
 pub mod text_form;
 pub mod value;

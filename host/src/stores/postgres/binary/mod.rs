@@ -27,6 +27,8 @@ mod decode;
 mod encode;
 mod numeric;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use borrowed::{decode_ref, encode_ref_with_len, ValueRef};
