@@ -20,28 +20,7 @@ use sluice::types::schema::{Column, DataType, Schema, SchemaRef};
 use sluice_fuzz::pg_types;
 use tokio_postgres::types::Type;
 
-const LEAVES: [DataType; 20] = [
-    DataType::Bool,
-    DataType::Int16,
-    DataType::Int32,
-    DataType::Int64,
-    DataType::Float32,
-    DataType::Float64,
-    DataType::Numeric,
-    DataType::Money,
-    DataType::Text,
-    DataType::Bytes,
-    DataType::Uuid,
-    DataType::Json,
-    DataType::Date,
-    DataType::Time,
-    DataType::TimeTz,
-    DataType::Timestamp,
-    DataType::TimestampTz,
-    DataType::Interval,
-    DataType::Inet,
-    DataType::MacAddr,
-];
+const LEAVES: [DataType; 20] = DataType::LEAVES;
 
 fn leaf_index(u: &mut Unstructured<'_>) -> Result<usize> {
     u.choose_index(LEAVES.len())

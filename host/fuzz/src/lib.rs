@@ -4,70 +4,15 @@
 
 use std::sync::Once;
 
+use sluice::stores::postgres::binary::codec_types;
 use tokio_postgres::types::Type;
 
-/// Every PostgreSQL type the binary COPY codec handles (scalars, their arrays, ranges and
-/// arrays of ranges), plus one it does not (`point`), so the unsupported path is fuzzed too.
+/// Every PostgreSQL type the binary COPY codec handles, plus one it does not (`point`), so the
+/// unsupported path is fuzzed too.
 pub fn pg_types() -> Vec<Type> {
-    vec![
-        Type::BOOL,
-        Type::INT2,
-        Type::INT4,
-        Type::INT8,
-        Type::FLOAT4,
-        Type::FLOAT8,
-        Type::NUMERIC,
-        Type::MONEY,
-        Type::TEXT,
-        Type::VARCHAR,
-        Type::BPCHAR,
-        Type::NAME,
-        Type::XML,
-        Type::BYTEA,
-        Type::UUID,
-        Type::JSON,
-        Type::JSONB,
-        Type::DATE,
-        Type::TIME,
-        Type::TIMETZ,
-        Type::TIMESTAMP,
-        Type::TIMESTAMPTZ,
-        Type::INTERVAL,
-        Type::INET,
-        Type::CIDR,
-        Type::MACADDR,
-        Type::BOOL_ARRAY,
-        Type::INT2_ARRAY,
-        Type::INT4_ARRAY,
-        Type::INT8_ARRAY,
-        Type::FLOAT4_ARRAY,
-        Type::FLOAT8_ARRAY,
-        Type::NUMERIC_ARRAY,
-        Type::MONEY_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::BYTEA_ARRAY,
-        Type::UUID_ARRAY,
-        Type::JSON_ARRAY,
-        Type::JSONB_ARRAY,
-        Type::DATE_ARRAY,
-        Type::TIME_ARRAY,
-        Type::TIMETZ_ARRAY,
-        Type::TIMESTAMP_ARRAY,
-        Type::TIMESTAMPTZ_ARRAY,
-        Type::INTERVAL_ARRAY,
-        Type::INET_ARRAY,
-        Type::CIDR_ARRAY,
-        Type::MACADDR_ARRAY,
-        Type::INT4_RANGE,
-        Type::INT8_RANGE,
-        Type::NUM_RANGE,
-        Type::TS_RANGE,
-        Type::TSTZ_RANGE,
-        Type::DATE_RANGE,
-        Type::INT4_RANGE_ARRAY,
-        Type::TSTZ_RANGE_ARRAY,
-        Type::POINT,
-    ]
+    let mut types: Vec<Type> = codec_types().into_iter().map(|(t, _)| t).collect();
+    types.push(Type::POINT);
+    types
 }
 
 /// libFuzzer's panic hook aborts at once, before any `catch_unwind` runs. The engine catches

@@ -14,25 +14,14 @@ use tokio_postgres::types::Type;
 
 use super::{batch_from_wit, batch_to_wit};
 use crate::plugins::copy_tuples::{tuples_to_wit, wit_to_tuples};
+use crate::stores::postgres::binary::codec_types;
 use crate::stores::postgres::copy_binary::{
     write_header, write_row, write_trailer, CopyOutDecoder,
 };
 use crate::types::batch::{Batch, RawTuples};
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
-use crate::types::strategies::{nullable, pg_columns, same, value_for, LEAVES, RANGE_SUBTYPES};
+use crate::types::strategies::{all_data_types, nullable, same, value_for};
 use crate::types::value::Value;
-
-/// Every leaf type, an array of each and a range of each range subtype.
-fn boundary_types() -> Vec<DataType> {
-    let mut types: Vec<DataType> = LEAVES.to_vec();
-    types.extend(LEAVES.iter().map(|l| DataType::Array(Box::new(l.clone()))));
-    types.extend(
-        RANGE_SUBTYPES
-            .iter()
-            .map(|s| DataType::Range(Box::new(s.clone()))),
-    );
-    types
-}
 
 fn schema_of(types: impl IntoIterator<Item = (DataType, String)>) -> SchemaRef {
     Arc::new(Schema::new(
@@ -46,7 +35,7 @@ fn schema_of(types: impl IntoIterator<Item = (DataType, String)>) -> SchemaRef {
 
 /// The PostgreSQL columns whose values can cross the boundary, with the engine type of each.
 fn tuple_columns() -> Vec<(Type, DataType)> {
-    pg_columns()
+    codec_types()
         .into_iter()
         .filter(|(_, dt)| !matches!(dt, DataType::Array(e) if matches!(**e, DataType::Range(_))))
         .collect()
@@ -57,7 +46,7 @@ fn rows_of(strategies: Vec<BoxedStrategy<Value>>) -> impl Strategy<Value = Vec<V
 }
 
 fn value_rows() -> impl Strategy<Value = Vec<Vec<Value>>> {
-    rows_of(boundary_types().iter().map(nullable).collect())
+    rows_of(all_data_types().iter().map(nullable).collect())
 }
 
 fn tuple_rows() -> impl Strategy<Value = Vec<Vec<Value>>> {
@@ -74,7 +63,7 @@ proptest! {
 
     #[test]
     fn values_cross_the_boundary_both_ways_unchanged(rows in value_rows()) {
-        let schema = schema_of(boundary_types().into_iter().map(|dt| (dt, String::new())));
+        let schema = schema_of(all_data_types().into_iter().map(|dt| (dt, String::new())));
         let mut batch = Batch::new(schema.clone());
         for r in &rows {
             batch.push_row(r.iter().cloned());

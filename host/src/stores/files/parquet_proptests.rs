@@ -16,10 +16,11 @@ use std::sync::Arc;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use super::super::arrow_values::default_type_name;
 use super::{open_reader, open_writer, ParquetCodec, ParquetSettings};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema, SchemaRef};
-use crate::types::strategies::{array, nullable, range, same, LEAVES, RANGE_SUBTYPES};
+use crate::types::strategies::{all_data_types, array, nullable, range, same};
 use crate::types::text_form::TextForm;
 use crate::types::value::Value;
 
@@ -29,27 +30,6 @@ const LAST_TIMESTAMP: i64 = i64::MAX - 946_684_800_000_000;
 /// The PostgreSQL source's type name for an engine type.
 fn pg_name(dt: &DataType) -> String {
     match dt {
-        DataType::Bool => "bool".into(),
-        DataType::Int16 => "int2".into(),
-        DataType::Int32 => "int4".into(),
-        DataType::Int64 => "int8".into(),
-        DataType::Float32 => "float4".into(),
-        DataType::Float64 => "float8".into(),
-        DataType::Numeric => "numeric".into(),
-        DataType::Money => "money".into(),
-        DataType::Text => "text".into(),
-        DataType::Bytes => "bytea".into(),
-        DataType::Uuid => "uuid".into(),
-        DataType::Json => "jsonb".into(),
-        DataType::Date => "date".into(),
-        DataType::Time => "time".into(),
-        DataType::TimeTz => "timetz".into(),
-        DataType::Timestamp => "timestamp".into(),
-        DataType::TimestampTz => "timestamptz".into(),
-        DataType::Interval => "interval".into(),
-        DataType::Inet => "inet".into(),
-        DataType::MacAddr => "macaddr".into(),
-        DataType::Array(e) => format!("_{}", pg_name(e)),
         DataType::Range(s) => match **s {
             DataType::Int32 => "int4range".into(),
             DataType::Int64 => "int8range".into(),
@@ -58,20 +38,14 @@ fn pg_name(dt: &DataType) -> String {
             DataType::Timestamp => "tsrange".into(),
             _ => "tstzrange".into(),
         },
+        other => default_type_name(other),
     }
 }
 
 /// Every leaf type, a one-dimensional array of each, and every range type.
 fn columns() -> SchemaRef {
-    let mut types: Vec<DataType> = LEAVES.to_vec();
-    types.extend(LEAVES.iter().map(|l| DataType::Array(Box::new(l.clone()))));
-    types.extend(
-        RANGE_SUBTYPES
-            .iter()
-            .map(|s| DataType::Range(Box::new(s.clone()))),
-    );
     Arc::new(Schema::new(
-        types
+        all_data_types()
             .into_iter()
             .enumerate()
             .map(|(i, dt)| {

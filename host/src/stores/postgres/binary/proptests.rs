@@ -8,13 +8,23 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use proptest::prelude::*;
 
+use super::codec_types;
 use super::{decode, encode};
 use crate::stores::postgres::copy_binary::{
     write_header, write_row, write_trailer, CopyOutDecoder,
 };
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, DataType, Schema};
-use crate::types::strategies::{pg_row as row, same};
+use crate::types::strategies::{same, value_for};
+use crate::types::value::Value;
+use tokio_postgres::types::Type;
+
+/// Every codec type, and a strategy for one row holding a value (or NULL) of each.
+pub(crate) fn row() -> (Vec<Type>, Vec<BoxedStrategy<Value>>) {
+    let columns = codec_types();
+    let strategies = columns.iter().map(|(t, dt)| value_for(t, dt)).collect();
+    (columns.into_iter().map(|(t, _)| t).collect(), strategies)
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
