@@ -22,6 +22,7 @@ mod partition;
 mod pipeline;
 mod planning;
 mod plugins;
+mod roundtrip;
 mod sandbox;
 mod script;
 mod secrets;

@@ -8,7 +8,7 @@
 pub mod batch;
 pub mod ident;
 pub mod schema;
-#[cfg(test)]
-pub(crate) mod strategies;
+#[cfg(any(test, feature = "test-strategies"))]
+pub mod strategies;
 pub mod text_form;
 pub mod value;

@@ -3,6 +3,9 @@
 //! 13). Generated values are ones PostgreSQL itself can hold (dates, times and timestamps within
 //! its ranges plus the infinities, numerics in its canonical text form, text without NUL), so a
 //! failing case is a real value that would not survive a copy.
+//!
+//! Built for this crate's tests, and for other crates' with the `test-strategies` feature
+//! (the end-to-end tests send such values through a real PostgreSQL).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,9 +21,9 @@ const DATE_MIN: i32 = -2_451_545;
 /// Last day PostgreSQL's `date` holds (5874897-12-31 AD).
 const DATE_MAX: i32 = 2_145_031_948;
 /// First instant PostgreSQL's `timestamp` holds (4713-11-24 BC), in microseconds since 2000.
-pub(crate) const TIMESTAMP_MIN: i64 = -211_813_488_000_000_000;
+pub const TIMESTAMP_MIN: i64 = -211_813_488_000_000_000;
 /// Last instant PostgreSQL's `timestamp` holds (294276-12-31 23:59:59.999999 AD).
-pub(crate) const TIMESTAMP_MAX: i64 = 9_223_371_331_199_999_999;
+pub const TIMESTAMP_MAX: i64 = 9_223_371_331_199_999_999;
 /// `24:00:00`, the largest `time`.
 const TIME_MAX: i64 = 86_400_000_000;
 /// `timetz` offsets are at most 15:59:59 either way.
@@ -28,7 +31,7 @@ const OFFSET_MAX: i32 = 15 * 3600 + 59 * 60 + 59;
 
 /// The subtypes of PostgreSQL's built-in ranges (int4range, int8range, numrange, daterange,
 /// tsrange, tstzrange).
-pub(crate) const RANGE_SUBTYPES: [DataType; 6] = [
+pub const RANGE_SUBTYPES: [DataType; 6] = [
     DataType::Int32,
     DataType::Int64,
     DataType::Numeric,
@@ -130,7 +133,7 @@ fn mask(addr: u128, width: u32, prefix: u8) -> u128 {
 }
 
 /// A non-NULL value of leaf type `dt`.
-pub(crate) fn leaf(dt: &DataType) -> BoxedStrategy<Value> {
+pub fn leaf(dt: &DataType) -> BoxedStrategy<Value> {
     match dt {
         DataType::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         DataType::Int16 => any::<i16>().prop_map(Value::Int16).boxed(),
@@ -174,14 +177,14 @@ pub(crate) fn leaf(dt: &DataType) -> BoxedStrategy<Value> {
 }
 
 /// A value of `dt` or NULL.
-pub(crate) fn nullable(dt: &DataType) -> BoxedStrategy<Value> {
+pub fn nullable(dt: &DataType) -> BoxedStrategy<Value> {
     prop_oneof![1 => Just(Value::Null), 6 => leaf(dt)].boxed()
 }
 
 /// An array of `elem` (a leaf or range type): empty, or up to three dimensions of one to three
 /// elements each with lower bounds around 1, elements NULL now and then. With `any_shape`
 /// false, only what every store holds: empty, or one dimension starting at 1.
-pub(crate) fn array(elem: &DataType, any_shape: bool) -> impl Strategy<Value = Value> {
+pub fn array(elem: &DataType, any_shape: bool) -> impl Strategy<Value = Value> {
     let elem = elem.clone();
     let dims = if any_shape {
         vec((1i32..=3, -2i32..=2), 0..=3).boxed()
@@ -207,7 +210,7 @@ pub(crate) fn array(elem: &DataType, any_shape: bool) -> impl Strategy<Value = V
 
 /// A range of `sub`: empty, or with each bound present (inclusive or not) or unbounded
 /// (never inclusive, as PostgreSQL normalises it).
-pub(crate) fn range(sub: &DataType) -> impl Strategy<Value = Value> {
+pub fn range(sub: &DataType) -> impl Strategy<Value = Value> {
     let bound = (proptest::option::of(leaf(sub)), any::<bool>());
     let full = (bound.clone(), bound).prop_map(|((lower, li), (upper, ui))| {
         Value::Range(Box::new(RangeValue {
@@ -229,7 +232,7 @@ pub(crate) fn range(sub: &DataType) -> impl Strategy<Value = Value> {
 
 /// A value of `dt` (or NULL) as a column of `ty` holds it: `inet` values are never `cidr` and
 /// `cidr` values always are.
-pub(crate) fn value_for(ty: &Type, dt: &DataType) -> BoxedStrategy<Value> {
+pub fn value_for(ty: &Type, dt: &DataType) -> BoxedStrategy<Value> {
     let base = nullable(dt);
     let cidr = *ty == Type::CIDR || *ty == Type::CIDR_ARRAY;
     base.prop_map(move |v| set_cidr(v, cidr)).boxed()
@@ -268,7 +271,7 @@ fn set_cidr(v: Value, want: bool) -> Value {
 
 /// Every leaf type, an array of each and a range of each range subtype: the columns of the
 /// round-trip properties that are not tied to PostgreSQL's own type list.
-pub(crate) fn all_data_types() -> Vec<DataType> {
+pub fn all_data_types() -> Vec<DataType> {
     let mut types: Vec<DataType> = DataType::LEAVES.to_vec();
     types.extend(
         DataType::LEAVES
@@ -284,7 +287,7 @@ pub(crate) fn all_data_types() -> Vec<DataType> {
 }
 
 /// Values compare equal, NaN included (bit for bit, inside arrays and ranges too).
-pub(crate) fn same(a: &Value, b: &Value) -> bool {
+pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Float32(x), Value::Float32(y)) => x.to_bits() == y.to_bits(),
         (Value::Float64(x), Value::Float64(y)) => x.to_bits() == y.to_bits(),
