@@ -388,6 +388,27 @@ async fn round_trip_awkward_values_in_every_quoting_mode() {
     }
 }
 
+/// Fuzz regression (`csv` target): a one-column file whose only row is the empty string, with a
+/// `nullValue` other than empty, was written as a blank line and read back as a file without
+/// columns or rows. The writer quotes the empty value so the row survives.
+#[tokio::test]
+async fn one_column_empty_string_rows_are_not_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "o.csv", "quoteChar": "'", "rowDelimiter": "|", "nullValue": "\\N"}),
+    );
+    let rows = vec![vec![text("")], vec![text("")]];
+    write_rows(&ds, text_schema(&["a"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "''|''|");
+    let (schema, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(schema.names().collect::<Vec<_>>(), ["Prop_0"]);
+    assert_eq!(back, rows);
+}
+
 #[tokio::test]
 async fn default_output_uses_crlf_and_quotes_only_when_needed() {
     let dir = tempfile::tempdir().unwrap();

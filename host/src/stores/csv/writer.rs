@@ -101,7 +101,14 @@ impl RowWriter for CsvWriter {
                 } else {
                     self.text.clear();
                     value.write_text(&mut self.text);
-                    if let Err(reason) = self.encoder.text(&mut self.line, &self.text) {
+                    if let (true, Some(q)) =
+                        (width == 1 && self.text.is_empty(), self.encoder.quote)
+                    {
+                        // A one-column row holding the empty string would be a blank line, which
+                        // readers skip (a file of only such rows would read back as no rows):
+                        // quoted, it is a line of its own. (Found by the `csv` fuzz target.)
+                        self.line.extend_from_slice(&[q, q]);
+                    } else if let Err(reason) = self.encoder.text(&mut self.line, &self.text) {
                         return Err(StoreError::new(format!(
                             "{}: row {}, column {}: {reason}",
                             self.label,
