@@ -409,6 +409,25 @@ async fn one_column_empty_string_rows_are_not_blank_lines() {
     assert_eq!(back, rows);
 }
 
+/// Fuzz regression (`csv` target): a file whose first value starts with U+FEFF was written
+/// starting with the bytes of a byte-order mark, which the reader drops. The writer quotes it.
+#[tokio::test]
+async fn a_first_value_starting_with_a_byte_order_mark_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), json!({"fileName": "o.csv"}));
+    let rows = vec![
+        vec![text("\u{feff}one"), text("x")],
+        vec![text("\u{feff}two"), text("y")],
+    ];
+    write_rows(&ds, text_schema(&["a", "b"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "\"\u{feff}one\",x\r\n\u{feff}two,y\r\n");
+    let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(back, rows);
+}
+
 #[tokio::test]
 async fn default_output_uses_crlf_and_quotes_only_when_needed() {
     let dir = tempfile::tempdir().unwrap();
