@@ -428,6 +428,36 @@ async fn a_first_value_starting_with_a_byte_order_mark_keeps_it() {
     assert_eq!(back, rows);
 }
 
+/// Fuzz regression (`csv` target): without a quote character, a text equal to `nullValue` was
+/// written bare and read back as NULL. It is escaped (or, with no escape character either,
+/// refused by name).
+#[tokio::test]
+async fn text_equal_to_the_null_marker_stays_text_without_quoting() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "o.csv", "quoteChar": "", "escapeChar": "\"", "nullValue": "NULL"}),
+    );
+    let rows = vec![vec![text("NULL"), Value::Null]];
+    write_rows(&ds, text_schema(&["a", "b"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "\"NULL,NULL\r\n");
+    let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(back, rows);
+
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "p.csv", "quoteChar": "", "escapeChar": "", "nullValue": "NULL"}),
+    );
+    let e = write_rows(&ds, text_schema(&["a"]), vec![vec![text("NULL")]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("equals nullValue"), "{e}");
+}
+
 #[tokio::test]
 async fn default_output_uses_crlf_and_quotes_only_when_needed() {
     let dir = tempfile::tempdir().unwrap();

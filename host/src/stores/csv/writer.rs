@@ -203,14 +203,21 @@ impl FieldEncoder {
             }
             None => match self.escape {
                 Some(e) => {
-                    for &b in bytes {
-                        if self.is_special(b) {
+                    // A text equal to a non-empty `nullValue` would read back as NULL; an
+                    // escaped first byte keeps it text (found by the `csv` fuzz target).
+                    let is_marker = !bytes.is_empty() && bytes == self.null_value.as_slice();
+                    for (i, &b) in bytes.iter().enumerate() {
+                        if self.is_special(b) || (is_marker && i == 0) {
                             out.push(e);
                         }
                         out.push(b);
                     }
                     Ok(())
                 }
+                None if !bytes.is_empty() && bytes == self.null_value.as_slice() => Err(
+                    "the value equals nullValue, but quoteChar and escapeChar are both empty"
+                        .to_string(),
+                ),
                 None if bytes.iter().any(|&b| self.is_special(b)) => Err(
                     "the value contains the column delimiter or a line break, but quoteChar and escapeChar are both empty".to_string(),
                 ),
