@@ -208,7 +208,7 @@ fn column_values(
             let count: usize = dims
                 .iter()
                 .map(|&(l, _): &(i32, i32)| usize::try_from(l).unwrap_or(0).min(8))
-                .product::<usize>()
+                .fold(1usize, usize::saturating_mul)
                 .min(16);
             let count = if dims.is_empty() { 0 } else { count };
             let count = if u.ratio(1, 8)? {
