@@ -426,6 +426,26 @@ async fn a_first_value_starting_with_a_byte_order_mark_keeps_it() {
     assert_eq!(got, "\"\u{feff}one\",x\r\n\u{feff}two,y\r\n");
     let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
     assert_eq!(back, rows);
+
+    // Without quoting, the escape character protects it; with neither, it is refused.
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "e.csv", "quoteChar": "", "escapeChar": "\\", "firstRowAsHeader": true}),
+    );
+    write_rows(&ds, text_schema(&["\u{feff}h"]), vec![vec![text("v")]])
+        .await
+        .unwrap();
+    let (schema, _, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(schema.names().collect::<Vec<_>>(), ["\u{feff}h"]);
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "n.csv", "quoteChar": "", "escapeChar": ""}),
+    );
+    let e = write_rows(&ds, text_schema(&["a"]), vec![vec![text("\u{feff}x")]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("byte-order mark"), "{e}");
 }
 
 /// Fuzz regression (`csv` target): without a quote character, a text equal to `nullValue` was

@@ -205,15 +205,21 @@ impl FieldEncoder {
                 Some(e) => {
                     // A text equal to a non-empty `nullValue` would read back as NULL; an
                     // escaped first byte keeps it text (found by the `csv` fuzz target).
+                    // So is a leading U+FEFF at the start of the file (a byte-order mark).
                     let is_marker = !bytes.is_empty() && bytes == self.null_value.as_slice();
+                    let protect_first = is_marker || (file_start && text.starts_with('\u{feff}'));
                     for (i, &b) in bytes.iter().enumerate() {
-                        if self.is_special(b) || (is_marker && i == 0) {
+                        if self.is_special(b) || (protect_first && i == 0) {
                             out.push(e);
                         }
                         out.push(b);
                     }
                     Ok(())
                 }
+                None if file_start && text.starts_with('\u{feff}') => Err(
+                    "the file's first value starts with U+FEFF, which would read back as a byte-order mark, but quoteChar and escapeChar are both empty"
+                        .to_string(),
+                ),
                 None if !bytes.is_empty() && bytes == self.null_value.as_slice() => Err(
                     "the value equals nullValue, but quoteChar and escapeChar are both empty"
                         .to_string(),
