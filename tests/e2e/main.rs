@@ -25,6 +25,7 @@ mod pipeline;
 mod planning;
 mod plugin_limits;
 mod plugins;
+mod roundtrip;
 mod sandbox;
 mod script;
 mod secrets;

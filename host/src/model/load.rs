@@ -123,13 +123,30 @@ impl Factory {
         Ok(())
     }
 
+    /// A factory from the text of one single JSON file named `file` (not read: `text` is its
+    /// content), classified as [`Factory::load`] classifies a single file. Pure, so the fuzz
+    /// target and tests can drive the loader without touching the disk.
+    pub fn from_json_text(file: &Path, text: &str) -> Result<Factory, ModelError> {
+        let mut factory = Factory {
+            root: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ..Factory::default()
+        };
+        factory.add_text(file, text, None)?;
+        Ok(factory)
+    }
+
     fn load_file(&mut self, file: &Path, kind: Option<Kind>) -> Result<(), ModelError> {
         let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
             path: file.to_path_buf(),
             source,
         })?;
+        self.add_text(file, &text, kind)
+    }
+
+    /// Adds the definitions in one file's text (`kind` when the folder says it).
+    fn add_text(&mut self, file: &Path, text: &str, kind: Option<Kind>) -> Result<(), ModelError> {
         // ADF's exports and editors on Windows may start a file with a UTF-8 byte-order mark.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: Value = serde_json::from_str(text).map_err(|e| ModelError::Json {
             path: file.to_path_buf(),
             line: e.line(),

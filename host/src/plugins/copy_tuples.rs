@@ -115,6 +115,16 @@ pub fn wit_to_tuples(
             targets.len()
         ))));
     }
+    if width == 0 {
+        // A batch without columns holds no rows, as `batch_from_wit` reads it: its `num-rows`
+        // is then the guest's bare claim, and a tuple per claimed row let a forged count
+        // (u32::MAX) make the host write gigabytes. Found by the `guest_output` fuzz target.
+        return Ok(RawTuples {
+            data: bytes::Bytes::new(),
+            rows: 0,
+            types: targets.clone(),
+        });
+    }
     let count = i16::try_from(width).map_err(|_| {
         OutputError::Unwritable(ConvertError::shape(format!(
             "{width} columns exceed COPY's limit"
@@ -191,7 +201,7 @@ fn take_i32(data: &mut &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::convert::batch_to_wit;
+    use crate::plugins::convert::{batch_from_wit, batch_to_wit};
     use crate::stores::postgres::copy_binary::write_row;
     use crate::types::batch::Batch;
     use crate::types::schema::{Column, DataType};
@@ -300,6 +310,22 @@ mod tests {
         let e = tuples_to_wit(&schema, &raw).unwrap_err();
         assert_eq!((e.column.as_str(), e.row), ("name", Some(1)));
         assert!(e.message.contains("UTF-8"), "{e}");
+    }
+
+    /// Fuzz regression (`guest_output` target): a guest batch without columns claiming
+    /// u32::MAX rows made `wit_to_tuples` write a tuple per claimed row (gigabytes, minutes).
+    /// It holds no rows, on this path as on the value path.
+    #[test]
+    fn a_batch_without_columns_has_no_rows_whatever_it_claims() {
+        let forged = || wit::Batch {
+            num_rows: u32::MAX,
+            columns: Vec::new(),
+        };
+        let none: Arc<[Type]> = Vec::new().into();
+        let tuples = wit_to_tuples(&Schema::default(), forged(), &none).unwrap();
+        assert_eq!((tuples.rows, tuples.data.len()), (0, 0));
+        let values = batch_from_wit(&Arc::new(Schema::default()), forged()).unwrap();
+        assert_eq!(values.num_rows(), 0);
     }
 
     #[test]

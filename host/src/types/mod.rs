@@ -8,5 +8,7 @@
 pub mod batch;
 pub mod ident;
 pub mod schema;
+#[cfg(any(test, feature = "test-strategies"))]
+pub mod strategies;
 pub mod text_form;
 pub mod value;

@@ -31,6 +31,31 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// Every leaf (scalar) type, in the WIT `scalar-type` order: what arrays and ranges are
+    /// made of. Property tests and fuzz targets walk it to cover every type.
+    pub const LEAVES: [DataType; 20] = [
+        DataType::Bool,
+        DataType::Int16,
+        DataType::Int32,
+        DataType::Int64,
+        DataType::Float32,
+        DataType::Float64,
+        DataType::Numeric,
+        DataType::Money,
+        DataType::Text,
+        DataType::Bytes,
+        DataType::Uuid,
+        DataType::Json,
+        DataType::Date,
+        DataType::Time,
+        DataType::TimeTz,
+        DataType::Timestamp,
+        DataType::TimestampTz,
+        DataType::Interval,
+        DataType::Inet,
+        DataType::MacAddr,
+    ];
+
     /// ADF's interim type name, shown in schemas and errors.
     pub fn interim_name(&self) -> String {
         match self {

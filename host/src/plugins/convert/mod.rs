@@ -28,6 +28,8 @@ use std::fmt;
 
 mod columns;
 mod from_wit;
+#[cfg(test)]
+mod proptests;
 mod schema;
 mod size;
 #[cfg(test)]

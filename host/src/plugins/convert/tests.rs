@@ -603,3 +603,28 @@ fn conversion_speed() {
     assert_eq!(back.num_rows(), rows);
     eprintln!("convert 10k x 6: to wit {out:?}, from wit {inn:?}");
 }
+
+/// Fuzz regression (`guest_output` target): a guest array whose dimensions multiply past i64
+/// (three of i32::MAX) overflowed while being checked (a panic in debug builds, a wrapped count
+/// in release). It is refused by name.
+#[test]
+fn array_dimensions_that_overflow_are_refused() {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![Column::new(
+        "a",
+        DataType::Array(Box::new(DataType::Int32)),
+        "_int4",
+    )]));
+    let batch = wit::Batch {
+        num_rows: 1,
+        columns: vec![wit::ColumnData {
+            nulls: vec![false],
+            values: wit::ColumnValues::Array(vec![wit::ArrayValue {
+                dims: vec![(i32::MAX, 1); 3],
+                elements: vec![Some(wit::Scalar::Int32(1))],
+            }]),
+        }],
+    };
+    let err = batch_from_wit(&schema, batch).unwrap_err().to_string();
+    assert!(err.contains("column \"a\", row 0"), "{err}");
+    assert!(err.contains("call for more than 2^63"), "{err}");
+}

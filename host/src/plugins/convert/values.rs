@@ -193,19 +193,22 @@ pub(super) fn array_to_wit(
 }
 
 pub(super) fn array_from_wit(a: wit::ArrayValue, elem: wit::ScalarType) -> Result<Value, String> {
-    let expected: i64 = if a.dims.is_empty() {
-        0
+    // The guest's dimensions can multiply past i64 (three of i32::MAX): checked, so a forged
+    // shape is an error rather than an overflow panic, or a wrapped count that happens to
+    // match (found by the `guest_output` fuzz target).
+    let expected: Option<i64> = if a.dims.is_empty() {
+        Some(0)
     } else {
         a.dims
             .iter()
-            .map(|&(len, _)| i64::from(len.max(0)))
-            .product()
+            .try_fold(1i64, |n, &(len, _)| n.checked_mul(i64::from(len.max(0))))
     };
-    if i64::try_from(a.elements.len()).ok() != Some(expected) {
+    if expected.is_none() || i64::try_from(a.elements.len()).ok() != expected {
         return Err(format!(
-            "array has {} elements but its dimensions {:?} call for {expected}",
+            "array has {} elements but its dimensions {:?} call for {}",
             a.elements.len(),
-            a.dims
+            a.dims,
+            expected.map_or_else(|| "more than 2^63".to_string(), |n| n.to_string())
         ));
     }
     let mut elements = Vec::with_capacity(a.elements.len());

@@ -388,6 +388,96 @@ async fn round_trip_awkward_values_in_every_quoting_mode() {
     }
 }
 
+/// Fuzz regression (`csv` target): a one-column file whose only row is the empty string, with a
+/// `nullValue` other than empty, was written as a blank line and read back as a file without
+/// columns or rows. The writer quotes the empty value so the row survives.
+#[tokio::test]
+async fn one_column_empty_string_rows_are_not_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "o.csv", "quoteChar": "'", "rowDelimiter": "|", "nullValue": "\\N"}),
+    );
+    let rows = vec![vec![text("")], vec![text("")]];
+    write_rows(&ds, text_schema(&["a"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "''|''|");
+    let (schema, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(schema.names().collect::<Vec<_>>(), ["Prop_0"]);
+    assert_eq!(back, rows);
+}
+
+/// Fuzz regression (`csv` target): a file whose first value starts with U+FEFF was written
+/// starting with the bytes of a byte-order mark, which the reader drops. The writer quotes it.
+#[tokio::test]
+async fn a_first_value_starting_with_a_byte_order_mark_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), json!({"fileName": "o.csv"}));
+    let rows = vec![
+        vec![text("\u{feff}one"), text("x")],
+        vec![text("\u{feff}two"), text("y")],
+    ];
+    write_rows(&ds, text_schema(&["a", "b"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "\"\u{feff}one\",x\r\n\u{feff}two,y\r\n");
+    let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(back, rows);
+
+    // Without quoting, the escape character protects it; with neither, it is refused.
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "e.csv", "quoteChar": "", "escapeChar": "\\", "firstRowAsHeader": true}),
+    );
+    write_rows(&ds, text_schema(&["\u{feff}h"]), vec![vec![text("v")]])
+        .await
+        .unwrap();
+    let (schema, _, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(schema.names().collect::<Vec<_>>(), ["\u{feff}h"]);
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "n.csv", "quoteChar": "", "escapeChar": ""}),
+    );
+    let e = write_rows(&ds, text_schema(&["a"]), vec![vec![text("\u{feff}x")]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("byte-order mark"), "{e}");
+}
+
+/// Fuzz regression (`csv` target): without a quote character, a text equal to `nullValue` was
+/// written bare and read back as NULL. It is escaped (or, with no escape character either,
+/// refused by name).
+#[tokio::test]
+async fn text_equal_to_the_null_marker_stays_text_without_quoting() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "o.csv", "quoteChar": "", "escapeChar": "\"", "nullValue": "NULL"}),
+    );
+    let rows = vec![vec![text("NULL"), Value::Null]];
+    write_rows(&ds, text_schema(&["a", "b"]), rows.clone())
+        .await
+        .unwrap();
+    let got = std::fs::read_to_string(dir.path().join("data/o.csv")).unwrap();
+    assert_eq!(got, "\"NULL,NULL\r\n");
+    let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(back, rows);
+
+    let ds = dataset(
+        dir.path(),
+        json!({"fileName": "p.csv", "quoteChar": "", "escapeChar": "", "nullValue": "NULL"}),
+    );
+    let e = write_rows(&ds, text_schema(&["a"]), vec![vec![text("NULL")]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("equals nullValue"), "{e}");
+}
+
 #[tokio::test]
 async fn default_output_uses_crlf_and_quotes_only_when_needed() {
     let dir = tempfile::tempdir().unwrap();

@@ -280,3 +280,7 @@ impl RowWriter for ParquetWriter {
 #[cfg(test)]
 #[path = "parquet_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "parquet_proptests.rs"]
+mod proptests;

@@ -23,6 +23,8 @@ mod encode;
 mod read;
 mod write;
 
+#[cfg(test)]
+pub(crate) use read::default_type_name;
 pub use read::EnginePlan;
 pub use write::ArrowPlan;
 

@@ -76,7 +76,9 @@ impl EnginePlan {
     }
 }
 
-fn default_type_name(dt: &DataType) -> String {
+/// The PostgreSQL type name a column of `dt` gets when the file does not say (a file from
+/// another writer).
+pub(crate) fn default_type_name(dt: &DataType) -> String {
     match dt {
         DataType::Bool => "bool".into(),
         DataType::Int16 => "int2".into(),
