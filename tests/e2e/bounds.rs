@@ -144,13 +144,7 @@ async fn a_self_recursive_fan_out_ends_at_the_run_limits() {
         let out = run.json();
         assert_eq!(out["status"], "Failed", "{}", run.stdout);
         // The limit's error travels up through each parent's error to the top run.
-        let fan = out["activities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["activityName"] == "Fan")
-            .unwrap();
-        let message = fan["error"]["message"].as_str().unwrap();
+        let message = activity(&out, "Fan")["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{flag}: {message}");
         assert!(run.stderr.contains("ActivityRunLimitExceeded") || run.stderr.contains(says));
     }
@@ -184,12 +178,7 @@ async fn a_string_doubled_in_a_loop_stops_at_the_size_limit() {
     assert_eq!(run.code, 1, "{}", run.all());
     let out = run.json();
     for name in ["Grow", "Multiply", "Join"] {
-        let a = out["activities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["activityName"] == name)
-            .unwrap_or_else(|| panic!("no record of {name}: {}", run.stdout));
+        let a = activity(&out, name);
         assert_eq!(a["status"], "Failed", "{name}: {a}");
         let message = a["error"]["message"].as_str().unwrap();
         assert!(

@@ -96,12 +96,7 @@ async fn cancelling_one_activity_leaves_the_rest_of_the_run_going() {
         .unwrap();
     let json = out.to_json();
     assert_eq!(status_of(&json, "LongWait"), ["Cancelled"], "{json:#}");
-    let long_wait = json["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["activityName"] == "LongWait")
-        .unwrap();
+    let long_wait = activity(&json, "LongWait");
     assert_eq!(long_wait["error"]["errorCode"], "OperationCanceled");
     assert!(
         long_wait["durationInMs"].as_u64().unwrap() < 1500,

@@ -4,16 +4,6 @@
 use serde_json::{json, Value};
 use sluice_e2e::*;
 
-fn activity<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|a| a["activityName"] == name)
-        .unwrap_or_else(|| panic!("no activity {name} in {run}"))
-}
-
 fn example(name: &str) -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_string() + name
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sluice::copy::transform::PluginHost;
 use sluice::engine::{self, RunOptions, Status};
 use sluice::plugins::{PluginRuntime, RuntimeConfig, Tenant};
@@ -89,15 +89,6 @@ fn factory(db: &TestDb, vault_url: &str, t: &Tenant1, other: &Tenant1) -> TestFa
         ]}),
     );
     f
-}
-
-fn activity<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["activityName"] == name)
-        .unwrap_or_else(|| panic!("no activity {name} in {run:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -426,6 +426,18 @@ pub fn activity_output(run: &Value) -> &Value {
     &run["activities"][0]["output"]
 }
 
+/// The last record of activity `name` in a `--output json` run (a ForEach's last iteration);
+/// panics naming the activity when there is none.
+pub fn activity<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|a| a["activityName"] == name)
+        .unwrap_or_else(|| panic!("no activity {name} in {run:#}"))
+}
+
 /// A table with one column of every built-in type family, in schema `{s}`, and rows with
 /// extreme values (NaN, infinities, BC dates, 1000-digit numerics, awkward text, NULLs).
 pub const ALL_TYPES_SQL: &str = r#"

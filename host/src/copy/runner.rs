@@ -197,21 +197,17 @@ pub async fn run_copy(
     ctx: &RunContext,
     progress: &Progress,
 ) -> Result<CopyOutput, CopyFailure> {
-    let started = chrono::Utc::now();
-    let t0 = Instant::now();
-    let so_far = SoFar::default();
-    let mut skips = SkipLog::new(ctx.redactor());
-    let result = match open_skip_log(plan, ctx).await {
-        Ok(log) => {
-            skips = log;
-            run_copy_counted(plan, ctx, progress, &so_far, &skips).await
-        }
-        Err(e) => Err(e),
-    };
-    result.map_err(|error| CopyFailure {
-        partial: so_far.output(plan, started, t0.elapsed().as_secs_f64(), &error, &skips),
+    let so_far = SoFar::new();
+    let fail = |error: StoreError, skips: &SkipLog| CopyFailure {
+        partial: so_far.output(plan, &error, skips),
         error,
-    })
+    };
+    let skips = open_skip_log(plan, ctx)
+        .await
+        .map_err(|e| fail(e, &SkipLog::new(ctx.redactor())))?;
+    run_copy_counted(plan, ctx, progress, &so_far, &skips)
+        .await
+        .map_err(|e| fail(e, &skips))
 }
 
 /// Where skipped rows are counted, and logged when the copy has a session log.
@@ -235,29 +231,34 @@ pub struct CopyFailure {
     pub partial: CopyOutput,
 }
 
-/// What a copy has read and committed so far, counted as it goes.
-#[derive(Default)]
+/// What a copy has read and committed so far, counted as it goes, and when it started.
 struct SoFar {
+    started: chrono::DateTime<chrono::Utc>,
+    t0: Instant,
     rows_read: AtomicU64,
     data_read: AtomicU64,
     committed: Arc<Committed>,
 }
 
 impl SoFar {
+    fn new() -> Self {
+        SoFar {
+            started: chrono::Utc::now(),
+            t0: Instant::now(),
+            rows_read: AtomicU64::new(0),
+            data_read: AtomicU64::new(0),
+            committed: Arc::default(),
+        }
+    }
+
     fn read(&self, rows: u64, bytes: u64) {
         self.rows_read.fetch_add(rows, Ordering::Relaxed);
         self.data_read.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A failed copy's output: the counts so far, the error, status `Failed`.
-    fn output(
-        &self,
-        plan: &CopyPlan,
-        started: chrono::DateTime<chrono::Utc>,
-        secs: f64,
-        error: &StoreError,
-        skips: &SkipLog,
-    ) -> CopyOutput {
+    fn output(&self, plan: &CopyPlan, error: &StoreError, skips: &SkipLog) -> CopyOutput {
+        let secs = self.t0.elapsed().as_secs_f64();
         let data_read = self.data_read.load(Ordering::Relaxed);
         CopyOutput {
             data_read,
@@ -282,7 +283,7 @@ impl SoFar {
                 "source": {"type": plan.source.type_label()},
                 "sink": {"type": plan.sink.type_label()},
                 "status": "Failed",
-                "start": started.to_rfc3339(),
+                "start": self.started.to_rfc3339(),
                 "duration": round3(secs),
             })],
         }
@@ -360,8 +361,7 @@ async fn copy_rows(
     cancel: &CancellationToken,
     so_far: &SoFar,
 ) -> Result<CopyOutput, StoreError> {
-    let started = chrono::Utc::now();
-    let t0 = Instant::now();
+    let (started, t0) = (so_far.started, so_far.t0);
     let (mut source, read_report) = tokio::select! {
         r = open_source_reporting(&plan.source) => r?,
         _ = cancel.cancelled() => return Err(cancelled()),

@@ -20,6 +20,20 @@ pub(crate) fn check_string_size(bytes: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `parts` joined with `delimiter`, refused before it is allocated when it would pass
+/// [`MAX_STRING_BYTES`] (`concat`, `join`).
+pub(crate) fn join_bounded(parts: &[String], delimiter: &str) -> Result<String, String> {
+    let delimiters = delimiter
+        .len()
+        .saturating_mul(parts.len().saturating_sub(1));
+    let size = parts
+        .iter()
+        .map(String::len)
+        .fold(delimiters, usize::saturating_add);
+    check_string_size(size)?;
+    Ok(parts.join(delimiter))
+}
+
 /// Refuses a function's result that passes the size limits on strings and arrays.
 pub(crate) fn check_result_size(v: &Value) -> Result<(), String> {
     match v {

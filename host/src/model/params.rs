@@ -120,9 +120,9 @@ fn expr_error(e: expr::ExprError) -> ModelError {
 /// `validate`'s walk: each expression that can be evaluated from what is known is; one that
 /// needs a run's values (activity outputs, `item()`, ...) stays as written, after its syntax
 /// is checked.
-fn lenient(value: &Value, view: &Scope, at: &str) -> Result<Value, ModelError> {
+fn lenient(value: &Value, scope: &Scope, at: &str) -> Result<Value, ModelError> {
     Ok(match value {
-        Value::String(s) => match expr::evaluate_str(s, view, at) {
+        Value::String(s) => match expr::evaluate_str(s, scope, at) {
             Ok(v) => v,
             Err(_) => {
                 expr::validate(value, at).map_err(expr_error)?;
@@ -132,16 +132,16 @@ fn lenient(value: &Value, view: &Scope, at: &str) -> Result<Value, ModelError> {
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| lenient(v, view, at))
+                .map(|v| lenient(v, scope, at))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => {
             if let Some(s) = expr::expression_object(value) {
-                return lenient(&Value::String(s.to_string()), view, at);
+                return lenient(&Value::String(s.to_string()), scope, at);
             }
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(k.clone(), lenient(v, view, at)?);
+                out.insert(k.clone(), lenient(v, scope, at)?);
             }
             Value::Object(out)
         }

@@ -369,7 +369,7 @@ fn filter(a: &Activity, scope: &Scope) -> Outcome {
         .and_then(|tp| tp.get("condition"))
         .ok_or_else(|| bad(a, "condition", "is required"))?;
     let mut kept = Vec::new();
-    // One copy of the scope (it holds every activity output), with `item()` set per item.
+    // One copy of the scope (cheap: its maps are shared), with `item()` set per item.
     let mut s = scope.clone();
     let at = format!("{} typeProperties.condition", a.at);
     for item in &items {

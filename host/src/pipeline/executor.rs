@@ -266,18 +266,19 @@ pub fn run_container(
                     };
                     let a = &activities[i];
                     tracing::error!(activity = %a.name, "stopped unexpectedly: {e}");
-                    let mut record = skipped(a);
-                    record.status = Status::Failed;
-                    record.error = Some(ActivityError {
-                        error_code: "InternalError".into(),
-                        message: format!(
-                            "activity '{}' stopped unexpectedly (a bug in Sluice): {}",
-                            a.name,
-                            panic_message(e)
-                        ),
-                        failure_type: FailureType::SystemError,
-                    });
-                    state.record(record);
+                    state.record(failed_record(
+                        a,
+                        None,
+                        ActivityError {
+                            error_code: "InternalError".into(),
+                            message: format!(
+                                "activity '{}' stopped unexpectedly (a bug in Sluice): {}",
+                                a.name,
+                                panic_message(e)
+                            ),
+                            failure_type: FailureType::SystemError,
+                        },
+                    ));
                     (i, Status::Failed)
                 }
             };
@@ -356,26 +357,26 @@ impl Graph {
 async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Status {
     let start = chrono::Utc::now();
     let t0 = Instant::now();
-    // The activity's own token: a child of its list's, cancelled from outside through the run
-    // context, or when an attempt times out.
     let _slot = match state.ctx.start_activity_run() {
         Ok(slot) => slot,
         Err(limit) => {
             // Fails at once, without starting anything: a fan-out past the limit ends in records
             // of the activities it could not start instead of growing until memory runs out.
             tracing::error!(activity = %a.name, "{limit}");
-            let mut record = skipped(a);
-            record.status = Status::Failed;
-            record.activity_run_start = Some(start.to_rfc3339());
-            record.error = Some(ActivityError {
-                error_code: "ActivityRunLimitExceeded".into(),
-                message: format!("activity '{}' was not started: {limit}", a.name),
-                failure_type: FailureType::UserError,
-            });
-            state.record(record);
+            state.record(failed_record(
+                a,
+                Some(start),
+                ActivityError {
+                    error_code: "ActivityRunLimitExceeded".into(),
+                    message: format!("activity '{}' was not started: {limit}", a.name),
+                    failure_type: FailureType::UserError,
+                },
+            ));
             return Status::Failed;
         }
     };
+    // The activity's own token: a child of its list's, cancelled from outside through the run
+    // context, or when an attempt times out.
     let cancel = frame.cancel.child_token();
     let _running = state.ctx.activity_started(&a.name, &cancel);
     if let Some(o) = &state.ctx.observer {
@@ -577,6 +578,21 @@ fn skipped(a: &Activity) -> ActivityRun {
         attempts: 0,
         error: None,
         output: Value::Object(Map::new()),
+    }
+}
+
+/// The record of an activity that failed without running its attempts (refused by a run
+/// limit, or stopped by a panic).
+fn failed_record(
+    a: &Activity,
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    error: ActivityError,
+) -> ActivityRun {
+    ActivityRun {
+        status: Status::Failed,
+        activity_run_start: start.map(|s| s.to_rfc3339()),
+        error: Some(error),
+        ..skipped(a)
     }
 }
 

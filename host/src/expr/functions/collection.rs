@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::{d, Args, Def, FnError, MANY};
 use crate::expr::eval::lookup;
-use crate::expr::value::{check_string_size, loose_eq, to_text};
+use crate::expr::value::{join_bounded, loose_eq, to_text};
 use crate::expr::Context;
 
 pub(crate) const DEFS: &[Def] = &[
@@ -120,13 +120,9 @@ fn join(a: &mut Args, _: &dyn Context) -> R {
     let items = a.array(0)?;
     let d = a.str(1)?;
     let parts: Vec<String> = items.iter().map(to_text).collect();
-    let delimiters = d.len().saturating_mul(parts.len().saturating_sub(1));
-    let size = parts
-        .iter()
-        .map(String::len)
-        .fold(delimiters, usize::saturating_add);
-    check_string_size(size).map_err(|m| a.fail(m))?;
-    Ok(Value::String(parts.join(d)))
+    Ok(Value::String(
+        join_bounded(&parts, d).map_err(|m| a.fail(m))?,
+    ))
 }
 
 /// Checks that every argument is an array, or every one an object.

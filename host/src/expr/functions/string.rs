@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{d, Args, Def, FnError, MANY};
-use crate::expr::value::{check_string_size, to_text};
+use crate::expr::value::{check_string_size, join_bounded, to_text};
 use crate::expr::Context;
 
 pub(crate) const DEFS: &[Def] = &[
@@ -38,8 +38,9 @@ fn concat(a: &mut Args, _: &dyn Context) -> R {
         return Ok(Value::Array(out));
     }
     let parts: Vec<String> = a.all().iter().map(to_text).collect();
-    check_string_size(parts.iter().map(String::len).sum()).map_err(|m| a.fail(m))?;
-    Ok(Value::String(parts.concat()))
+    Ok(Value::String(
+        join_bounded(&parts, "").map_err(|m| a.fail(m))?,
+    ))
 }
 
 /// Lower-cases one character the simple way, so positions stay character positions.
