@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cli        front end (run, validate, demo, plugin)
+//! service    ADF REST API, control database, workers
 //! engine     the facade
 //! pipeline   executor, activities, run output
 //! copy       copy runner, RunContext, progress
@@ -27,6 +28,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plugins;
 pub mod secrets;
+pub mod service;
 pub mod stores;
 pub mod types;
 

@@ -1,0 +1,2 @@
+//! The control database: tenants, factories, definitions, plugins and runs (see `control` in
+//! the service design). Filled in by the control-database work.

@@ -1,0 +1,12 @@
+//! The multi-tenant service: ADF's management REST API over a PostgreSQL control database,
+//! and the workers that run the queued pipeline runs. It sits above the [`crate::engine`]
+//! facade and below the command line (`sluice serve`, `sluice worker`, `sluice tenant`).
+//!
+//! - [`control`]: the control database (tenants, factories and their definitions, plugins,
+//!   runs, activity runs, tenant run slots), its migrations, and secrets sealed at rest;
+//! - [`api`]: the HTTP API (api-version 2018-06-01), its authentication and ARM errors;
+//! - [`worker`]: claims queued runs, runs them through the engine, keeps their leases.
+
+pub mod api;
+pub mod control;
+pub mod worker;

@@ -1,0 +1,1 @@
+//! Workers: claim queued runs, run them through the engine, keep their leases.
