@@ -14,8 +14,8 @@ use sluice::engine::{self, RunObserver, RunOptions, Status};
 struct Printer;
 
 impl RunObserver for Printer {
-    fn activity_started(&self, name: &str, activity_type: &str) {
-        println!("started  {name} ({activity_type})");
+    fn activity_started(&self, a: &sluice::engine::ActivityStarted) {
+        println!("started  {} ({})", a.activity_name, a.activity_type);
     }
 
     fn activity_finished(&self, record: &serde_json::Value) {

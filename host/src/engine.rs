@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-pub use crate::copy::context::{RunContext, RunObserver};
+pub use crate::copy::context::{ActivityStarted, Replay, RunContext, RunIdentity, RunObserver};
 pub use crate::copy::transform::PluginHost;
 pub use crate::model::error::ModelError;
 pub use crate::model::load::Factory;
@@ -80,6 +80,10 @@ pub struct RunOptions {
     pub max_activity_runs: u64,
     /// The most activity runs the run may have going at once; a service sets it per tenant.
     pub max_concurrent_activity_runs: u64,
+    /// The run's id and trigger values, when the caller names them (the service's runs).
+    pub identity: Option<RunIdentity>,
+    /// What a rerun takes over from the run it recovers.
+    pub replay: Option<Replay>,
 }
 
 impl Default for RunOptions {
@@ -94,6 +98,8 @@ impl Default for RunOptions {
             max_activity_runs: crate::copy::context::DEFAULT_MAX_ACTIVITY_RUNS,
             max_concurrent_activity_runs:
                 crate::copy::context::DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
+            identity: None,
+            replay: None,
         }
     }
 }
@@ -154,6 +160,8 @@ pub async fn start(
         );
     ctx.plugins = options.plugins;
     ctx.observer = options.observer;
+    ctx.identity = options.identity.map(Arc::new);
+    ctx.replay = options.replay.map(Arc::new);
     for s in &options.mask {
         ctx.redactor().register(s.expose());
     }

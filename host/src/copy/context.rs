@@ -19,13 +19,52 @@ use crate::secrets::{Redactor, SecretBook};
 /// Watches a run as it goes: the service records activity runs as they finish, an embedding
 /// program shows progress. Calls come from the run's tasks and must return quickly.
 pub trait RunObserver: Send + Sync {
-    /// An activity started (`activity_type` as ADF spells it).
-    fn activity_started(&self, _name: &str, _activity_type: &str) {}
+    /// An activity started.
+    fn activity_started(&self, _started: &ActivityStarted) {}
     /// An activity ended; `record` is its activity run as the run output shows it (masked).
     fn activity_finished(&self, _record: &serde_json::Value) {}
     /// A copy moved more rows: totals so far for `activity`.
     fn copy_progress(&self, _activity: &str, _rows: u64, _bytes: u64) {}
 }
+
+/// An activity run that has just started, as an observer is told of it.
+#[derive(Debug, Clone)]
+pub struct ActivityStarted {
+    /// Its `activityRunId`; the finished record carries the same one.
+    pub activity_run_id: String,
+    /// The pipeline run it runs in (a child pipeline's for its activities).
+    pub pipeline_run_id: String,
+    pub pipeline_name: String,
+    pub activity_name: String,
+    /// The type as ADF spells it (`Copy`, `ForEach`...).
+    pub activity_type: String,
+    /// RFC 3339, UTC.
+    pub start: String,
+    /// The activity's `typeProperties` as defined (expressions unresolved), masked: ADF's
+    /// `input` of the activity run.
+    pub input: serde_json::Value,
+}
+
+/// Who a top-level run is, when the caller (the service, a trigger) names it rather than
+/// letting the engine make a fresh id: `pipeline().RunId`, `GroupId`, the trigger values.
+#[derive(Debug, Clone, Default)]
+pub struct RunIdentity {
+    pub run_id: String,
+    /// `pipeline().GroupId`: the run group (a rerun shares its original's).
+    pub group_id: String,
+    /// `pipeline().DataFactory`.
+    pub data_factory: String,
+    /// `pipeline().TriggerType`, `TriggerName`, `TriggerId`.
+    pub trigger_type: String,
+    pub trigger_name: String,
+    pub trigger_id: String,
+}
+
+/// Outputs of the activities a rerun does not run again (ADF's rerun from failure, or from an
+/// activity): top-level activity name -> its output in the run being recovered. They count as
+/// succeeded, their outputs are what `activity('X').output` reads, and they get no new
+/// activity-run record.
+pub type Replay = std::collections::HashMap<String, serde_json::Value>;
 
 /// One run's context. Cheap to clone; clones share the secrets and the cancellation token.
 #[derive(Clone)]
@@ -52,6 +91,11 @@ pub struct RunContext {
     pub max_concurrent_activity_runs: u64,
     /// Activity runs started so far and running now (shared with child pipelines).
     activity_runs: Arc<ActivityRunCounts>,
+    /// The top-level run's id and trigger values when the caller names them (child pipelines
+    /// get fresh ids).
+    pub identity: Option<Arc<RunIdentity>>,
+    /// What a rerun takes over from the run it recovers (top-level activities only).
+    pub replay: Option<Arc<Replay>>,
 }
 
 #[derive(Default)]
@@ -76,6 +120,8 @@ impl Default for RunContext {
             max_activity_runs: DEFAULT_MAX_ACTIVITY_RUNS,
             max_concurrent_activity_runs: DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
             activity_runs: Arc::default(),
+            identity: None,
+            replay: None,
         }
     }
 }

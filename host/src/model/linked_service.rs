@@ -59,9 +59,15 @@ pub fn parse(
         let host = type_props.req_str("host")?;
         type_props.accept("userId");
         type_props.accept("password");
-        LinkedService::Files {
-            root: PathBuf::from(host),
-        }
+        let root = match &def.files_root {
+            None => PathBuf::from(host),
+            // The service: `C:\\data\\in` or `/data/in` is a folder under the tenant's root.
+            Some(jail) => jail.join(
+                super::files::confine::jailed_host(host)
+                    .map_err(|why| type_props.err("host", format!("'{host}' {why}")))?,
+            ),
+        };
+        LinkedService::Files { root }
     } else if ty == "AzureKeyVault" {
         LinkedService::KeyVault {
             base_url: super::key_vault::base_url_from(&type_props)?,

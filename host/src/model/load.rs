@@ -34,6 +34,10 @@ pub struct Definition {
     pub file: PathBuf,
     /// The object's `properties`.
     pub properties: Value,
+    /// In the service: the folder a `FileServer`'s `host` resolves under (the tenant's files
+    /// root), so a definition cannot reach the operator's other files. `None` on the command
+    /// line, where the machine is the user's own.
+    pub files_root: Option<PathBuf>,
 }
 
 /// Every definition of a factory, by kind and name.
@@ -183,6 +187,7 @@ impl Factory {
                 }
             };
             let def = Definition {
+                files_root: None,
                 name: name.clone(),
                 file: file.to_path_buf(),
                 properties,

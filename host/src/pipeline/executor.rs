@@ -46,6 +46,14 @@ pub struct RunState {
     pub detached: Mutex<Vec<tokio::task::JoinHandle<PipelineRun>>>,
     /// How many ExecutePipeline levels above this run.
     pub depth: u32,
+    /// This pipeline run's id (`pipeline().RunId`).
+    pub run_id: String,
+    pub pipeline_name: String,
+    /// The pipeline's own list, to tell it from nested ones: only its activities are replayed
+    /// by a rerun.
+    top: Arc<Vec<Activity>>,
+    /// Outputs a rerun takes over (top-level run only).
+    replay: Option<Arc<crate::copy::context::Replay>>,
 }
 
 /// Where a list of activities runs: ForEach iterations see their own `item()` and the outputs
@@ -138,22 +146,27 @@ pub async fn run_nested(
     warnings: Vec<String>,
     depth: u32,
 ) -> PipelineRun {
-    let run_id = uuid::Uuid::new_v4().to_string();
+    // The caller names the top-level run (the service, a trigger); child pipelines get fresh ids.
+    let identity = ctx.identity.as_deref().filter(|_| depth == 0);
+    let run_id = identity.map_or_else(|| uuid::Uuid::new_v4().to_string(), |i| i.run_id.clone());
     let start = chrono::Utc::now();
     let t0 = Instant::now();
     tracing::info!(pipeline = %pipeline.name, run_id = %run_id, "pipeline run started");
+    let text = |pick: fn(&crate::copy::context::RunIdentity) -> &String, default: &str| {
+        Value::String(identity.map_or_else(|| default.to_string(), |i| pick(i).clone()))
+    };
     let mut system = Map::new();
     system.insert("RunId".into(), Value::String(run_id.clone()));
     system.insert("Pipeline".into(), Value::String(pipeline.name.clone()));
-    system.insert("DataFactory".into(), Value::String("sluice".into()));
+    system.insert("DataFactory".into(), text(|i| &i.data_factory, "sluice"));
     system.insert(
         "TriggerTime".into(),
         Value::String(start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
     );
-    system.insert("TriggerType".into(), Value::String("Manual".into()));
-    system.insert("TriggerName".into(), Value::String("Sandbox".into()));
-    system.insert("TriggerId".into(), Value::String(run_id.clone()));
-    system.insert("GroupId".into(), Value::String(run_id.clone()));
+    system.insert("TriggerType".into(), text(|i| &i.trigger_type, "Manual"));
+    system.insert("TriggerName".into(), text(|i| &i.trigger_name, "Sandbox"));
+    system.insert("TriggerId".into(), text(|i| &i.trigger_id, &run_id));
+    system.insert("GroupId".into(), text(|i| &i.group_id, &run_id));
     let state = Arc::new(RunState {
         factory,
         ctx: ctx.clone(),
@@ -170,6 +183,10 @@ pub async fn run_nested(
         warnings: Mutex::new(warnings),
         detached: Mutex::new(Vec::new()),
         depth,
+        run_id: run_id.clone(),
+        pipeline_name: pipeline.name.clone(),
+        top: pipeline.activities.clone(),
+        replay: ctx.replay.clone().filter(|_| depth == 0),
     });
     let mut overall = run_container(
         state.clone(),
@@ -238,7 +255,17 @@ pub fn run_container(
                         None => false,
                     }
                 });
-                if met {
+                let replayed = state
+                    .replay
+                    .as_ref()
+                    .filter(|_| Arc::ptr_eq(&activities, &state.top))
+                    .and_then(|r| r.get(&a.name));
+                if let (true, Some(output)) = (met, replayed) {
+                    // A rerun takes this activity's result over from the run it recovers.
+                    tracing::info!(activity = %a.name, "not run again: it succeeded in the run being recovered");
+                    state.record_output(&frame, &a.name, output);
+                    graph.settle(i, Status::Succeeded, &mut status, &mut waiting, &mut ready);
+                } else if met {
                     let (state, list, frame) = (state.clone(), activities.clone(), frame.clone());
                     let task = running.spawn(async move {
                         let s = run_activity(&state, &list[i], &frame).await;
@@ -247,7 +274,7 @@ pub fn run_container(
                     tasks.insert(task.id(), i);
                 } else {
                     tracing::info!(activity = %a.name, "skipped: its dependency conditions were not met");
-                    state.record(skipped(a));
+                    state.record(skipped(&state, a));
                     graph.settle(i, Status::Skipped, &mut status, &mut waiting, &mut ready);
                 }
             }
@@ -267,6 +294,7 @@ pub fn run_container(
                     let a = &activities[i];
                     tracing::error!(activity = %a.name, "stopped unexpectedly: {e}");
                     state.record(failed_record(
+                        &state,
                         a,
                         None,
                         ActivityError {
@@ -293,7 +321,7 @@ pub fn run_container(
         for (i, a) in activities.iter().enumerate() {
             if status[i].is_none() {
                 status[i] = Some(Status::Skipped);
-                state.record(skipped(a));
+                state.record(skipped(&state, a));
             }
         }
         container_status(&activities, &graph, &status)
@@ -364,6 +392,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
             // of the activities it could not start instead of growing until memory runs out.
             tracing::error!(activity = %a.name, "{limit}");
             state.record(failed_record(
+                state,
                 a,
                 Some(start),
                 ActivityError {
@@ -379,8 +408,19 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     // context, or when an attempt times out.
     let cancel = frame.cancel.child_token();
     let _running = state.ctx.activity_started(&a.name, &cancel);
+    let activity_run_id = uuid::Uuid::new_v4().to_string();
     if let Some(o) = &state.ctx.observer {
-        o.activity_started(&a.name, &a.activity_type);
+        let mut input = a.raw.get("typeProperties").cloned().unwrap_or(Value::Null);
+        state.ctx.redactor().redact_json(&mut input);
+        o.activity_started(&crate::copy::context::ActivityStarted {
+            activity_run_id: activity_run_id.clone(),
+            pipeline_run_id: state.run_id.clone(),
+            pipeline_name: state.pipeline_name.clone(),
+            activity_name: a.name.clone(),
+            activity_type: a.activity_type.clone(),
+            start: start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            input,
+        });
     }
     let mut attempts = 0;
     let result = loop {
@@ -435,10 +475,13 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         output
     };
     state.record(ActivityRun {
+        activity_run_id,
+        pipeline_run_id: state.run_id.clone(),
         activity_name: a.name.clone(),
         activity_type: a.activity_type.clone(),
         status,
         activity_run_start: Some(start.to_rfc3339()),
+        activity_run_end: Some(chrono::Utc::now().to_rfc3339()),
         duration_in_ms: t0.elapsed().as_millis() as u64,
         attempts,
         error,
@@ -568,8 +611,11 @@ fn satisfies(status: Status, condition: Condition) -> bool {
     )
 }
 
-fn skipped(a: &Activity) -> ActivityRun {
+fn skipped(state: &RunState, a: &Activity) -> ActivityRun {
     ActivityRun {
+        activity_run_id: uuid::Uuid::new_v4().to_string(),
+        pipeline_run_id: state.run_id.clone(),
+        activity_run_end: None,
         activity_name: a.name.clone(),
         activity_type: a.activity_type.clone(),
         status: Status::Skipped,
@@ -584,6 +630,7 @@ fn skipped(a: &Activity) -> ActivityRun {
 /// The record of an activity that failed without running its attempts (refused by a run
 /// limit, or stopped by a panic).
 fn failed_record(
+    state: &RunState,
     a: &Activity,
     start: Option<chrono::DateTime<chrono::Utc>>,
     error: ActivityError,
@@ -592,7 +639,7 @@ fn failed_record(
         status: Status::Failed,
         activity_run_start: start.map(|s| s.to_rfc3339()),
         error: Some(error),
-        ..skipped(a)
+        ..skipped(state, a)
     }
 }
 

@@ -57,10 +57,17 @@ impl FailureType {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityRun {
+    /// ADF's `activityRunId`: unique per activity run (each ForEach iteration's, each retry
+    /// series'), so an observer pairs a start with its end.
+    pub activity_run_id: String,
+    /// The pipeline run the activity ran in (a child pipeline's for its activities).
+    pub pipeline_run_id: String,
     pub activity_name: String,
     pub activity_type: String,
     pub status: Status,
     pub activity_run_start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity_run_end: Option<String>,
     pub duration_in_ms: u64,
     /// Attempts made (1 + retries used).
     pub attempts: u32,

@@ -61,6 +61,26 @@ pub fn confine(path: &str, kind: PathKind) -> Result<String, PathEscape> {
     Ok(kept.join("/"))
 }
 
+/// A `FileServer` `host` taken as a folder under a root the operator chose (the service's
+/// per-tenant files root): a drive letter and leading separators are dropped (`C:\\data` and
+/// `/data` are both `data`), a network share is refused, and `..` may not climb above the root.
+pub fn jailed_host(host: &str) -> Result<String, PathEscape> {
+    let is_sep = |c: char| c == '/' || c == '\\';
+    let mut chars = host.chars();
+    if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
+        if is_sep(a) && is_sep(b) {
+            return Err(PathEscape::Unc);
+        }
+    }
+    let mut rest = host;
+    if let [letter, b':', ..] = rest.as_bytes() {
+        if letter.is_ascii_alphabetic() {
+            rest = &rest[2..];
+        }
+    }
+    confine(rest.trim_start_matches(is_sep), PathKind::Local)
+}
+
 /// [`confine`] for property `key` of `p`, refused with an error naming the object (dataset or
 /// activity), the property, the value and the reason.
 pub fn confined(
@@ -125,6 +145,17 @@ mod tests {
 
     fn local(p: &str) -> Result<String, PathEscape> {
         confine(p, PathKind::Local)
+    }
+
+    #[test]
+    fn a_jailed_host_is_a_folder_under_the_root() {
+        assert_eq!(jailed_host("C:\\data\\in").unwrap(), "data/in");
+        assert_eq!(jailed_host("/srv/files/").unwrap(), "srv/files");
+        assert_eq!(jailed_host("relative/x").unwrap(), "relative/x");
+        assert_eq!(jailed_host("/").unwrap(), "");
+        assert_eq!(jailed_host("\\\\server\\share"), Err(PathEscape::Unc));
+        assert_eq!(jailed_host("/a/../../etc"), Err(PathEscape::AboveRoot));
+        assert_eq!(jailed_host("C:..\\x"), Err(PathEscape::AboveRoot));
     }
 
     #[test]
