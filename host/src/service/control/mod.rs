@@ -11,7 +11,10 @@
 
 pub mod crypto;
 mod error;
+mod paging;
+pub mod plugins;
 pub mod queue;
+pub mod resources;
 pub mod tenants;
 
 use std::time::Duration;
@@ -21,6 +24,9 @@ use tokio_postgres::config::SslMode as PgSslMode;
 
 pub use crypto::{mask_secure_strings, MasterKey};
 pub use error::ControlError;
+pub use paging::Page;
+pub use plugins::PluginRow;
+pub use resources::{DefinitionRow, FactoryRow, Kind};
 pub use tenants::{CreatedTenant, NewTenant, TenantInfo};
 
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};
