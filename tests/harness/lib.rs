@@ -6,6 +6,7 @@
 pub mod azurite;
 pub mod certs;
 pub mod keyvault;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

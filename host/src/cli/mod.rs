@@ -1,4 +1,5 @@
-//! The `sluice` command line: `run`, `validate`, `demo` and `plugin`. It parses arguments,
+//! The `sluice` command line: `run`, `validate`, `demo`, `plugin`, and the service's `serve`,
+//! `worker` and `tenant`. It parses arguments,
 //! calls the [`crate::engine`] facade and prints; `anyhow` errors live here only.
 //!
 //! Layer: the top; nothing imports it.
@@ -6,6 +7,7 @@
 pub mod demo;
 pub mod pgcluster;
 pub mod plugin;
+pub mod service;
 pub mod tenant;
 
 use std::path::PathBuf;
@@ -51,6 +53,8 @@ pub enum Command {
     /// Create, list, re-key and delete the tenants of the service (on its control database).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Run queued pipeline runs of the service (start any number, on any machine).
+    Worker(service::WorkerArgs),
 }
 
 #[derive(clap::Args)]
@@ -150,6 +154,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
         Command::Tenant(c) => tenant::dispatch(c).await,
+        Command::Worker(args) => service::worker(&args).await,
     }
 }
 

@@ -37,8 +37,8 @@ pub use budget::{BudgetScope, MemoryBudget};
 pub use build::build_guest_plugins;
 pub use registry::{PluginEntry, PluginRef, PluginRegistry, VersionSpec};
 pub use runtime::{
-    inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription, PluginInstance, PluginRuntime,
-    Rejection, RuntimeConfig, UntrustedCache,
+    default_cache_dir, inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription,
+    PluginInstance, PluginRuntime, Rejection, RuntimeConfig, UntrustedCache,
 };
 
 /// The WIT package version this host implements.

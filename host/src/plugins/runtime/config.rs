@@ -61,7 +61,8 @@ impl RuntimeConfig {
     }
 }
 
-pub(super) fn default_cache_dir() -> Option<PathBuf> {
+/// `$XDG_CACHE_HOME/sluice/plugins` (or `~/.cache/sluice/plugins`); `None` without either.
+pub fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -37,14 +37,13 @@ mod instance;
 mod traps;
 mod trust;
 
-pub use config::RuntimeConfig;
+pub use config::{default_cache_dir, RuntimeConfig};
 pub(crate) use inspect::inspect_all;
 pub use inspect::{inspect, PluginDescription};
 pub use instance::{PluginInstance, Rejection};
 pub use trust::UntrustedCache;
 
 use compile::CompileSlots;
-use config::default_cache_dir;
 use epoch::{on_epoch, Ticker};
 use trust::DiskCache;
 

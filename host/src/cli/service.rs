@@ -1,0 +1,125 @@
+//! `sluice serve` and `sluice worker`: the service's processes. `serve` answers ADF's REST API
+//! and runs N embedded workers; `worker` only runs queued pipeline runs, on any machine that
+//! reaches the control database and the data stores. Both apply pending migrations, need
+//! `SLUICE_MASTER_KEY`, and drain on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::service::control::{Control, MasterKey};
+use crate::service::worker::{run_workers, WorkerConfig};
+
+/// Options every worker takes (`serve`'s embedded ones too).
+#[derive(clap::Args, Clone)]
+pub struct WorkerOptions {
+    /// Seconds a run's lease lasts: a run whose worker died is marked Failed this long after
+    /// its last renewal.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub lease: f64,
+    /// Seconds running runs may go on after SIGTERM before they are stopped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub grace: f64,
+    /// The folder of tenants' local files: FileServer linked services resolve under
+    /// DIR/<tenant id>; without it FileServer paths resolve under the cache folder.
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<PathBuf>,
+    /// Where tenants' plugins and compiled code are cached (default: the user's cache folder).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// The control database (postgres://...).
+    #[arg(long, env = "SLUICE_CONTROL_DB", value_name = "URL")]
+    pub control_db: String,
+    /// Pipeline runs at once in this process.
+    #[arg(long, value_name = "N", default_value_t = default_concurrency())]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub options: WorkerOptions,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The control database (postgres://...).
+    #[arg(long, env = "SLUICE_CONTROL_DB", value_name = "URL")]
+    pub control_db: String,
+    /// TLS certificate chain (PEM); with --tls-key the API is served over HTTPS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Embedded workers (pipeline runs at once in this process); 0 serves the API only.
+    #[arg(long, value_name = "N", default_value_t = default_concurrency())]
+    pub workers: usize,
+    #[command(flatten)]
+    pub options: WorkerOptions,
+}
+
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} {value}: expected a positive number of seconds"))
+}
+
+impl WorkerOptions {
+    fn config(&self, control_db: &str, concurrency: usize) -> Result<WorkerConfig> {
+        let cache = match &self.cache_dir {
+            Some(d) => d.clone(),
+            None => crate::plugins::default_cache_dir()
+                .context("no cache folder: give --cache-dir")?
+                .join("service"),
+        };
+        let mut config = WorkerConfig::new(control_db, concurrency, cache);
+        config.lease = seconds("--lease", self.lease)?;
+        config.grace = seconds("--grace", self.grace)?;
+        config.files_root = self.files_root.clone();
+        Ok(config)
+    }
+}
+
+/// The master key, or an error saying how to make one.
+fn master_key() -> Result<MasterKey> {
+    Ok(MasterKey::from_env()?)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM: draining"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: draining"),
+    }
+}
+
+/// `sluice worker`.
+pub async fn worker(args: &WorkerArgs) -> Result<ExitCode> {
+    let key = master_key()?;
+    let config = args.options.config(&args.control_db, args.concurrency)?;
+    let control = Control::connect(&args.control_db)
+        .await
+        .context("connecting to the control database")?;
+    run_workers(control, config, key, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

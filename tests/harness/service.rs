@@ -1,0 +1,149 @@
+//! Parts for the service's end-to-end tests: a control database of its own per test (a fresh
+//! PostgreSQL database, dropped afterwards), a master key, tenants made with the real
+//! `sluice tenant create`, and `sluice worker` / `sluice serve` processes that are killed when
+//! the test ends, however it ends.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::{connect_local, pg_url, sluice_bin, sluice_env};
+
+/// A control database for one test: `ctl_<random>` on the test server.
+pub struct ControlDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl ControlDb {
+    pub async fn new() -> ControlDb {
+        let name = format!("ctl_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let client = connect_local().await;
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let base = pg_url();
+        let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+        ControlDb {
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+
+    /// A client on the control database, for assertions on what the service recorded.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+}
+
+impl Drop for ControlDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                &pg_url(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// A fresh master key (base64 of 32 random bytes), as `SLUICE_MASTER_KEY` takes it.
+pub fn master_key() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A tenant made with `sluice tenant create NAME --output json` plus `extra` flags:
+/// `{"tenant":..,"subscriptionId":..,"token":..}`.
+pub fn create_tenant(control_url: &str, name: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "tenant",
+        "create",
+        name,
+        "--control-db",
+        control_url,
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let run = sluice_env(&args, &[]);
+    assert_eq!(run.code, 0, "tenant create failed:\n{}", run.all());
+    run.json()
+}
+
+/// A `sluice` service process (`worker` or `serve`), killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Process {
+    /// Starts `sluice <args>` with `env`, its output going to a log file (read it with
+    /// [`Process::output`] when a test fails).
+    pub fn start(args: &[&str], env: &[(&str, &str)], log_dir: &std::path::Path) -> Process {
+        let log = log_dir.join(format!("{}-{}.log", args[0], uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(sluice_bin());
+        cmd.args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("SLUICE_PLUGIN_CACHE", crate::plugin_cache_dir())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Process {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `signal` (`-9`, `-TERM`).
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status();
+    }
+
+    /// Waits at most `limit` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
