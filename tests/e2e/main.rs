@@ -29,6 +29,7 @@ mod roundtrip;
 mod sandbox;
 mod script;
 mod secrets;
+mod service_runs;
 mod service_scale;
 mod tenants;
 mod timeouts;

@@ -147,3 +147,160 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// A control database with one tenant and its factory `rg/f`, set up in process through
+/// [`sluice::service::control::Control`] as the API would (linked services sealed).
+pub struct Fixture {
+    pub ctl: ControlDb,
+    pub control: sluice::service::control::Control,
+    pub key_text: String,
+    pub key: sluice::service::control::MasterKey,
+    pub tenant: sluice::service::control::TenantInfo,
+}
+
+impl Fixture {
+    /// A tenant `name` made with `sluice tenant create` (plus `extra` flags) and its empty
+    /// factory `rg/f`.
+    pub async fn new(name: &str, extra: &[&str]) -> Fixture {
+        let ctl = ControlDb::new().await;
+        let key_text = master_key();
+        let key = sluice::service::control::MasterKey::from_base64(&key_text).unwrap();
+        let control = sluice::service::control::Control::connect(&ctl.url)
+            .await
+            .unwrap();
+        create_tenant(&ctl.url, name, extra);
+        let tenant = control.get_tenant(name).await.unwrap().unwrap();
+        control
+            .put_factory(
+                tenant.id,
+                "rg",
+                "f",
+                &serde_json::json!({"location": "local"}),
+                None,
+            )
+            .await
+            .unwrap();
+        Fixture {
+            ctl,
+            control,
+            key_text,
+            key,
+            tenant,
+        }
+    }
+
+    /// Stores a definition of factory `f` (`{"properties": ...}` is added around `properties`);
+    /// a linked service's SecureStrings are sealed first, as the API stores them.
+    pub async fn put(&self, kind: sluice::service::control::Kind, name: &str, properties: Value) {
+        let mut body = serde_json::json!({ "properties": properties });
+        if kind == sluice::service::control::Kind::LinkedServices {
+            let aad =
+                sluice::service::control::crypto::linked_service_aad(self.tenant.id, "f", name);
+            self.key.seal_secure_strings(&mut body, &aad).unwrap();
+        }
+        self.control
+            .put_definition(self.tenant.id, "rg", "f", kind, name, &body, None)
+            .await
+            .unwrap();
+    }
+
+    /// Queues a run of pipeline `pipeline` with `parameters`.
+    pub async fn create_run(&self, pipeline: &str, parameters: Value) -> uuid::Uuid {
+        self.create(sluice::service::control::NewRun {
+            pipeline_name: pipeline.into(),
+            parameters,
+            ..self.new_run()
+        })
+        .await
+    }
+
+    /// A run request of this tenant's factory, to fill in.
+    pub fn new_run(&self) -> sluice::service::control::NewRun {
+        sluice::service::control::NewRun {
+            tenant_id: self.tenant.id,
+            resource_group: "rg".into(),
+            factory: "f".into(),
+            ..Default::default()
+        }
+    }
+
+    pub async fn create(&self, run: sluice::service::control::NewRun) -> uuid::Uuid {
+        self.control.create_run(run).await.unwrap().run_id
+    }
+
+    /// Starts `sluice worker` on this control database with `extra` flags.
+    pub fn worker(
+        &self,
+        extra: &[&str],
+        logs: &std::path::Path,
+        cache: &std::path::Path,
+    ) -> Process {
+        let cache = cache.display().to_string();
+        let mut args = vec![
+            "worker",
+            "--control-db",
+            self.ctl.url.as_str(),
+            "--cache-dir",
+            cache.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        Process::start(
+            &args,
+            &[("SLUICE_MASTER_KEY", self.key_text.as_str())],
+            logs,
+        )
+    }
+
+    /// The run's status and message.
+    pub async fn status(&self, run: uuid::Uuid) -> (String, String) {
+        let r = self
+            .control
+            .get_run(self.tenant.id, run)
+            .await
+            .unwrap()
+            .unwrap();
+        (r.status.as_str().to_string(), r.message)
+    }
+
+    /// Waits at most `limit` for the run's status to be one of `wanted`; the status and
+    /// message then (fails with both otherwise).
+    pub async fn wait_status(
+        &self,
+        run: uuid::Uuid,
+        wanted: &[&str],
+        limit: Duration,
+    ) -> (String, String) {
+        let t0 = std::time::Instant::now();
+        loop {
+            let (status, message) = self.status(run).await;
+            if wanted.contains(&status.as_str()) {
+                return (status, message);
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "run {run} is {status} after {limit:?}, not one of {wanted:?}: {message}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The run's activity runs as ADF shows them (in the order they started).
+    pub async fn activity_runs(&self, run: uuid::Uuid) -> Vec<Value> {
+        let every = sluice::service::control::RunQuery {
+            last_updated_after: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            last_updated_before: chrono::Utc::now() + chrono::Duration::days(1),
+            filters: Vec::new(),
+            order_by: Vec::new(),
+            offset: 0,
+            limit: 1000,
+        };
+        self.control
+            .query_activity_runs(self.tenant.id, run, &every)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|a| a.to_adf_json())
+            .collect()
+    }
+}

@@ -202,24 +202,31 @@ async fn replay_of(shared: &Shared, run: &RunRow) -> Result<Option<engine::Repla
     let Some(reference) = run.reference_run_id.filter(|_| run.is_recovery) else {
         return Ok(None);
     };
-    let every = RunQuery {
-        last_updated_after: chrono::DateTime::<chrono::Utc>::MIN_UTC,
-        last_updated_before: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    let mut every = RunQuery {
+        last_updated_after: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        last_updated_before: chrono::Utc::now() + chrono::Duration::days(1),
         filters: Vec::new(),
         order_by: Vec::new(),
         offset: 0,
         limit: usize::MAX,
     };
-    let prior = shared
-        .control
-        .query_activity_runs(run.tenant_id, reference, &every)
-        .await?;
+    // In the order they started: a later run of an activity (a retry series) wins.
     let mut succeeded: BTreeMap<String, Value> = BTreeMap::new();
-    for a in prior.items {
-        if a.status == "Succeeded" {
-            succeeded.insert(a.activity_name.clone(), a.output.clone());
-        } else {
-            succeeded.remove(&a.activity_name);
+    loop {
+        let page = shared
+            .control
+            .query_activity_runs(run.tenant_id, reference, &every)
+            .await?;
+        every.offset += page.items.len() as u64;
+        for a in page.items {
+            if a.status == "Succeeded" {
+                succeeded.insert(a.activity_name.clone(), a.output.clone());
+            } else {
+                succeeded.remove(&a.activity_name);
+            }
+        }
+        if page.next.is_none() {
+            break;
         }
     }
     if let Some(start) = &run.start_activity {
