@@ -80,6 +80,26 @@ impl Factory {
             })
     }
 
+    /// Adds (or replaces) one definition held in memory rather than read from a file, as the
+    /// service builds a factory from its control database; `origin` names where it came from in
+    /// messages (the service uses the ARM path of the object).
+    pub fn insert_definition(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        properties: Value,
+        origin: impl Into<PathBuf>,
+    ) {
+        self.map_mut(kind).insert(
+            name.to_string(),
+            Definition {
+                name: name.to_string(),
+                file: origin.into(),
+                properties,
+            },
+        );
+    }
+
     /// Loads a factory folder or a single JSON file.
     pub fn load(path: &Path) -> Result<Factory, ModelError> {
         let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
