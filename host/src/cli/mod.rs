@@ -6,6 +6,7 @@
 pub mod demo;
 pub mod pgcluster;
 pub mod plugin;
+pub mod tenant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Build, create, inspect and list WebAssembly plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Create, list, re-key and delete the tenants of the service (on its control database).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
 }
 
 #[derive(clap::Args)]
@@ -145,6 +149,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Validate { path } => validate(&path),
         Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
+        Command::Tenant(c) => tenant::dispatch(c).await,
     }
 }
 
