@@ -102,7 +102,8 @@ CREATE TABLE sluice.activity_runs (
     output jsonb NOT NULL DEFAULT '{}',
     error jsonb NOT NULL DEFAULT '{}',
     retry_attempt integer NULL,
-    linked_service_name text NULL
+    linked_service_name text NULL,
+    last_updated timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX activity_runs_run ON sluice.activity_runs (run_id, seq);
 

@@ -13,8 +13,11 @@ pub mod crypto;
 mod error;
 mod paging;
 pub mod plugins;
+pub mod query;
 pub mod queue;
 pub mod resources;
+pub mod runs;
+pub mod slots;
 pub mod tenants;
 
 use std::time::Duration;
@@ -26,7 +29,10 @@ pub use crypto::{mask_secure_strings, MasterKey};
 pub use error::ControlError;
 pub use paging::Page;
 pub use plugins::PluginRow;
+pub use query::RunQuery;
 pub use resources::{DefinitionRow, FactoryRow, Kind};
+pub use runs::{ActivityRunRow, NewRun, RunRow, RunStatus};
+pub use slots::{SlotClaim, WorkerRow};
 pub use tenants::{CreatedTenant, NewTenant, TenantInfo};
 
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};

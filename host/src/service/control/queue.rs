@@ -25,7 +25,6 @@ pub(super) async fn migrate(pool: &Pool) -> Result<(), ControlError> {
 }
 
 /// Adds the job of run `run_id` inside `tx`.
-#[allow(dead_code)] // until create_run (next step) calls it
 pub(super) async fn enqueue_run(
     pool: &Pool,
     tx: &mut Transaction<'_>,
