@@ -46,12 +46,18 @@ def check(condition, what):
     print(f"ok: {what}", flush=True)
 
 
+# azure-mgmt-datafactory 10.0.0 leaves the discriminator `type` unset on classes with
+# flattened typeProperties (AzurePostgreSqlLinkedService, AzurePostgreSqlTableDataset, ...),
+# so the JSON it sends has no `type`; the tests pass it explicitly, as users of 10.0.0 must.
+
+
 def postgres_linked_service(connection):
     return m.LinkedServiceResource(
         properties=m.AzurePostgreSqlLinkedService(
+            type="AzurePostgreSql",
             type_properties=m.AzurePostgreSqlLinkedServiceTypeProperties(
                 connection_string=m.SecureString(value=connection)
-            )
+            ),
         )
     )
 
@@ -59,6 +65,7 @@ def postgres_linked_service(connection):
 def table_dataset(linked_service, schema, table):
     return m.DatasetResource(
         properties=m.AzurePostgreSqlTableDataset(
+            type="AzurePostgreSqlTable",
             linked_service_name=m.LinkedServiceReference(
                 reference_name=linked_service, type="LinkedServiceReference"
             ),

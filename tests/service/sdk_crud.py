@@ -26,10 +26,10 @@ def main():
     check(FACTORY in [x.name for x in adf.factories.list()], "listed by subscription")
 
     ls = adf.linked_services.create_or_update(RG, FACTORY, "Pg", postgres_linked_service(SECRET))
-    check(ls.properties.connection_string.value == "**********", "PUT answers the SecureString masked")
+    check(ls.properties["typeProperties"]["connectionString"]["value"] == "**********", "PUT answers the SecureString masked")
     ls = adf.linked_services.get(RG, FACTORY, "pg")
     check(ls.name == "Pg", "names are case-insensitive")
-    check(ls.properties.connection_string.value == "**********", "GET masks the SecureString")
+    check(ls.properties["typeProperties"]["connectionString"]["value"] == "**********", "GET masks the SecureString")
     listed = list(adf.linked_services.list_by_factory(RG, FACTORY))
     check(SECRET not in json.dumps([x.as_dict() for x in listed]), "the secret is in no list")
 
