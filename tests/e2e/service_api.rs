@@ -279,6 +279,21 @@ async fn bad_input_gets_one_arm_error_each_and_the_server_keeps_answering() {
             StatusCode::BAD_REQUEST, "InvalidParameters", "nope"),
         ("mistyped parameter", Method::POST, format!("{fp}/pipelines/Copy/createRun"), Some(b"{\"n\": \"many\"}".to_vec()),
             StatusCode::BAD_REQUEST, "InvalidParameters", "n"),
+        ("unknown start activity", Method::POST, format!("{fp}/pipelines/Copy/createRun?startActivityName=Nap"), None,
+            StatusCode::BAD_REQUEST, "InvalidParameters", "Nap"),
+        ("recovery without a reference", Method::POST, format!("{fp}/pipelines/Copy/createRun?isRecovery=true"), None,
+            StatusCode::BAD_REQUEST, "InvalidParameters", "referencePipelineRunId"),
+        ("unknown reference run", Method::POST,
+            format!("{fp}/pipelines/Copy/createRun?isRecovery=true&referencePipelineRunId={}", Uuid::nil()), None,
+            StatusCode::NOT_FOUND, "ResourceNotFound", "00000000"),
+        ("tags not an object", Method::PUT, fp.clone(), Some(b"{\"location\": \"x\", \"tags\": 3}".to_vec()),
+            StatusCode::BAD_REQUEST, "BadRequest", "tags"),
+        ("bad factory name", Method::PUT, fp.replace("factory-1", "a_b"), Some(b"{}".to_vec()),
+            StatusCode::BAD_REQUEST, "InvalidResourceName", "a_b"),
+        ("bad boolean", Method::POST, format!("{fp}/pipelineruns/{}/cancel?isRecursive=maybe", Uuid::nil()), None,
+            StatusCode::BAD_REQUEST, "BadRequest", "isRecursive"),
+        ("wrong method", Method::PATCH, format!("{fp}/pipelines/Copy"), None,
+            StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "PATCH"),
     ];
     for (what, method, path, body, status, code, needle) in cases {
         let (st, _, text) = s.send(method, tok, &path, body).await;
@@ -418,6 +433,17 @@ async fn definitions_are_validated_sealed_at_rest_masked_and_paged() {
         .await
         .unwrap();
     assert_eq!(fresh.status(), StatusCode::OK);
+    // If-None-Match: * creates only.
+    let create_only = s
+        .http
+        .put(format!("{}{fp}/pipelines/Copy?{API}", s.base))
+        .bearer_auth(&t.token)
+        .header("if-none-match", "*")
+        .json(&pipeline("Sink"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create_only.status(), StatusCode::CONFLICT);
 
     // Paging: pages of 3 (the test server's size) with nextLink until all 7 are listed.
     for i in 0..5 {

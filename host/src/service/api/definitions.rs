@@ -43,6 +43,14 @@ pub(crate) async fn one(
             if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
                 return Err(super::factories::not_found(f));
             }
+            if super::factories::if_none_match_any(ctx)
+                && find_definition(ctx, f, kind, name).await?.is_some()
+            {
+                return Err(super::factories::exists(&format!(
+                    "{} '{name}'",
+                    kind_label(kind)
+                )));
+            }
             check_put(ctx, f, kind, name, &properties).await?;
             let mut stored = json!({ "properties": properties });
             if kind == Kind::LinkedServices {

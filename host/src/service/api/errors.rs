@@ -177,3 +177,74 @@ impl From<ControlError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = e.into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_answer_arm_shapes_with_their_headers() {
+        let (status, headers, body) = body_of(ApiError::RateLimited {
+            rate: 5,
+            retry_after: 2,
+        })
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        assert_eq!(body["error"]["code"], "TooManyRequests");
+        let (status, headers, body) = body_of(ApiError::InvalidToken).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+        // Internal details stay in the log.
+        let (status, _, body) = body_of(ApiError::Internal("password=hunter2".into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.to_string().contains("hunter2"), "{body}");
+    }
+
+    #[test]
+    fn control_errors_map_to_statuses() {
+        let cases = [
+            (ControlError::EtagMismatch, StatusCode::CONFLICT),
+            (
+                ControlError::NotFound("factory 'f'".into()),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                ControlError::Invalid("bad token".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (ControlError::Conflict("twice".into()), StatusCode::CONFLICT),
+            (
+                ControlError::Database {
+                    message: "gone".into(),
+                    transient: true,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                ControlError::Database {
+                    message: "syntax".into(),
+                    transient: false,
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status(), status);
+        }
+    }
+}

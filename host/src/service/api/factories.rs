@@ -17,13 +17,33 @@ pub(crate) async fn one(ctx: &Ctx<'_>, f: &FactoryAt, bytes: &[u8]) -> Result<Re
             check_group_name(&f.rg)?;
             check_factory_name(&f.name)?;
             let body = Value::Object(body::parse_object(bytes)?);
-            if let Some(loc) = body.get("location") {
-                if !loc.is_string() {
+            for (property, ok) in [
+                (
+                    "location",
+                    body.get("location").is_none_or(Value::is_string),
+                ),
+                ("tags", body.get("tags").is_none_or(Value::is_object)),
+                (
+                    "properties",
+                    body.get("properties").is_none_or(Value::is_object),
+                ),
+            ] {
+                if !ok {
                     return Err(ApiError::bad_request(format!(
-                        "factory '{}': property `location` must be a string",
-                        f.name
+                        "factory '{}': property `{property}` must be {}",
+                        f.name,
+                        if property == "location" {
+                            "a string"
+                        } else {
+                            "an object"
+                        }
                     )));
                 }
+            }
+            if if_none_match_any(ctx)
+                && control.get_factory(tenant, &f.rg, &f.name).await?.is_some()
+            {
+                return Err(exists(&format!("factory '{}'", f.name)));
             }
             let if_match = if_match(ctx);
             let (row, created) = control
@@ -119,6 +139,21 @@ pub(crate) fn if_match(ctx: &Ctx<'_>) -> Option<String> {
     let raw = ctx.headers.get("if-match")?.to_str().ok()?.trim();
     let raw = raw.strip_prefix("W/").unwrap_or(raw);
     Some(raw.trim_matches('"').to_string())
+}
+
+/// `If-None-Match: *`: create only (the SDK's `MatchConditions.IfMissing`).
+pub(crate) fn if_none_match_any(ctx: &Ctx<'_>) -> bool {
+    ctx.headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "*")
+}
+
+/// The answer to a create-only PUT of something that exists.
+pub(crate) fn exists(what: &str) -> ApiError {
+    ApiError::EtagMismatch(format!(
+        "{what} already exists and If-None-Match: * asked to create it only"
+    ))
 }
 
 /// ARM's rule for resource group names: 1-90 of letters, digits, `-_.()`, not ending in `.`.

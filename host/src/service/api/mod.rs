@@ -224,9 +224,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     metrics::counter!("sluice_api_requests_total", "route" => route, "method" => method.to_string(), "status" => status.to_string())
         .increment(1);
-    if route != "healthz" && route != "metrics" {
-        tracing::info!(%method, route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
-    }
+    metrics::histogram!("sluice_api_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -241,8 +240,18 @@ async fn arm(State(api): State<Arc<Api>>, request: Request) -> Response {
         factory = tracing::field::Empty,
         run_id = tracing::field::Empty,
     );
-    let result = handle(&api, parsed, request).instrument(span).await;
+    let method = request.method().clone();
+    let started = Instant::now();
+    let result = handle(&api, parsed, request).instrument(span.clone()).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            status = response.status().as_u16(),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+    });
     response.extensions_mut().insert(RouteLabel(label));
     response
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
+use crate::model::error::ModelError;
 use crate::secrets::SecretBook;
 use crate::service::control::{ActivityRunRow, Kind, NewRun, RunQuery, RunRow};
 
@@ -65,6 +66,9 @@ pub(crate) async fn create(
             });
         }
     }
+    if let Some(start) = &start_activity {
+        check_start_activity(&def.body, &def.name, start)?;
+    }
     check_parameters(ctx, f, &def.name, &parameters).await?;
     let new = NewRun {
         tenant_id: tenant,
@@ -100,10 +104,44 @@ async fn check_parameters(
         .collect();
     crate::model::plan::plan_run(&loaded.factory, pipeline, &given, &SecretBook::default())
         .map(|_| ())
-        .map_err(|e| ApiError::BadRequest {
-            code: "InvalidParameters",
-            message: loaded.redact(&e.to_string().replace("--param ", "parameter ")),
+        .map_err(|e| {
+            // A parameter's own error, or one in the definitions the run needs.
+            let code = match &e {
+                ModelError::Invalid { property, .. } if property.starts_with("parameters") => {
+                    "InvalidParameters"
+                }
+                _ => "InvalidDefinition",
+            };
+            ApiError::BadRequest {
+                code,
+                message: loaded.redact(&e.to_string().replace("--param ", "parameter ")),
+            }
         })
+}
+
+/// `startActivityName` must name one of the pipeline's top-level activities.
+fn check_start_activity(body: &Value, pipeline: &str, start: &str) -> Result<(), ApiError> {
+    let names: Vec<&str> = body
+        .pointer("/properties/activities")
+        .and_then(Value::as_array)
+        .map(|acts| {
+            acts.iter()
+                .filter_map(|a| a.get("name")?.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.contains(&start) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "InvalidParameters",
+            message: format!(
+                "startActivityName '{}': pipeline '{pipeline}' has no such activity (it has: {})",
+                super::auth::truncate(start, 100),
+                names.join(", ")
+            ),
+        })
+    }
 }
 
 /// A parameter value as the planner's `NAME=VALUE` text: strings as they are, the rest as JSON.
