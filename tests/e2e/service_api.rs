@@ -757,6 +757,19 @@ async fn another_tenant_reaches_nothing_of_the_first() {
         (st, body["eTag"].as_str()),
         (StatusCode::OK, Some(a_etag.as_str()))
     );
+
+    // A rotated token stops working once the token cache forgets it; the new one works.
+    let rotated = s.control.rotate_token("tenant-b").await.unwrap();
+    tokio::time::sleep(sluice::service::api::auth::TOKEN_CACHE_TTL + Duration::from_millis(200))
+        .await;
+    let own = format!(
+        "/subscriptions/{}/providers/Microsoft.DataFactory/factories",
+        b.sub
+    );
+    let (st, _, text) = s.send(Method::GET, Some(&b.token), &own, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{text}");
+    let (st, _, text) = s.send(Method::GET, Some(&rotated.token), &own, None).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
     s.stop().await;
 }
 
@@ -783,16 +796,31 @@ fn plugin_version(name: &str) -> String {
 
 #[tokio::test]
 async fn microsofts_python_sdk_manages_factories_and_definitions() {
-    let python = sdk_python();
     let s = Service::start(1 << 20).await;
     let t = s.tenant("sdk", 10_000).await;
-    let out = tokio::process::Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("service/sdk_crud.py"))
+    run_sdk_script(&s, &t, "sdk_crud").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn microsofts_python_sdk_parses_every_run_answer() {
+    let s = Service::start(1 << 20).await;
+    let t = s.tenant("sdk-runs", 10_000).await;
+    run_sdk_script(&s, &t, "sdk_queued_runs").await;
+    s.stop().await;
+}
+
+/// Runs tests/service/`script`.py with the venv's python against the server as tenant `t`;
+/// it must end with "`script`: all passed".
+async fn run_sdk_script(s: &Service, t: &Tenant, script: &str) {
+    let out = tokio::process::Command::new(sdk_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("service/{script}.py")))
         .env("SLUICE_API_URL", &s.base)
         .env("SLUICE_CA", &s.ca)
         .env("SLUICE_TOKEN", &t.token)
         .env("SLUICE_SUBSCRIPTION", t.sub.to_string())
         .env("SLUICE_PG_CONNECTION", local_connection_string())
+        .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), out)
         .await
@@ -802,10 +830,12 @@ async fn microsofts_python_sdk_manages_factories_and_definitions() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "sdk_crud.py failed:\n{stdout}\n{stderr}"
+        "{script}.py failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("sdk_crud: all passed"), "{stdout}");
-    s.stop().await;
+    assert!(
+        stdout.contains(&format!("{script}: all passed")),
+        "{stdout}"
+    );
 }
 
 /// The venv's python (tests/service/setup-venv makes it); fails loudly when it is missing.

@@ -56,7 +56,7 @@ def main():
         RG, FACTORY,
         m.RunFilterParameters(
             last_updated_after=after, last_updated_before=before,
-            filters=[m.RunQueryFilter(operand="PipelineName", operator="Equals", values=["Copy"])],
+            filters=[m.RunQueryFilter(operand="PipelineName", operator="Equals", values_property=["Copy"])],
             order_by=[m.RunQueryOrderBy(order_by="RunStart", order="DESC")],
         ),
     )

@@ -114,7 +114,7 @@ async fn check_parameters(
             };
             ApiError::BadRequest {
                 code,
-                message: loaded.redact(&e.to_string().replace("--param ", "parameter ")),
+                message: loaded.redact(&cli_words_to_api(&e.to_string())),
             }
         })
 }
@@ -142,6 +142,16 @@ fn check_start_activity(body: &Value, pipeline: &str, start: &str) -> Result<(),
             ),
         })
     }
+}
+
+/// The planner speaks of `--param NAME=VALUE`; a createRun gives parameters in its body.
+fn cli_words_to_api(message: &str) -> String {
+    message
+        .replace(
+            "give it with --param NAME=VALUE",
+            "give it in the createRun body",
+        )
+        .replace("--param ", "parameter ")
 }
 
 /// A parameter value as the planner's `NAME=VALUE` text: strings as they are, the rest as JSON.
