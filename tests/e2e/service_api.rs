@@ -621,10 +621,29 @@ async fn another_tenant_reaches_nothing_of_the_first() {
                 "{fp}/plugins/identity/versions/{}",
                 plugin_version("identity")
             ),
-            Some(plugin),
+            Some(plugin.clone()),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{text}");
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    let sha = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&plugin));
+    let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(stored["properties"]["sha256"], sha.as_str(), "{stored}");
+    assert_eq!(stored["properties"]["size"], plugin.len(), "{stored}");
+    // A component whose info() names another plugin is refused.
+    let (st, _, text) = s
+        .send(
+            Method::PUT,
+            Some(&a.token),
+            &format!("{fp}/plugins/other/versions/{}", plugin_version("identity")),
+            Some(plugin),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{text}");
+    assert!(
+        text.contains("InvalidPlugin") && text.contains("identity@"),
+        "{text}"
+    );
     let (st, created) = s
         .json(
             Method::POST,
@@ -820,6 +839,7 @@ async fn run_sdk_script(s: &Service, t: &Tenant, script: &str) {
         .env("SLUICE_TOKEN", &t.token)
         .env("SLUICE_SUBSCRIPTION", t.sub.to_string())
         .env("SLUICE_PG_CONNECTION", local_connection_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), out)

@@ -1,7 +1,15 @@
 """Runs through Microsoft's own SDK (needs workers): run a copy with parameters, poll it, query
 pipeline runs and activity runs, cancel a long run, rerun a failed run with isRecovery.
-Run by the lead's worker test; the Rust side prepares schema `sdk` with table `sdk.source`
-(3 rows) and `sdk.sink` (same columns, empty), and SLUICE_PG_CONNECTION points at it."""
+
+For the lead's worker test, which must provide:
+- the environment of sdk_common.py (SLUICE_API_URL, SLUICE_CA, SLUICE_TOKEN,
+  SLUICE_SUBSCRIPTION, SLUICE_PG_CONNECTION pointing at the database below);
+- in that database, schema `sdk` with table `sdk.source` (3 rows) and `sdk.sink` (same
+  columns, empty), and NO table `sdk.later`;
+- stdin: when the script prints the line CREATE_LATER (its first run of pipeline Late has
+  failed because sdk.later is missing), create `sdk.later` like sdk.source, then write one
+  line to the script's stdin; it then reruns the failed run with isRecovery.
+The script ends with "sdk_runs: all passed" (exit status 0) or an AssertionError."""
 
 import time
 from datetime import datetime, timedelta, timezone

@@ -38,6 +38,9 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 pub use errors::ApiError;
+/// How a createRun body's parameter values become the planner's `NAME=VALUE` texts (the
+/// worker plans a stored run's `parameters` the same way).
+pub use runs::parameter_text;
 
 use crate::service::control::{Control, MasterKey, TenantInfo};
 use paths::{Parsed, Rest, Target};
