@@ -29,6 +29,7 @@ mod roundtrip;
 mod sandbox;
 mod script;
 mod secrets;
+mod service_control;
 mod tenants;
 mod timeouts;
 mod tls;

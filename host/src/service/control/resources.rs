@@ -75,7 +75,7 @@ pub struct DefinitionRow {
 
 const FACTORY_COLUMNS: &str =
     "id, resource_group, name, location, tags, properties, etag, created_at";
-const DEFINITION_COLUMNS: &str = "kind, name, body, etag, updated_at";
+const DEFINITION_COLUMNS: &str = "d.kind, d.name, d.body, d.etag, d.updated_at";
 
 fn factory_from_row(row: &Row) -> FactoryRow {
     FactoryRow {
@@ -381,7 +381,7 @@ impl Control {
         let client = self.pool.get().await?;
         let factory_id = factory_id(&**client, tenant, rg, factory).await?;
         let sql = format!(
-            "SELECT {DEFINITION_COLUMNS} FROM sluice.definitions WHERE factory_id = $1 \
+            "SELECT {DEFINITION_COLUMNS} FROM sluice.definitions d WHERE factory_id = $1 \
              AND kind = $2 AND ($3::text IS NULL OR lower(name) > $3) \
              ORDER BY lower(name) LIMIT $4"
         );
@@ -407,7 +407,7 @@ impl Control {
         let client = self.pool.get().await?;
         let factory_id = factory_id(&**client, tenant, rg, factory).await?;
         let sql = format!(
-            "SELECT {DEFINITION_COLUMNS} FROM sluice.definitions WHERE factory_id = $1 \
+            "SELECT {DEFINITION_COLUMNS} FROM sluice.definitions d WHERE factory_id = $1 \
              ORDER BY kind, lower(name)"
         );
         let rows = client.query(&sql, &[&factory_id]).await?;
