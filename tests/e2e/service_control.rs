@@ -1,34 +1,31 @@
 //! Proves the service's control database against a real PostgreSQL: migrations apply once
 //! however many processes start at once; `sluice tenant` creates, lists, re-keys and deletes
 //! tenants and only the token's hash is stored; factories and definitions follow etags and
-//! `If-Match`; SecureStrings are sealed in the table; runs are queued with their graphile job
-//! and queried with ADF's filters; no tenant gets more run slots than its limit under
-//! concurrent claimers; and expired leases fail their runs naming the lost worker.
+//! `If-Match`; SecureStrings are sealed in the table; plugins stay with their tenant's
+//! factory. The runs' side is in [`runs`] (`service_control_runs.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "service_control_runs.rs"]
+mod runs;
+
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice::service::control::crypto::linked_service_aad;
-use sluice::service::control::{
-    ActivityRunRow, Control, ControlError, Kind, MasterKey, NewRun, NewTenant, RunQuery, RunStatus,
-    SlotClaim,
-};
+use sluice::service::control::{Control, ControlError, Kind, MasterKey, NewRun, NewTenant};
 use sluice_e2e::*;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 /// A database of its own for one test (the control schema is fixed), dropped afterwards.
-struct ControlDb {
+pub(crate) struct ControlDb {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl ControlDb {
-    async fn new() -> ControlDb {
+    pub(crate) async fn new() -> ControlDb {
         let name = format!("ctl_{}", &Uuid::new_v4().simple().to_string()[..12]);
         connect_local()
             .await
@@ -43,7 +40,7 @@ impl ControlDb {
         ControlDb { name, url }
     }
 
-    async fn control(&self) -> Control {
+    pub(crate) async fn control(&self) -> Control {
         tokio::time::timeout(STEP_TIMEOUT, Control::connect(&self.url))
             .await
             .expect("timed out")
@@ -51,7 +48,7 @@ impl ControlDb {
     }
 
     /// A plain client on the database, for looking at the tables.
-    async fn client(&self) -> tokio_postgres::Client {
+    pub(crate) async fn client(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
         tokio::spawn(async move {
             let _ = conn.await;
@@ -73,7 +70,7 @@ impl Drop for ControlDb {
     }
 }
 
-async fn tenant(control: &Control, name: &str, max_runs: u32) -> Uuid {
+pub(crate) async fn tenant(control: &Control, name: &str, max_runs: u32) -> Uuid {
     let created = control
         .create_tenant(NewTenant {
             name: name.into(),
@@ -86,7 +83,7 @@ async fn tenant(control: &Control, name: &str, max_runs: u32) -> Uuid {
 }
 
 /// A tenant with factory `rg/f` holding pipeline `copy`.
-async fn tenant_with_pipeline(control: &Control, name: &str, max_runs: u32) -> Uuid {
+pub(crate) async fn tenant_with_pipeline(control: &Control, name: &str, max_runs: u32) -> Uuid {
     let t = tenant(control, name, max_runs).await;
     control
         .put_factory(t, "rg", "f", &json!({"location": "local"}), None)
@@ -100,7 +97,7 @@ async fn tenant_with_pipeline(control: &Control, name: &str, max_runs: u32) -> U
     t
 }
 
-fn new_run(tenant: Uuid, parameters: Value) -> NewRun {
+pub(crate) fn new_run(tenant: Uuid, parameters: Value) -> NewRun {
     NewRun {
         tenant_id: tenant,
         resource_group: "RG".into(),
@@ -111,7 +108,7 @@ fn new_run(tenant: Uuid, parameters: Value) -> NewRun {
     }
 }
 
-fn window() -> Value {
+pub(crate) fn window() -> Value {
     json!({"lastUpdatedAfter": "2000-01-01T00:00:00Z", "lastUpdatedBefore": "2999-01-01T00:00:00Z"})
 }
 
@@ -485,406 +482,107 @@ async fn secure_strings_are_sealed_in_the_table_and_open_only_for_their_tenant()
 }
 
 #[tokio::test]
-async fn runs_are_queued_with_their_job_queried_with_filters_and_cancelled() {
+async fn plugins_belong_to_their_tenants_factory_and_are_found_by_hash() {
     let db = ControlDb::new().await;
     let control = db.control().await;
-    let t = tenant_with_pipeline(&control, "t", 2).await;
-    let other = tenant_with_pipeline(&control, "other", 2).await;
+    let a = tenant(&control, "a", 2).await;
+    let b = tenant(&control, "b", 2).await;
+    for t in [a, b] {
+        control
+            .put_factory(t, "rg", "f", &json!({}), None)
+            .await
+            .unwrap();
+    }
     let missing = control
-        .create_run(NewRun {
-            pipeline_name: "nope".into(),
-            ..new_run(t, json!({}))
-        })
+        .put_plugin(a, "rg", "nope", "upper", "1.0.0", b"x", "00")
         .await;
     assert!(
         matches!(missing, Err(ControlError::NotFound(_))),
         "{missing:?}"
     );
-    let first = control
-        .create_run(new_run(t, json!({"n": 5, "s": "x"})))
+    // The same name under two tenants: different bytes, each sees its own.
+    let pa = control
+        .put_plugin(a, "rg", "f", "upper", "1.0.0", b"tenant a bytes", "aa")
         .await
         .unwrap();
-    assert_eq!(first.status, RunStatus::Queued);
-    assert_eq!(first.pipeline_name, "Copy");
-    let client = db.client().await;
-    let payloads: Vec<Value> = client
-        .query(
-            "SELECT j.payload FROM graphile_worker._private_jobs j \
-             JOIN graphile_worker._private_tasks t ON t.id = j.task_id \
-             WHERE t.identifier = 'sluice_run'",
-            &[],
-        )
+    control
+        .put_plugin(b, "rg", "f", "upper", "1.0.0", b"tenant b", "bb")
         .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(payloads, vec![json!({"runId": first.run_id.to_string()})]);
-    let adf = first.to_adf_json();
-    assert_eq!(adf["status"], "Queued");
-    assert_eq!(adf["parameters"], json!({"n": "5", "s": "x"}));
-    assert_eq!(adf["invokedBy"]["invokedByType"], "Manual");
-    assert_eq!(adf["isLatest"], true);
-    assert_eq!(adf["annotations"], json!(["nightly"]));
-    assert!(adf["runStart"].is_null() && adf["durationInMs"].is_null());
-
-    let second = control.create_run(new_run(t, json!({}))).await.unwrap();
-    control.create_run(new_run(other, json!({}))).await.unwrap();
-    assert!(
+        .unwrap();
+    assert_eq!((pa.size, pa.sha256.as_str()), (14, "aa"));
+    for version in ["1.1.0", "2.0.0"] {
         control
-            .get_run(other, first.run_id)
+            .put_plugin(a, "rg", "f", "upper", version, b"v", "cc")
             .await
-            .unwrap()
-            .is_none(),
-        "another tenant sees the run"
-    );
-
-    let cancelled = control
-        .request_cancel(t, second.run_id, true)
+            .unwrap();
+    }
+    control
+        .put_plugin(a, "rg", "f", "lower", "1.0.0", b"l", "dd")
+        .await
+        .unwrap();
+    let got = control
+        .get_plugin(b, "RG", "F", "upper", "1.0.0")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cancelled.status, RunStatus::Cancelled);
-    assert!(cancelled.run_end.is_some());
-    let claim = control
-        .claim_slot(second.run_id, "w", Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(claim, SlotClaim::NotRunnable(RunStatus::Cancelled));
+    assert_eq!(got.sha256, "bb");
     assert!(control
-        .request_cancel(other, first.run_id, false)
+        .get_plugin(b, "rg", "f", "upper", "2.0.0")
         .await
         .unwrap()
         .is_none());
-
-    let mut q = window();
-    q["filters"] = json!([{"operand": "Status", "operator": "Equals", "values": ["queued"]}]);
-    let page = control
-        .query_runs(t, "rg", "f", &RunQuery::from_adf_json(&q).unwrap())
-        .await
-        .unwrap();
     assert_eq!(
-        page.items.iter().map(|r| r.run_id).collect::<Vec<_>>(),
-        vec![first.run_id]
+        control.plugin_bytes(a, "aa").await.unwrap().unwrap(),
+        b"tenant a bytes"
     );
-    q["filters"] =
-        json!([{"operand": "RunId", "operator": "NotIn", "values": [first.run_id.to_string()]}]);
-    let page = control
-        .query_runs(t, "rg", "f", &RunQuery::from_adf_json(&q).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        page.items.iter().map(|r| r.run_id).collect::<Vec<_>>(),
-        vec![second.run_id]
-    );
-
-    let rerun = control
-        .create_run(NewRun {
-            is_recovery: true,
-            reference_run_id: Some(first.run_id),
-            ..new_run(t, json!({}))
-        })
-        .await
-        .unwrap();
-    assert_eq!(rerun.run_group_id, first.run_group_id);
     assert!(
-        !control
-            .get_run(t, first.run_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_latest
+        control.plugin_bytes(b, "aa").await.unwrap().is_none(),
+        "tenant b reads a's plugin"
     );
-    let mut q = window();
-    q["filters"] = json!([{"operand": "LatestOnly", "operator": "Equals", "values": ["true"]}]);
-    q["orderBy"] = json!([{"orderBy": "Status", "order": "ASC"}]);
-    let mut query = RunQuery::from_adf_json(&q).unwrap();
-    query.limit = 1;
-    let page = control.query_runs(t, "rg", "f", &query).await.unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].status, RunStatus::Cancelled);
-    q["continuationToken"] = json!(page.next.clone().expect("a second page"));
-    let mut query = RunQuery::from_adf_json(&q).unwrap();
-    query.limit = 1;
-    let page2 = control.query_runs(t, "rg", "f", &query).await.unwrap();
-    assert_eq!(page2.items[0].run_id, rerun.run_id);
-    assert!(page2.next.is_none());
-    let page_json = page2.to_adf_json(|r| r.to_adf_json());
-    assert!(page_json["continuationToken"].is_null());
-    assert_eq!(
-        page_json["value"][0]["runId"],
-        json!(rerun.run_id.to_string())
-    );
-}
 
-#[tokio::test]
-async fn no_tenant_gets_more_slots_than_its_limit_under_eight_claimers() {
-    const LIMIT: usize = 3;
-    const RUNS: usize = 24;
-    let db = ControlDb::new().await;
-    let control = db.control().await;
-    let t = tenant_with_pipeline(&control, "busy", LIMIT as u32).await;
-    let mut ids = Vec::new();
-    for _ in 0..RUNS {
-        ids.push(
-            control
-                .create_run(new_run(t, json!({})))
-                .await
-                .unwrap()
-                .run_id,
-        );
-    }
-    let queue = Arc::new(Mutex::new(ids.clone()));
-    let holding = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let fulls = Arc::new(AtomicUsize::new(0));
-    let claimers: Vec<_> = (0..8)
-        .map(|w| {
-            let (control, queue, holding, most, fulls) = (
-                control.clone(),
-                queue.clone(),
-                holding.clone(),
-                most.clone(),
-                fulls.clone(),
-            );
-            tokio::spawn(async move {
-                let worker = format!("worker-{w}");
-                loop {
-                    let Some(run_id) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    match control
-                        .claim_slot(run_id, &worker, Duration::from_secs(60))
-                        .await
-                        .unwrap()
-                    {
-                        SlotClaim::Acquired { slot } => {
-                            assert!((slot as usize) < LIMIT);
-                            let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
-                            most.fetch_max(now, Ordering::SeqCst);
-                            let activity = ActivityRunRow {
-                                activity_run_id: Uuid::new_v4(),
-                                run_id,
-                                pipeline_name: String::new(),
-                                activity_name: "Copy1".into(),
-                                activity_type: "Copy".into(),
-                                linked_service_name: None,
-                                status: "InProgress".into(),
-                                activity_run_start: chrono::Utc::now(),
-                                activity_run_end: None,
-                                duration_ms: None,
-                                input: json!({}),
-                                output: json!({}),
-                                error: json!({}),
-                                retry_attempt: None,
-                            };
-                            control.activity_started(&activity).await.unwrap();
-                            tokio::time::sleep(Duration::from_millis(15)).await;
-                            assert!(!control
-                                .renew_lease(run_id, &worker, Duration::from_secs(60))
-                                .await
-                                .unwrap());
-                            let done = ActivityRunRow {
-                                status: "Succeeded".into(),
-                                activity_run_end: Some(chrono::Utc::now()),
-                                output: json!({"rowsCopied": 1}),
-                                ..activity
-                            };
-                            control.activity_finished(&done).await.unwrap();
-                            holding.fetch_sub(1, Ordering::SeqCst);
-                            control
-                                .finish_run(run_id, &worker, RunStatus::Succeeded, "")
-                                .await
-                                .unwrap();
-                        }
-                        SlotClaim::Full => {
-                            fulls.fetch_add(1, Ordering::SeqCst);
-                            queue.lock().unwrap().insert(0, run_id);
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        SlotClaim::NotRunnable(s) => panic!("run {run_id} is {s}"),
-                    }
-                }
-            })
-        })
+    let first = control
+        .list_plugins(a, "rg", "f", None, None, 3)
+        .await
+        .unwrap();
+    let names: Vec<String> = first
+        .items
+        .iter()
+        .map(|p| format!("{}@{}", p.name, p.version))
         .collect();
-    for c in claimers {
-        tokio::time::timeout(STEP_TIMEOUT, c)
-            .await
-            .expect("claimers hung")
-            .unwrap();
-    }
-    assert!(
-        most.load(Ordering::SeqCst) <= LIMIT,
-        "held {} slots at once",
-        most.load(Ordering::SeqCst)
-    );
-    assert!(
-        fulls.load(Ordering::SeqCst) > 0,
-        "eight claimers never found the {LIMIT} slots full"
-    );
-    for id in &ids {
-        let run = control.get_run(t, *id).await.unwrap().unwrap();
-        assert_eq!(run.status, RunStatus::Succeeded);
-        let activities = control
-            .query_activity_runs(t, *id, &RunQuery::from_adf_json(&window()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(activities.items.len(), 1);
-        let adf = activities.items[0].to_adf_json();
-        assert_eq!(
-            (adf["status"].as_str(), adf["pipelineName"].as_str()),
-            (Some("Succeeded"), Some("Copy"))
-        );
-        assert_eq!(adf["output"]["rowsCopied"], 1);
-    }
-    // The record: at no acquisition did more than LIMIT history entries overlap.
-    let client = db.client().await;
-    let worst: i64 = client
-        .query_one(
-            "SELECT coalesce(max(n), 0) FROM (SELECT (SELECT count(*) FROM sluice.slot_history o \
-             WHERE o.tenant_id = h.tenant_id AND o.acquired_at <= h.acquired_at \
-             AND (o.released_at IS NULL OR o.released_at > h.acquired_at)) AS n \
-             FROM sluice.slot_history h) x",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(
-        worst as usize <= LIMIT,
-        "slot_history shows {worst} runs at once"
-    );
-    let entries: i64 = client
-        .query_one(
-            "SELECT count(*) FROM sluice.slot_history WHERE released_at IS NOT NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(entries as usize, RUNS);
-}
-
-#[tokio::test]
-async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
-    let db = ControlDb::new().await;
-    let control = db.control().await;
-    let t = tenant_with_pipeline(&control, "t", 1).await;
-    let lost = control
-        .create_run(new_run(t, json!({})))
-        .await
-        .unwrap()
-        .run_id;
-    let next = control
-        .create_run(new_run(t, json!({})))
-        .await
-        .unwrap()
-        .run_id;
-    let short = Duration::from_millis(300);
-    assert_eq!(
-        control.claim_slot(lost, "w-dead", short).await.unwrap(),
-        SlotClaim::Acquired { slot: 0 }
-    );
-    assert_eq!(
-        control.claim_slot(next, "w-live", short).await.unwrap(),
-        SlotClaim::Full
-    );
-    let activity = ActivityRunRow {
-        activity_run_id: Uuid::new_v4(),
-        run_id: lost,
-        pipeline_name: String::new(),
-        activity_name: "CopyRows".into(),
-        activity_type: "Copy".into(),
-        linked_service_name: Some("pg".into()),
-        status: "InProgress".into(),
-        activity_run_start: chrono::Utc::now(),
-        activity_run_end: None,
-        duration_ms: None,
-        input: json!({}),
-        output: json!({}),
-        error: json!({}),
-        retry_attempt: None,
-    };
-    control.activity_started(&activity).await.unwrap();
-    assert!(
-        control.reap_expired_leases().await.unwrap().is_empty(),
-        "reaped a live lease"
-    );
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(control.reap_expired_leases().await.unwrap(), vec![lost]);
-    let run = control.get_run(t, lost).await.unwrap().unwrap();
-    assert_eq!(run.status, RunStatus::Failed);
-    assert!(
-        run.message.starts_with(
-            "The worker 'w-dead' that ran this pipeline run stopped (its lease expired at "
-        ),
-        "{}",
-        run.message
-    );
-    let activities = control
-        .query_activity_runs(t, lost, &RunQuery::from_adf_json(&window()).unwrap())
+    assert_eq!(names, vec!["lower@1.0.0", "upper@1.0.0", "upper@1.1.0"]);
+    let rest = control
+        .list_plugins(a, "rg", "f", None, first.next.as_deref(), 3)
         .await
         .unwrap();
-    let failed = activities.items[0].to_adf_json();
-    assert_eq!(failed["status"], "Failed");
-    assert_eq!(failed["error"]["target"], "CopyRows");
-    assert!(failed["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("w-dead"));
-    let late = control.renew_lease(lost, "w-dead", short).await;
-    assert!(
-        matches!(late, Err(ControlError::LeaseLost { .. })),
-        "{late:?}"
-    );
-    let late = control
-        .finish_run(lost, "w-dead", RunStatus::Succeeded, "")
-        .await;
-    assert!(
-        matches!(late, Err(ControlError::LeaseLost { .. })),
-        "{late:?}"
-    );
-
-    // The freed slot goes to the next run; when its lease lapses, a claim takes the slot
-    // over and fails the lapsed run in the same transaction.
-    assert_eq!(
-        control.claim_slot(next, "w-live", short).await.unwrap(),
-        SlotClaim::Acquired { slot: 0 }
-    );
-    let third = control
-        .create_run(new_run(t, json!({})))
-        .await
-        .unwrap()
-        .run_id;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        control
-            .claim_slot(third, "w-new", Duration::from_secs(60))
-            .await
-            .unwrap(),
-        SlotClaim::Acquired { slot: 0 }
-    );
-    let taken_over = control.get_run(t, next).await.unwrap().unwrap();
-    assert_eq!(taken_over.status, RunStatus::Failed);
-    assert!(
-        taken_over.message.contains("'w-live'"),
-        "{}",
-        taken_over.message
-    );
-    control
-        .finish_run(third, "w-new", RunStatus::Succeeded, "")
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].version, "2.0.0");
+    assert!(rest.next.is_none());
+    let upper = control
+        .list_plugins(a, "rg", "f", Some("upper"), None, 10)
         .await
         .unwrap();
-    let open: i64 = db
-        .client()
+    assert_eq!(upper.items.len(), 3);
+    assert_eq!(
+        control.factory_plugins(b, "rg", "f").await.unwrap().len(),
+        1
+    );
+
+    assert!(control
+        .delete_plugin(a, "rg", "f", "upper", "1.0.0")
         .await
-        .query_one(
-            "SELECT count(*) FROM sluice.slot_history WHERE released_at IS NULL",
-            &[],
-        )
+        .unwrap());
+    assert!(!control
+        .delete_plugin(a, "rg", "f", "upper", "1.0.0")
+        .await
+        .unwrap());
+    assert!(control
+        .get_plugin(b, "rg", "f", "upper", "1.0.0")
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(open, 0);
+        .is_some());
+    control.delete_tenant("a").await.unwrap();
+    assert!(
+        control.plugin_bytes(a, "cc").await.unwrap().is_none(),
+        "the tenant's plugins outlived it"
+    );
 }
