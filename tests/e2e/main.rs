@@ -30,6 +30,7 @@ mod sandbox;
 mod script;
 mod secrets;
 mod service_api;
+mod service_control;
 mod tenants;
 mod timeouts;
 mod tls;
