@@ -29,6 +29,8 @@ mod roundtrip;
 mod sandbox;
 mod script;
 mod secrets;
+mod service_api;
+mod service_control;
 mod service_runs;
 mod service_scale;
 mod tenants;

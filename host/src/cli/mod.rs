@@ -53,6 +53,8 @@ pub enum Command {
     /// Create, list, re-key and delete the tenants of the service (on its control database).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Serve ADF's management REST API (api-version 2018-06-01) with embedded workers.
+    Serve(service::ServeArgs),
     /// Run queued pipeline runs of the service (start any number, on any machine).
     Worker(service::WorkerArgs),
 }
@@ -154,6 +156,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
         Command::Tenant(c) => tenant::dispatch(c).await,
+        Command::Serve(args) => service::serve(&args).await,
         Command::Worker(args) => service::worker(&args).await,
     }
 }

@@ -123,3 +123,38 @@ pub async fn worker(args: &WorkerArgs) -> Result<ExitCode> {
     run_workers(control, config, key, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `sluice serve`.
+pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let key = master_key()?;
+    let control = Control::connect(&args.control_db)
+        .await
+        .context("connecting to the control database")?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = if args.workers > 0 {
+        let config = args.options.config(&args.control_db, args.workers)?;
+        let (control, key, stop) = (control.clone(), key.clone(), stop.clone());
+        Some(tokio::spawn(async move {
+            run_workers(control, config, key, async move { stop.cancelled().await }).await
+        }))
+    } else {
+        None
+    };
+    let api_stop = stop.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        api_stop.cancel();
+    };
+    let config = crate::service::api::ApiConfig {
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        ..crate::service::api::ApiConfig::new(args.listen, key)
+    };
+    let served = crate::service::api::serve_api(config, control, signal).await;
+    stop.cancel();
+    if let Some(w) = workers {
+        w.await.context("the embedded workers stopped")??;
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -28,9 +28,12 @@ pub struct ControlDbArgs {
 
 impl ControlDbArgs {
     pub async fn connect(&self) -> Result<Control> {
+        let at = crate::model::pg_endpoint::PgEndpoint::from_url(&self.control_db)
+            .map(|ep| format!(" at {}/{}", ep.host_port(), ep.database))
+            .unwrap_or_default();
         Control::connect_with(&self.control_db, 2)
             .await
-            .context("cannot open the control database")
+            .with_context(|| format!("cannot open the control database{at}"))
     }
 }
 

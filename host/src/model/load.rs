@@ -53,6 +53,9 @@ pub struct Factory {
     /// PostgreSQL linked services replaced by a server given on the command line
     /// (`--connection NAME=URL`, and `sluice demo`), so one factory runs anywhere.
     pub pg_overrides: BTreeMap<String, crate::model::pg_endpoint::PgEndpoint>,
+    /// In the service: the tenant's files root, given to every definition added with
+    /// [`Factory::insert_definition`] (see [`Definition::files_root`]).
+    pub files_root: Option<PathBuf>,
 }
 
 impl Factory {
@@ -82,6 +85,28 @@ impl Factory {
                 name: name.to_string(),
                 known: self.map(kind).keys().cloned().collect(),
             })
+    }
+
+    /// Adds (or replaces) one definition held in memory rather than read from a file, as the
+    /// service builds a factory from its control database; `origin` names where it came from in
+    /// messages (the service uses the ARM path of the object).
+    pub fn insert_definition(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        properties: Value,
+        origin: impl Into<PathBuf>,
+    ) {
+        let files_root = self.files_root.clone();
+        self.map_mut(kind).insert(
+            name.to_string(),
+            Definition {
+                name: name.to_string(),
+                file: origin.into(),
+                properties,
+                files_root,
+            },
+        );
     }
 
     /// Loads a factory folder or a single JSON file.

@@ -124,16 +124,40 @@ impl MasterKey {
     /// Replaces the `value` of every `{"type": "SecureString", "value": V}` object anywhere
     /// in `json` by V sealed for `aad`.
     pub fn seal_secure_strings(&self, json: &mut Value, aad: &str) -> Result<(), ControlError> {
+        self.seal_secure_strings_keeping(json, aad, None)
+    }
+
+    /// [`MasterKey::seal_secure_strings`] for a PUT that replaces `previous` (the stored,
+    /// sealed body): a SecureString whose value is [`MASK`] (what GET showed) keeps the
+    /// sealed value at the same place in `previous`, so a client may GET, change and PUT a
+    /// linked service without sending its secrets again. Other values are sealed.
+    pub fn seal_secure_strings_keeping(
+        &self,
+        json: &mut Value,
+        aad: &str,
+        previous: Option<&Value>,
+    ) -> Result<(), ControlError> {
         let mut result = Ok(());
-        for_each_secure_string(json, &mut |value| {
+        walk(json, &mut String::new(), &mut |path, value| {
             if result.is_err() {
                 return;
             }
-            if let Value::String(text) = value {
-                match self.seal(text.as_bytes(), aad.as_bytes()) {
+            let Value::String(text) = value else {
+                return;
+            };
+            let kept = previous
+                .filter(|_| text == MASK)
+                .and_then(|p| p.pointer(path))
+                .filter(|o| o.get("type").and_then(Value::as_str) == Some("SecureString"))
+                .and_then(|o| o.get("value"))
+                .and_then(Value::as_str)
+                .filter(|v| v.starts_with(SEALED_PREFIX));
+            match kept {
+                Some(sealed) => *text = sealed.to_string(),
+                None => match self.seal(text.as_bytes(), aad.as_bytes()) {
                     Ok(sealed) => *text = sealed,
                     Err(e) => result = Err(e),
-                }
+                },
             }
         });
         result
@@ -179,21 +203,36 @@ pub fn linked_service_aad(tenant: Uuid, factory: &str, name: &str) -> String {
 
 /// Calls `f` on the `value` of every `{"type": "SecureString", "value": ...}` in `json`.
 fn for_each_secure_string(json: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    walk(json, &mut String::new(), &mut |_, value| f(value));
+}
+
+/// [`for_each_secure_string`] with the JSON pointer of each SecureString object.
+fn walk(json: &mut Value, path: &mut String, f: &mut dyn FnMut(&str, &mut Value)) {
+    let len = path.len();
     match json {
         Value::Object(map) => {
             let secure = map.get("type").and_then(Value::as_str) == Some("SecureString");
             if secure {
                 if let Some(value) = map.get_mut("value") {
-                    f(value);
+                    f(path, value);
                 }
             }
             for (key, child) in map.iter_mut() {
                 if !(secure && key == "value") {
-                    for_each_secure_string(child, f);
+                    path.push('/');
+                    path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    walk(child, path, f);
+                    path.truncate(len);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| for_each_secure_string(v, f)),
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                path.push_str(&format!("/{i}"));
+                walk(child, path, f);
+                path.truncate(len);
+            }
+        }
         _ => {}
     }
 }

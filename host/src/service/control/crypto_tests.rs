@@ -85,3 +85,42 @@ fn debug_and_errors_show_no_key() {
         .to_string();
     assert!(err.contains("openssl rand -base64 32") && !err.contains("not base64!"));
 }
+
+#[test]
+fn masked_values_keep_the_stored_secret_on_put() {
+    let k = key();
+    let mut stored = json!({"properties": {"typeProperties": {
+        "password": {"type": "SecureString", "value": "old-secret"},
+        "a/b": [{"type": "SecureString", "value": "other"}]
+    }}});
+    k.seal_secure_strings(&mut stored, "aad").unwrap();
+    let mut shown = stored.clone();
+    mask_secure_strings(&mut shown);
+    // The client changes one secret and sends the other back masked.
+    shown["properties"]["typeProperties"]["a/b"][0]["value"] = json!("new-secret");
+    let mut put = shown.clone();
+    k.seal_secure_strings_keeping(&mut put, "aad", Some(&stored))
+        .unwrap();
+    assert_eq!(
+        put["properties"]["typeProperties"]["password"],
+        stored["properties"]["typeProperties"]["password"]
+    );
+    k.open_secure_strings(&mut put, "aad").unwrap();
+    assert_eq!(
+        put["properties"]["typeProperties"]["password"]["value"],
+        "old-secret"
+    );
+    assert_eq!(
+        put["properties"]["typeProperties"]["a/b"][0]["value"],
+        "new-secret"
+    );
+    // Without a previous body the mask is just a value.
+    let mut fresh = shown.clone();
+    k.seal_secure_strings_keeping(&mut fresh, "aad", None)
+        .unwrap();
+    k.open_secure_strings(&mut fresh, "aad").unwrap();
+    assert_eq!(
+        fresh["properties"]["typeProperties"]["password"]["value"],
+        MASK
+    );
+}

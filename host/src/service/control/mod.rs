@@ -10,6 +10,7 @@
 //! graphile_worker's (schema `graphile_worker`), see [`queue`].
 
 pub mod crypto;
+pub mod definitions;
 mod error;
 mod paging;
 pub mod plugins;
@@ -18,6 +19,7 @@ pub mod queue;
 pub mod resources;
 pub mod runs;
 pub mod slots;
+pub mod stats;
 pub mod tenants;
 
 use std::time::Duration;
@@ -26,13 +28,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::SslMode as PgSslMode;
 
 pub use crypto::{mask_secure_strings, MasterKey};
+pub use definitions::DefinitionRow;
 pub use error::ControlError;
 pub use paging::Page;
 pub use plugins::PluginRow;
 pub use query::RunQuery;
-pub use resources::{DefinitionRow, FactoryRow, Kind};
+pub use resources::{FactoryRow, Kind};
 pub use runs::{ActivityRunRow, NewRun, RunRow, RunStatus};
 pub use slots::{SlotClaim, WorkerRow};
+pub use stats::RunCount;
 pub use tenants::{CreatedTenant, NewTenant, TenantInfo};
 
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};

@@ -142,18 +142,30 @@ fn duration_ms(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Valu
     }
 }
 
+/// A createRun parameter value as text: a string as it is, anything else as its JSON. ADF
+/// shows run parameters this way, and the engine types them again by their declarations.
+pub fn parameter_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Every parameter of a createRun body as `(name, text)`.
+pub fn parameter_texts(parameters: &Value) -> Vec<(String, String)> {
+    parameters.as_object().map_or_else(Vec::new, |map| {
+        map.iter()
+            .map(|(k, v)| (k.clone(), parameter_text(v)))
+            .collect()
+    })
+}
+
 /// ADF's run parameters are strings: non-string values become their JSON text.
 fn string_map(parameters: &Value) -> Value {
-    let mut out = Map::new();
-    if let Value::Object(map) = parameters {
-        for (k, v) in map {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out.insert(k.clone(), Value::String(text));
-        }
-    }
+    let out: Map<String, Value> = parameter_texts(parameters)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     Value::Object(out)
 }
 

@@ -84,7 +84,7 @@ async fn release(tx: &tokio_postgres::Transaction<'_>, run_id: Uuid) -> Result<(
     )
     .await?;
     tx.execute(
-        "UPDATE sluice.slot_history SET released_at = now() WHERE run_id = $1 AND released_at IS NULL",
+        "UPDATE sluice.slot_history SET released_at = clock_timestamp() WHERE run_id = $1 AND released_at IS NULL",
         &[&run_id],
     )
     .await?;
@@ -160,7 +160,7 @@ impl Control {
         .await?;
         tx.execute(
             "INSERT INTO sluice.slot_history (tenant_id, run_id, slot, worker, acquired_at) \
-             VALUES ($1, $2, $3, $4, now())",
+             VALUES ($1, $2, $3, $4, clock_timestamp())",
             &[&tenant, &run_id, &slot, &worker],
         )
         .await?;

@@ -4,7 +4,6 @@
 //! end written back.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use serde_json::Value;
 
 use super::Shared;
 use crate::engine::{self, Factory, PipelineRun, RunIdentity, RunOptions, Status};
-use crate::model::load::Definition;
+use crate::model::load::Kind as ModelKind;
 use crate::plugins::Tenant;
 use crate::service::control::crypto::linked_service_aad;
 use crate::service::control::{ControlError, Kind, RunQuery, RunRow, RunStatus, TenantInfo};
@@ -84,7 +83,7 @@ async fn run_to_end(shared: &Arc<Shared>, run: &RunRow) -> Result<PipelineRun, E
         super::observer::ControlObserver::start(control.clone(), run.run_id, metrics.clone());
     let options = RunOptions {
         tenant: tenant.id.to_string(),
-        parameters: text_parameters(&run.parameters),
+        parameters: crate::service::control::runs::parameter_texts(&run.parameters),
         plugins: Some(plugins),
         observer: Some(observer.clone()),
         identity: Some(RunIdentity {
@@ -155,45 +154,25 @@ async fn load_factory(shared: &Shared, run: &RunRow) -> Result<Factory, ExecuteE
     let files_root = shared.files_root(run.tenant_id);
     let mut factory = Factory {
         root: files_root.clone().unwrap_or_default(),
+        files_root,
         ..Factory::default()
     };
     for d in defs {
         let mut body = d.body;
-        if d.kind == Kind::LinkedServices {
-            let aad = linked_service_aad(run.tenant_id, &run.factory, &d.name);
-            shared.key.open_secure_strings(&mut body, &aad)?;
-        }
-        let def = Definition {
-            file: PathBuf::from(format!("{}/{}.json", d.kind.as_str(), d.name)),
-            properties: body.get("properties").cloned().unwrap_or(Value::Null),
-            files_root: files_root.clone(),
-            name: d.name.clone(),
+        let kind = match d.kind {
+            Kind::LinkedServices => {
+                let aad = linked_service_aad(run.tenant_id, &run.factory, &d.name);
+                shared.key.open_secure_strings(&mut body, &aad)?;
+                ModelKind::LinkedService
+            }
+            Kind::Datasets => ModelKind::Dataset,
+            Kind::Pipelines => ModelKind::Pipeline,
         };
-        let map = match d.kind {
-            Kind::LinkedServices => &mut factory.linked_services,
-            Kind::Datasets => &mut factory.datasets,
-            Kind::Pipelines => &mut factory.pipelines,
-        };
-        map.insert(d.name, def);
+        let properties = body.get("properties").cloned().unwrap_or(Value::Null);
+        let origin = format!("{}/{}", d.kind.as_str(), d.name);
+        factory.insert_definition(kind, &d.name, properties, origin);
     }
     Ok(factory)
-}
-
-/// createRun's parameters (JSON values) as the engine's `NAME=VALUE` texts, typed again by the
-/// pipeline's declarations: a string as it is, anything else as JSON.
-fn text_parameters(parameters: &Value) -> Vec<(String, String)> {
-    let Some(map) = parameters.as_object() else {
-        return Vec::new();
-    };
-    map.iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        })
-        .collect()
 }
 
 /// For a recovery run: the top-level activities of the referenced run that succeeded (their

@@ -1,0 +1,183 @@
+//! Pipelines, datasets and linked services: PUT (validated, `If-Match` honoured, a linked
+//! service's SecureStrings sealed before they are stored), GET (SecureStrings masked), DELETE,
+//! and lists with `nextLink` paging.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::factories::{factory_id, if_match};
+use super::validate::{check_put, find_definition, kind_label, kind_path};
+use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
+use crate::service::control::crypto::linked_service_aad;
+use crate::service::control::{mask_secure_strings, DefinitionRow, Kind};
+
+pub(crate) async fn one(
+    ctx: &Ctx<'_>,
+    f: &FactoryAt,
+    kind: Kind,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let control = &ctx.api.control;
+    let tenant = ctx.tenant.id;
+    match ctx.method {
+        Method::PUT => {
+            check_name(kind, name)?;
+            let mut body = body::parse_object(bytes)?;
+            let properties = match body.remove("properties") {
+                Some(p @ Value::Object(_)) => p,
+                Some(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "{} '{name}': property `properties` must be an object",
+                        kind_label(kind)
+                    )))
+                }
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "{} '{name}': property `properties` is required",
+                        kind_label(kind)
+                    )))
+                }
+            };
+            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
+                return Err(super::factories::not_found(f));
+            }
+            if super::factories::if_none_match_any(ctx)
+                && find_definition(ctx, f, kind, name).await?.is_some()
+            {
+                return Err(super::factories::exists(&format!(
+                    "{} '{name}'",
+                    kind_label(kind)
+                )));
+            }
+            check_put(ctx, f, kind, name, &properties).await?;
+            let mut stored = json!({ "properties": properties });
+            if kind == Kind::LinkedServices {
+                let aad = linked_service_aad(tenant, &f.name, name);
+                ctx.api
+                    .config
+                    .master_key
+                    .seal_secure_strings(&mut stored, &aad)?;
+            }
+            let if_match = if_match(ctx);
+            let (row, created) = control
+                .put_definition(
+                    tenant,
+                    &f.rg,
+                    &f.name,
+                    kind,
+                    name,
+                    &stored,
+                    if_match.as_deref(),
+                )
+                .await?;
+            tracing::info!(kind = kind_path(kind), created, "definition stored");
+            ok_json(resource_json(ctx, f, &row))
+        }
+        Method::GET => match find_definition(ctx, f, kind, name).await? {
+            Some(row) => ok_json(resource_json(ctx, f, &row)),
+            None => Err(ApiError::NotFound(format!(
+                "the {} '{name}' was not found in factory '{}'",
+                kind_label(kind),
+                f.name
+            ))),
+        },
+        Method::DELETE => {
+            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
+                return Err(super::factories::not_found(f));
+            }
+            if control
+                .delete_definition(tenant, &f.rg, &f.name, kind, name)
+                .await?
+            {
+                empty(StatusCode::OK)
+            } else {
+                empty(StatusCode::NO_CONTENT)
+            }
+        }
+        _ => Err(ctx.not_allowed("definition")),
+    }
+}
+
+pub(crate) async fn list(ctx: &Ctx<'_>, f: &FactoryAt, kind: Kind) -> Result<Response, ApiError> {
+    if ctx.method != Method::GET {
+        return Err(ctx.not_allowed("definitions"));
+    }
+    let control = &ctx.api.control;
+    let size = ctx.api.config.page_size;
+    if control
+        .get_factory(ctx.tenant.id, &f.rg, &f.name)
+        .await?
+        .is_none()
+    {
+        return Err(super::factories::not_found(f));
+    }
+    let page = control
+        .list_definitions(
+            ctx.tenant.id,
+            &f.rg,
+            &f.name,
+            kind,
+            ctx.query("$skipToken"),
+            size,
+        )
+        .await?;
+    let value: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| resource_json(ctx, f, r))
+        .collect();
+    let mut out = json!({ "value": value });
+    if let Some(next) = page.next {
+        let path = format!("{}/{}", factory_id(ctx, &f.rg, &f.name), kind_path(kind));
+        out["nextLink"] = Value::String(ctx.next_link(&path, &next));
+    }
+    ok_json(out)
+}
+
+/// ADF's resource shape, SecureStrings masked.
+fn resource_json(ctx: &Ctx<'_>, f: &FactoryAt, row: &DefinitionRow) -> Value {
+    let mut properties = row
+        .body
+        .get("properties")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    mask_secure_strings(&mut properties);
+    json!({
+        "id": format!("{}/{}/{}", factory_id(ctx, &f.rg, &f.name), kind_path(row.kind), row.name),
+        "name": row.name,
+        "type": format!("Microsoft.DataFactory/factories/{}", kind_path(row.kind)),
+        "etag": row.etag.to_string(),
+        "properties": properties,
+    })
+}
+
+/// ADF's rule for object names: 1-260 characters, starting with a letter, digit or `_`,
+/// without `. + ? / < > * % & : \`.
+fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let ok = first_ok
+        && name.chars().count() <= 260
+        && !name.chars().any(|c| {
+            matches!(
+                c,
+                '.' | '+' | '?' | '/' | '<' | '>' | '*' | '%' | '&' | ':' | '\\'
+            ) || c.is_control()
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "InvalidResourceName",
+            message: format!(
+                "{} name '{}': 1 to 260 characters starting with a letter, digit or '_', without . + ? / < > * % & : \\",
+                kind_label(kind),
+                super::auth::truncate(name, 100)
+            ),
+        })
+    }
+}
