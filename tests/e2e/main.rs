@@ -33,6 +33,7 @@ mod service_api;
 mod service_control;
 mod service_runs;
 mod service_scale;
+mod service_sdk_runs;
 mod tenants;
 mod timeouts;
 mod tls;
