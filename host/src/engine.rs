@@ -175,15 +175,20 @@ pub async fn start(
         tracing::warn!("not implemented, ignored: {}", ctx.redactor().redact(w));
     }
     let run_ctx = ctx.clone();
-    let task = tokio::spawn(async move {
-        crate::pipeline::executor::run_pipeline(
-            factory,
-            &plan.pipeline,
-            plan.parameters,
-            &run_ctx,
-            plan.warnings,
-        )
-        .await
-    });
+    // The run's logs carry the caller's span (the service's tenant, factory and runId).
+    let span = tracing::Span::current();
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            crate::pipeline::executor::run_pipeline(
+                factory,
+                &plan.pipeline,
+                plan.parameters,
+                &run_ctx,
+                plan.warnings,
+            )
+            .await
+        },
+        span,
+    ));
     Ok(RunHandle { ctx, task })
 }

@@ -2,7 +2,8 @@
 //! Cancelled within seconds), rerun from its failed activity with `isRecovery` +
 //! `startFromFailure` (the activity that succeeded is not run again and the rerun joins the
 //! original's run group), and a SIGTERM drain (a short run finishes, one longer than the grace
-//! period is stopped and recorded as Failed naming the drain, the process exits cleanly).
+//! period is stopped and recorded as Failed naming the drain, the process exits cleanly), and
+//! FileServer linked services resolving under the tenant's folder of `--files-root` only.
 
 use std::time::Duration;
 
@@ -174,4 +175,98 @@ async fn sigterm_drains_the_worker() {
         message.contains("SIGTERM") && message.contains("draining"),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_server_paths_resolve_under_the_tenants_files_root_only() {
+    let db = TestDb::new("files_root").await;
+    db.exec(
+        "CREATE TABLE {s}.src (id int PRIMARY KEY, v text);
+         INSERT INTO {s}.src VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .await;
+    let fx = Fixture::new("filer", &[]).await;
+    fx.put(
+        Kind::LinkedServices,
+        "Pg",
+        json!({"type": "AzurePostgreSql", "typeProperties": {
+        "connectionString": {"type": "SecureString", "value": local_connection_string()}}}),
+    )
+    .await;
+    fx.put(
+        Kind::Datasets,
+        "Src",
+        json!({"type": "AzurePostgreSqlTable",
+        "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+        "typeProperties": {"schema": db.schema, "table": "src"}}),
+    )
+    .await;
+    // A Windows path, a path climbing out of the root, and a network share.
+    for (ls, host) in [
+        ("Share", "C:\\exports"),
+        ("Escape", "/a/../../.."),
+        ("Unc", "\\\\server\\share"),
+    ] {
+        fx.put(
+            Kind::LinkedServices,
+            ls,
+            json!({"type": "FileServer", "typeProperties": {"host": host}}),
+        )
+        .await;
+        fx.put(Kind::Datasets, &format!("Out{ls}"), json!({"type": "DelimitedText",
+            "linkedServiceName": {"referenceName": ls, "type": "LinkedServiceReference"},
+            "typeProperties": {"location": {"type": "FileServerLocation", "folderPath": "daily", "fileName": "rows.csv"},
+                               "columnDelimiter": ",", "firstRowAsHeader": true}}))
+        .await;
+        fx.put(
+            Kind::Pipelines,
+            &format!("To{ls}"),
+            json!({"activities": [{"name": "Export", "type": "Copy",
+            "inputs": [{"referenceName": "Src", "type": "DatasetReference"}],
+            "outputs": [{"referenceName": format!("Out{ls}"), "type": "DatasetReference"}],
+            "typeProperties": {"source": {"type": "AzurePostgreSqlSource"},
+                               "sink": {"type": "DelimitedTextSink"}}}]}),
+        )
+        .await;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (logs, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let root_arg = root.path().display().to_string();
+    let _worker = fx.worker(
+        &[
+            "--concurrency",
+            "2",
+            "--lease",
+            "3",
+            "--files-root",
+            &root_arg,
+        ],
+        logs.path(),
+        cache.path(),
+    );
+    let ok = fx.create_run("ToShare", json!({})).await;
+    let (status, message) = fx
+        .wait_status(ok, &["Succeeded", "Failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(status, "Succeeded", "{message}");
+    let file = root
+        .path()
+        .join(fx.tenant.id.to_string())
+        .join("exports/daily/rows.csv");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert_eq!(text.lines().count(), 4, "{text}");
+    for (pipeline, why) in [("ToEscape", "outside the root"), ("ToUnc", "network")] {
+        let run = fx.create_run(pipeline, json!({})).await;
+        let (status, message) = fx
+            .wait_status(run, &["Succeeded", "Failed"], Duration::from_secs(60))
+            .await;
+        assert_eq!(status, "Failed", "{pipeline}");
+        assert!(
+            message.contains("host") && message.contains(why),
+            "{pipeline}: {message}"
+        );
+    }
+    // Nothing was written anywhere but the tenant's folder.
+    let entries: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1);
 }

@@ -29,9 +29,8 @@ pub enum ExecuteError {
 pub async fn execute(shared: Arc<Shared>, run: RunRow) {
     let run_id = run.run_id;
     let span = tracing::info_span!("run", tenant = %run.tenant_id, factory = %run.factory, run_id = %run_id);
-    let _enter = span.enter();
-    drop(_enter);
-    let (status, message) = match run_to_end(&shared, &run).await {
+    let ran = tracing::Instrument::instrument(run_to_end(&shared, &run), span.clone()).await;
+    let (status, message) = match ran {
         Ok(result) => outcome(&result),
         Err(e) => (RunStatus::Failed, e.to_string()),
     };
