@@ -322,7 +322,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap()
         .run_id;
-    let short = Duration::from_millis(300);
+    let short = Duration::from_millis(1500);
     assert_eq!(
         control.claim_slot(lost, "w-dead", short).await.unwrap(),
         SlotClaim::Acquired { slot: 0 }
@@ -352,7 +352,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         control.reap_expired_leases().await.unwrap().is_empty(),
         "reaped a live lease"
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(control.reap_expired_leases().await.unwrap(), vec![lost]);
     let run = control.get_run(t, lost).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
@@ -368,6 +368,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap();
     let failed = activities.items[0].to_adf_json();
+    assert_eq!(control.activity_runs(lost).await.unwrap(), activities.items);
     assert_eq!(failed["status"], "Failed");
     assert_eq!(failed["error"]["target"], "CopyRows");
     assert!(failed["error"]["message"]
@@ -398,7 +399,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap()
         .run_id;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(
         control
             .claim_slot(third, "w-new", Duration::from_secs(60))
