@@ -407,6 +407,22 @@ async fn definitions_are_validated_sealed_at_rest_masked_and_paged() {
         !stored.contains("Very-Secret"),
         "the secret is stored in clear: {stored}"
     );
+    // PUT back what GET showed: the masked secret keeps its stored (sealed) value, and the
+    // definition still validates (a connection string of asterisks would not).
+    let (st, again) = s
+        .json(
+            Method::PUT,
+            &t,
+            &format!("{fp}/linkedservices/Pg"),
+            Some(json!({"properties": body["properties"].clone()})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{again}");
+    assert_eq!(
+        raw_definitions(&s).await,
+        stored,
+        "the sealed value is kept as it was"
+    );
 
     // If-Match: a stale etag is a 409, the current one is accepted.
     let (_, current) = s
@@ -508,7 +524,10 @@ async fn raw_definitions(s: &Service) -> String {
         .unwrap();
     tokio::spawn(conn);
     let rows = client
-        .query("SELECT body::text FROM sluice.definitions", &[])
+        .query(
+            "SELECT body::text FROM sluice.definitions ORDER BY kind, name",
+            &[],
+        )
         .await
         .unwrap();
     rows.iter()
@@ -594,6 +613,21 @@ async fn runs_are_created_read_queried_and_cancelled() {
         run["status"], "Cancelled",
         "a queued run is cancelled at once: {run}"
     );
+    // /metrics reads the runs by tenant and status, and the queue's depth.
+    let (st, _, metrics) = s
+        .send(Method::GET, None, "/metrics?x=api-version", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("sluice_runs{")
+                && l.contains("tenant=\"runs\"")
+                && l.contains("status=\"Cancelled\"")
+        })
+        .unwrap_or_else(|| panic!("no Cancelled runs of tenant runs in /metrics:\n{metrics}"));
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(metrics.contains("sluice_queue_depth"), "{metrics}");
     let (st, body) = s
         .json(
             Method::GET,

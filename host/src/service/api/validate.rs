@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{ApiError, Ctx, FactoryAt};
 use crate::model::load::{Factory, Kind as ModelKind};
 use crate::service::control::crypto::{linked_service_aad, MASK};
-use crate::service::control::{DefinitionRow, Kind};
+use crate::service::control::Kind;
 
 /// A factory held in memory, and the secret values in it (to mask in messages).
 pub(crate) struct Loaded {
@@ -94,25 +94,6 @@ pub(crate) async fn load(ctx: &Ctx<'_>, f: &FactoryAt) -> Result<Loaded, ApiErro
         loaded.put(row.kind, &row.name, properties);
     }
     Ok(loaded)
-}
-
-/// One stored definition, found among the factory's (name case-insensitive). Workaround:
-/// `Control::get_definition` of the control branch at merge time fails with "column reference
-/// `name` is ambiguous" (its SELECT joins factories without qualifying the columns).
-pub(crate) async fn find_definition(
-    ctx: &Ctx<'_>,
-    f: &FactoryAt,
-    kind: Kind,
-    name: &str,
-) -> Result<Option<DefinitionRow>, ApiError> {
-    let rows = ctx
-        .api
-        .control
-        .factory_definitions(ctx.tenant.id, &f.rg, &f.name)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .find(|r| r.kind == kind && r.name.to_lowercase() == name.to_lowercase()))
 }
 
 /// Refuses a PUT whose definition brings errors into the factory.
