@@ -514,6 +514,39 @@ async fn definitions_are_validated_sealed_at_rest_masked_and_paged() {
         .json(Method::GET, &t, &format!("{fp}/datasets/Extra0"), None)
         .await;
     arm_error(st, &body, StatusCode::NOT_FOUND, "ResourceNotFound");
+
+    // A dataset a pipeline reads cannot be deleted; the answer names the pipeline.
+    let (st, body) = s
+        .json(Method::DELETE, &t, &format!("{fp}/datasets/Sink"), None)
+        .await;
+    let message = arm_error(
+        st,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "ReferencedByOtherResources",
+    );
+    assert!(
+        message.contains("Copy") && message.contains("Sink"),
+        "{message}"
+    );
+    let (st, _) = s
+        .json(Method::GET, &t, &format!("{fp}/datasets/Sink"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // A linked service refused by validation: the answer never shows its secret.
+    let ls = json!({"properties": {"type": "AzurePostgreSql", "typeProperties": {
+        "connectionString": {"type": "SecureString", "value": "Server=;Port=notaport;PWD=Leak-Me-77"}}}});
+    let (st, body) = s
+        .json(
+            Method::PUT,
+            &t,
+            &format!("{fp}/linkedservices/Broken"),
+            Some(ls),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(!body.to_string().contains("Leak-Me-77"), "{body}");
     s.stop().await;
 }
 

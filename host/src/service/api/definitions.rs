@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::factories::{factory_id, if_match};
-use super::validate::{check_put, kind_label, kind_path};
+use super::validate::{check_delete, check_put, kind_label, kind_path};
 use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
 use crate::service::control::crypto::linked_service_aad;
 use crate::service::control::{mask_secure_strings, DefinitionRow, Kind};
@@ -99,6 +99,7 @@ pub(crate) async fn one(
             if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
                 return Err(super::factories::not_found(f));
             }
+            check_delete(ctx, f, kind, name).await?;
             if control
                 .delete_definition(tenant, &f.rg, &f.name, kind, name)
                 .await?

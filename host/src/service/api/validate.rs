@@ -38,7 +38,7 @@ impl Loaded {
             .insert_definition(mk, name, properties, format!("{}/{name}", kind_path(kind)));
     }
 
-    fn remove(&mut self, kind: Kind, name: &str) {
+    pub fn remove(&mut self, kind: Kind, name: &str) {
         let map = match model_kind(kind) {
             ModelKind::LinkedService => &mut self.factory.linked_services,
             ModelKind::Dataset => &mut self.factory.datasets,
@@ -145,5 +145,36 @@ fn collect_secrets(json: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, out)),
         _ => {}
+    }
+}
+
+/// Refuses a DELETE that would leave other definitions referring to a missing one (the errors
+/// that appear without it), naming them.
+pub(crate) async fn check_delete(
+    ctx: &Ctx<'_>,
+    f: &FactoryAt,
+    kind: Kind,
+    name: &str,
+) -> Result<(), ApiError> {
+    let mut loaded = load(ctx, f).await?;
+    let before = crate::engine::validate(&loaded.factory).errors;
+    loaded.remove(kind, name);
+    let after = crate::engine::validate(&loaded.factory).errors;
+    let new: Vec<String> = after
+        .iter()
+        .filter(|e| !before.contains(e))
+        .map(|e| loaded.redact(e))
+        .collect();
+    if new.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "ReferencedByOtherResources",
+            message: format!(
+                "{} '{name}' is still referred to: {}",
+                kind_label(kind),
+                new.join("; ")
+            ),
+        })
     }
 }
