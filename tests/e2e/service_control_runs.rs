@@ -322,7 +322,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap()
         .run_id;
-    let short = Duration::from_millis(300);
+    let short = Duration::from_millis(1500);
     assert_eq!(
         control.claim_slot(lost, "w-dead", short).await.unwrap(),
         SlotClaim::Acquired { slot: 0 }
@@ -352,7 +352,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         control.reap_expired_leases().await.unwrap().is_empty(),
         "reaped a live lease"
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(control.reap_expired_leases().await.unwrap(), vec![lost]);
     let run = control.get_run(t, lost).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
@@ -368,6 +368,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap();
     let failed = activities.items[0].to_adf_json();
+    assert_eq!(control.activity_runs(lost).await.unwrap(), activities.items);
     assert_eq!(failed["status"], "Failed");
     assert_eq!(failed["error"]["target"], "CopyRows");
     assert!(failed["error"]["message"]
@@ -398,7 +399,7 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .await
         .unwrap()
         .run_id;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(
         control
             .claim_slot(third, "w-new", Duration::from_secs(60))
@@ -417,6 +418,93 @@ async fn expired_leases_fail_their_runs_naming_the_lost_worker() {
         .finish_run(third, "w-new", RunStatus::Succeeded, "")
         .await
         .unwrap();
+    let open: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM sluice.slot_history WHERE released_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 0);
+}
+
+/// A claim taking over an expired slot, the reaper, and the lapsed worker renewing and
+/// finishing all at once: none deadlocks (each locks the slot before the run), and each run
+/// ends with exactly one outcome.
+#[tokio::test]
+async fn takeover_reaping_and_late_renewals_race_without_deadlocks() {
+    let db = ControlDb::new().await;
+    let control = db.control().await;
+    let t = tenant_with_pipeline(&control, "race", 1).await;
+    for round in 0..25 {
+        let old = control
+            .create_run(new_run(t, json!({})))
+            .await
+            .unwrap()
+            .run_id;
+        let new = control
+            .create_run(new_run(t, json!({})))
+            .await
+            .unwrap()
+            .run_id;
+        let lapse = Duration::from_millis(30);
+        assert_eq!(
+            control.claim_slot(old, "w-old", lapse).await.unwrap(),
+            SlotClaim::Acquired { slot: 0 }
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let (c1, c2, c3, c4) = (
+            control.clone(),
+            control.clone(),
+            control.clone(),
+            control.clone(),
+        );
+        let claim =
+            tokio::spawn(async move { c1.claim_slot(new, "w-new", Duration::from_secs(60)).await });
+        let reap = tokio::spawn(async move { c2.reap_expired_leases().await });
+        let renew =
+            tokio::spawn(
+                async move { c3.renew_lease(old, "w-old", Duration::from_secs(60)).await },
+            );
+        let finish =
+            tokio::spawn(
+                async move { c4.finish_run(old, "w-old", RunStatus::Succeeded, "").await },
+            );
+        let claim = claim.await.unwrap();
+        for result in [
+            claim.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            reap.await.unwrap().map(|_| ()).map_err(|e| e.to_string()),
+            renew.await.unwrap().map(|_| ()).map_err(|e| e.to_string()),
+            finish.await.unwrap().map_err(|e| e.to_string()),
+        ] {
+            if let Err(e) = result {
+                assert!(!e.contains("deadlock"), "round {round}: {e}");
+                assert!(e.contains("no longer holds"), "round {round}: {e}");
+            }
+        }
+        let old_run = control.get_run(t, old).await.unwrap().unwrap();
+        assert!(
+            matches!(old_run.status, RunStatus::Succeeded | RunStatus::Failed),
+            "round {round}: the lapsed run is {}",
+            old_run.status
+        );
+        // The old run is out of the slot whichever way it ended: the new one gets it now if
+        // it did not in the race.
+        if control.get_run(t, new).await.unwrap().unwrap().status == RunStatus::Queued {
+            let again = control
+                .claim_slot(new, "w-new", Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(again, SlotClaim::Acquired { slot: 0 }, "round {round}");
+        }
+        control
+            .finish_run(new, "w-new", RunStatus::Succeeded, "")
+            .await
+            .unwrap();
+    }
     let open: i64 = db
         .client()
         .await

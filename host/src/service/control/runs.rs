@@ -371,6 +371,18 @@ impl Control {
         Ok(row.as_ref().map(run_from_row))
     }
 
+    /// Every activity run of run `run_id`, in the order they started (for the workers:
+    /// a recovery run reads its reference run's).
+    pub async fn activity_runs(&self, run_id: Uuid) -> Result<Vec<ActivityRunRow>, ControlError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM sluice.activity_runs a \
+             JOIN sluice.runs r ON r.run_id = a.run_id WHERE a.run_id = $1 ORDER BY a.seq"
+        );
+        let rows = client.query(&sql, &[&run_id]).await?;
+        Ok(rows.iter().map(activity_from_row).collect())
+    }
+
     /// Cancels the tenant's run: a Queued run is Cancelled at once; an InProgress one becomes
     /// Canceling with `cancel_requested` set, which its worker sees at its next lease renewal
     /// ([`Control::renew_lease`]) and ends Cancelled. Finished runs stay as they are.

@@ -2,7 +2,9 @@
 //! `max_concurrent_runs` of a tenant's runs are in progress across all workers), keeping the
 //! lease, recording activity runs, finishing, and reaping the runs of workers that stopped
 //! renewing. Each operation is one transaction; times are the database's `now()`, so the
-//! workers' clocks do not matter. `slot_history` records who held which slot when.
+//! workers' clocks do not matter. Transactions that lock both a slot and a run lock the slot
+//! first (a claim locks its own Queued run first, but takes slots with SKIP LOCKED), so they
+//! cannot deadlock. `slot_history` records who held which slot when.
 
 use std::time::Duration;
 
@@ -180,6 +182,13 @@ impl Control {
     ) -> Result<bool, ControlError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Slot first, then run: the order every transaction here takes them in.
+        tx.execute(
+            "UPDATE sluice.tenant_slots SET lease_until = now() + make_interval(secs => $3) \
+             WHERE run_id = $1 AND worker = $2",
+            &[&run_id, &worker, &secs(lease)],
+        )
+        .await?;
         let row = tx
             .query_opt(
                 "UPDATE sluice.runs SET lease_until = now() + make_interval(secs => $3) \
@@ -194,12 +203,6 @@ impl Control {
                 worker: worker.to_string(),
             });
         };
-        tx.execute(
-            "UPDATE sluice.tenant_slots SET lease_until = now() + make_interval(secs => $3) \
-             WHERE run_id = $1 AND worker = $2",
-            &[&run_id, &worker, &secs(lease)],
-        )
-        .await?;
         tx.commit().await?;
         Ok(row.get(0))
     }
@@ -264,6 +267,11 @@ impl Control {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM sluice.tenant_slots WHERE run_id = $1 FOR UPDATE",
+            &[&run_id],
+        )
+        .await?;
         let n = tx
             .execute(
                 "UPDATE sluice.runs SET status = $3, message = $4, run_end = now(), \
@@ -288,12 +296,26 @@ impl Control {
     pub async fn reap_expired_leases(&self) -> Result<Vec<Uuid>, ControlError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Slots first (skipping those a claim is taking over), then their runs, and runs
+        // that hold no slot row.
+        let slots: Vec<Uuid> = tx
+            .query(
+                "SELECT run_id FROM sluice.tenant_slots WHERE run_id IS NOT NULL \
+                 AND lease_until < now() FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let rows = tx
             .query(
-                "SELECT run_id, worker, lease_until FROM sluice.runs \
+                "SELECT run_id, worker, lease_until FROM sluice.runs r \
                  WHERE status IN ('InProgress', 'Canceling') AND lease_until < now() \
+                 AND (run_id = ANY($1) OR NOT EXISTS \
+                      (SELECT 1 FROM sluice.tenant_slots s WHERE s.run_id = r.run_id)) \
                  FOR UPDATE SKIP LOCKED",
-                &[],
+                &[&slots],
             )
             .await?;
         let mut reaped = Vec::new();
