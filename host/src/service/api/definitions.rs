@@ -1,6 +1,7 @@
-//! Pipelines, datasets and linked services: PUT (validated, `If-Match` honoured, a linked
-//! service's SecureStrings sealed before they are stored), GET (SecureStrings masked), DELETE,
-//! and lists with `nextLink` paging.
+//! Pipelines, datasets and linked services: PUT (validated, `If-Match` and `If-None-Match: *`
+//! honoured, a linked service's SecureStrings sealed before they are stored, a masked one sent
+//! back keeping its stored value), GET (SecureStrings masked), DELETE (refused while others
+//! refer to the object), and lists with `nextLink` paging.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;

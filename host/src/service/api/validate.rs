@@ -1,8 +1,9 @@
 //! Definitions checked on PUT with the same code as `sluice validate`: the factory is built in
 //! memory from its stored definitions (linked services' secrets opened in memory only) plus
 //! the one being PUT, and the errors that appear because of it (present with it, absent
-//! without it) are a 400 naming the object and property. Dangling references count, as in ADF.
-//! Secret values are masked in every message.
+//! without it) are a 400 naming the object and property. Dangling references count, as in ADF;
+//! so does a DELETE that would leave others referring to the deleted object. Secret values are
+//! masked in every message.
 
 use serde_json::Value;
 
