@@ -1,8 +1,11 @@
 //! Every "bad input" case of issue 14 answers one ARM-shaped error, and the server keeps
 //! answering `/healthz` after each; tokens, rates, readiness and request metrics.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sluice::service::api::{bind_api, ApiConfig};
 use uuid::Uuid;
 
 use super::server::Service;
@@ -156,4 +159,33 @@ async fn bad_input_gets_one_arm_error_each_and_the_server_keeps_answering() {
         assert!(metrics.contains(needle), "{needle} in /metrics:\n{metrics}");
     }
     s.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_serves_without_a_certificate_and_stops_on_shutdown() {
+    let (control, db) = super::server::control_db().await;
+    let config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), super::server::test_key());
+    let bound = bind_api(config, control).await.unwrap();
+    let port = bound.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let ok = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(ok.text().await.unwrap(), "ok");
+    let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops on shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(
+        http.get(format!("{url}/healthz")).send().await.is_err(),
+        "no longer listening"
+    );
+    super::server::drop_db(&db).await;
 }

@@ -41,18 +41,10 @@ impl Service {
             )
             .with_test_writer()
             .try_init();
-        let db = format!("sluice_api_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        connect_local()
-            .await
-            .batch_execute(&format!("CREATE DATABASE \"{db}\""))
-            .await
-            .unwrap();
-        let url = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
-        let control = Control::connect(&url).await.unwrap();
+        let (control, db) = control_db().await;
         let dir = tempfile::tempdir().unwrap();
         let files = certs::generate().unwrap().write_to(dir.path()).unwrap();
-        let key = MasterKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), key);
+        let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), test_key());
         config.tls_cert = Some(files.server_cert.clone());
         config.tls_key = Some(files.server_key.clone());
         config.plugin_limit = plugin_limit;
@@ -148,12 +140,30 @@ impl Service {
             let _ = stop.send(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let admin = connect_local().await;
-        let _ = admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.db
-            ))
-            .await;
+        drop_db(&self.db).await;
     }
+}
+
+/// A fresh control database (migrated) and its name.
+pub async fn control_db() -> (Control, String) {
+    let db = format!("sluice_api_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    connect_local()
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
+    (Control::connect(&url).await.unwrap(), db)
+}
+
+pub async fn drop_db(db: &str) {
+    let _ = connect_local()
+        .await
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+        .await;
+}
+
+/// A fixed master key for the tests (32 bytes, base64).
+pub fn test_key() -> MasterKey {
+    MasterKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap()
 }
