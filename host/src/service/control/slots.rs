@@ -121,9 +121,14 @@ impl Control {
                 RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
             ));
         }
+        // The slots are made together, the first time (or when the limit grows): once the
+        // last exists, all do.
         tx.execute(
             "INSERT INTO sluice.tenant_slots (tenant_id, slot) \
-             SELECT $1, s FROM generate_series(0, $2 - 1) s ON CONFLICT DO NOTHING",
+             SELECT $1, s FROM generate_series(0, $2 - 1) s \
+             WHERE NOT EXISTS (SELECT 1 FROM sluice.tenant_slots \
+                               WHERE tenant_id = $1 AND slot = $2 - 1) \
+             ON CONFLICT DO NOTHING",
             &[&tenant, &max],
         )
         .await?;
