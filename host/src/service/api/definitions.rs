@@ -1,13 +1,14 @@
-//! Pipelines, datasets and linked services: PUT (validated, `If-Match` honoured, a linked
-//! service's SecureStrings sealed before they are stored), GET (SecureStrings masked), DELETE,
-//! and lists with `nextLink` paging.
+//! Pipelines, datasets and linked services: PUT (validated, `If-Match` and `If-None-Match: *`
+//! honoured, a linked service's SecureStrings sealed before they are stored, a masked one sent
+//! back keeping its stored value), GET (SecureStrings masked), DELETE (refused while others
+//! refer to the object), and lists with `nextLink` paging.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::factories::{factory_id, if_match};
-use super::validate::{check_put, find_definition, kind_label, kind_path};
+use super::validate::{check_delete, check_put, kind_label, kind_path};
 use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
 use crate::service::control::crypto::linked_service_aad;
 use crate::service::control::{mask_secure_strings, DefinitionRow, Kind};
@@ -43,22 +44,31 @@ pub(crate) async fn one(
             if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
                 return Err(super::factories::not_found(f));
             }
-            if super::factories::if_none_match_any(ctx)
-                && find_definition(ctx, f, kind, name).await?.is_some()
-            {
+            let previous = control
+                .get_definition(tenant, &f.rg, &f.name, kind, name)
+                .await?;
+            if super::factories::if_none_match_any(ctx) && previous.is_some() {
                 return Err(super::factories::exists(&format!(
                     "{} '{name}'",
                     kind_label(kind)
                 )));
             }
-            check_put(ctx, f, kind, name, &properties).await?;
             let mut stored = json!({ "properties": properties });
             if kind == Kind::LinkedServices {
+                // A SecureString sent back masked (as GET showed it) keeps its stored value;
+                // the definition is validated with the values it will have.
+                let key = &ctx.api.config.master_key;
                 let aad = linked_service_aad(tenant, &f.name, name);
-                ctx.api
-                    .config
-                    .master_key
-                    .seal_secure_strings(&mut stored, &aad)?;
+                key.seal_secure_strings_keeping(
+                    &mut stored,
+                    &aad,
+                    previous.as_ref().map(|p| &p.body),
+                )?;
+                let mut clear = stored.clone();
+                key.open_secure_strings(&mut clear, &aad)?;
+                check_put(ctx, f, kind, name, &clear["properties"]).await?;
+            } else {
+                check_put(ctx, f, kind, name, &stored["properties"]).await?;
             }
             let if_match = if_match(ctx);
             let (row, created) = control
@@ -75,7 +85,10 @@ pub(crate) async fn one(
             tracing::info!(kind = kind_path(kind), created, "definition stored");
             ok_json(resource_json(ctx, f, &row))
         }
-        Method::GET => match find_definition(ctx, f, kind, name).await? {
+        Method::GET => match control
+            .get_definition(tenant, &f.rg, &f.name, kind, name)
+            .await?
+        {
             Some(row) => ok_json(resource_json(ctx, f, &row)),
             None => Err(ApiError::NotFound(format!(
                 "the {} '{name}' was not found in factory '{}'",
@@ -87,6 +100,7 @@ pub(crate) async fn one(
             if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
                 return Err(super::factories::not_found(f));
             }
+            check_delete(ctx, f, kind, name).await?;
             if control
                 .delete_definition(tenant, &f.rg, &f.name, kind, name)
                 .await?

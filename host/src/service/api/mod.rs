@@ -19,10 +19,11 @@ mod runs;
 pub mod tls;
 mod validate;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -93,6 +94,8 @@ pub(crate) struct Api {
     pub tokens: auth::TokenCache,
     pub limiter: auth::RateLimiter,
     pub https: bool,
+    /// The (tenant, status) pairs `/metrics` has reported runs for.
+    pub run_gauges: Mutex<HashSet<(String, &'static str)>>,
 }
 
 /// The process-wide Prometheus recorder (installed once; the worker's metrics land in it too).
@@ -143,6 +146,8 @@ pub async fn bind_api(config: ApiConfig, control: Control) -> Result<BoundApi, A
             ))
         }
     };
+    // Installed before the first request, so that every request is counted.
+    metrics_handle();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| ApiError::Startup(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -152,6 +157,7 @@ pub async fn bind_api(config: ApiConfig, control: Control) -> Result<BoundApi, A
         config,
         tokens: auth::TokenCache::default(),
         limiter: auth::RateLimiter::default(),
+        run_gauges: Mutex::new(HashSet::new()),
     });
     Ok(BoundApi {
         listener,
@@ -172,25 +178,51 @@ pub async fn serve_api(
 }
 
 fn router(api: Arc<Api>) -> Router {
-    let metrics = metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(move || {
-                let m = metrics.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        m.render(),
-                    )
-                }
-            }),
-        )
+        .route("/metrics", get(metrics_page))
         .fallback(arm)
         .layer(middleware::from_fn(count_requests))
         .with_state(api)
+}
+
+/// Prometheus text: the counters of this process, and the control database's runs by tenant
+/// and status and queue depth, read at each scrape.
+async fn metrics_page(State(api): State<Arc<Api>>) -> Response {
+    let handle = metrics_handle();
+    match (
+        api.control.run_counts().await,
+        api.control.queue_depth().await,
+    ) {
+        (Ok(counts), Ok(depth)) => {
+            let now: HashSet<(String, &'static str)> = counts
+                .iter()
+                .map(|c| (c.tenant.clone(), c.status.as_str()))
+                .collect();
+            for c in &counts {
+                metrics::gauge!("sluice_runs", "tenant" => c.tenant.clone(), "status" => c.status.as_str())
+                    .set(c.count as f64);
+            }
+            if let Ok(mut seen) = api.run_gauges.lock() {
+                // A tenant's status that has no runs any more reads 0, not its last count.
+                for (tenant, status) in seen.difference(&now) {
+                    metrics::gauge!("sluice_runs", "tenant" => tenant.clone(), "status" => *status)
+                        .set(0.0);
+                }
+                seen.extend(now);
+            }
+            metrics::gauge!("sluice_queue_depth").set(depth as f64);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "/metrics: run counts unavailable");
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
 }
 
 async fn readyz(State(api): State<Arc<Api>>) -> Response {
@@ -207,9 +239,18 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
 #[derive(Clone, Copy)]
 struct RouteLabel(&'static str);
 
-/// Counts every response by route and status, and logs it (no token, no body).
+/// Counts every response by route, method and status, and times it (labels come from fixed
+/// sets, so clients cannot grow them).
 async fn count_requests(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    };
     let path_label = match request.uri().path() {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
@@ -223,7 +264,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         .get::<RouteLabel>()
         .map_or(path_label, |r| r.0);
     let status = response.status().as_u16();
-    metrics::counter!("sluice_api_requests_total", "route" => route, "method" => method.to_string(), "status" => status.to_string())
+    metrics::counter!("sluice_api_requests_total", "route" => route, "method" => method, "status" => status.to_string())
         .increment(1);
     metrics::histogram!("sluice_api_request_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());

@@ -38,7 +38,9 @@ pub(crate) async fn create(
         .query("startActivityName")
         .filter(|v| !v.is_empty())
         .map(str::to_string);
-    let Some(def) = super::validate::find_definition(ctx, f, Kind::Pipelines, pipeline).await?
+    let Some(def) = control
+        .get_definition(tenant, &f.rg, &f.name, Kind::Pipelines, pipeline)
+        .await?
     else {
         return Err(ApiError::NotFound(format!(
             "the pipeline '{pipeline}' was not found in factory '{}'",

@@ -1,15 +1,16 @@
 //! Definitions checked on PUT with the same code as `sluice validate`: the factory is built in
 //! memory from its stored definitions (linked services' secrets opened in memory only) plus
 //! the one being PUT, and the errors that appear because of it (present with it, absent
-//! without it) are a 400 naming the object and property. Dangling references count, as in ADF.
-//! Secret values are masked in every message.
+//! without it) are a 400 naming the object and property. Dangling references count, as in ADF;
+//! so does a DELETE that would leave others referring to the deleted object. Secret values are
+//! masked in every message.
 
 use serde_json::Value;
 
 use super::{ApiError, Ctx, FactoryAt};
 use crate::model::load::{Factory, Kind as ModelKind};
 use crate::service::control::crypto::{linked_service_aad, MASK};
-use crate::service::control::{DefinitionRow, Kind};
+use crate::service::control::Kind;
 
 /// A factory held in memory, and the secret values in it (to mask in messages).
 pub(crate) struct Loaded {
@@ -38,7 +39,7 @@ impl Loaded {
             .insert_definition(mk, name, properties, format!("{}/{name}", kind_path(kind)));
     }
 
-    fn remove(&mut self, kind: Kind, name: &str) {
+    pub fn remove(&mut self, kind: Kind, name: &str) {
         let map = match model_kind(kind) {
             ModelKind::LinkedService => &mut self.factory.linked_services,
             ModelKind::Dataset => &mut self.factory.datasets,
@@ -101,25 +102,6 @@ pub(crate) async fn load(ctx: &Ctx<'_>, f: &FactoryAt) -> Result<Loaded, ApiErro
     Ok(loaded)
 }
 
-/// One stored definition, found among the factory's (name case-insensitive). Workaround:
-/// `Control::get_definition` of the control branch at merge time fails with "column reference
-/// `name` is ambiguous" (its SELECT joins factories without qualifying the columns).
-pub(crate) async fn find_definition(
-    ctx: &Ctx<'_>,
-    f: &FactoryAt,
-    kind: Kind,
-    name: &str,
-) -> Result<Option<DefinitionRow>, ApiError> {
-    let rows = ctx
-        .api
-        .control
-        .factory_definitions(ctx.tenant.id, &f.rg, &f.name)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .find(|r| r.kind == kind && r.name.to_lowercase() == name.to_lowercase()))
-}
-
 /// Refuses a PUT whose definition brings errors into the factory.
 pub(crate) async fn check_put(
     ctx: &Ctx<'_>,
@@ -169,5 +151,36 @@ fn collect_secrets(json: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, out)),
         _ => {}
+    }
+}
+
+/// Refuses a DELETE that would leave other definitions referring to a missing one (the errors
+/// that appear without it), naming them.
+pub(crate) async fn check_delete(
+    ctx: &Ctx<'_>,
+    f: &FactoryAt,
+    kind: Kind,
+    name: &str,
+) -> Result<(), ApiError> {
+    let mut loaded = load(ctx, f).await?;
+    let before = crate::engine::validate(&loaded.factory).errors;
+    loaded.remove(kind, name);
+    let after = crate::engine::validate(&loaded.factory).errors;
+    let new: Vec<String> = after
+        .iter()
+        .filter(|e| !before.contains(e))
+        .map(|e| loaded.redact(e))
+        .collect();
+    if new.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "ReferencedByOtherResources",
+            message: format!(
+                "{} '{name}' is still referred to: {}",
+                kind_label(kind),
+                new.join("; ")
+            ),
+        })
     }
 }
