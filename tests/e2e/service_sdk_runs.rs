@@ -10,7 +10,7 @@ use sluice_e2e::service::{create_tenant, master_key, ControlDb, Process};
 use sluice_e2e::{certs, connect_local, pg_url};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::service_api::sdk_python;
+use crate::service_api::sdk::sdk_python;
 
 /// A port that was free a moment ago.
 fn free_port() -> u16 {

@@ -286,19 +286,10 @@ impl Fixture {
 
     /// The run's activity runs as ADF shows them (in the order they started).
     pub async fn activity_runs(&self, run: uuid::Uuid) -> Vec<Value> {
-        let every = sluice::service::control::RunQuery {
-            last_updated_after: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            last_updated_before: chrono::Utc::now() + chrono::Duration::days(1),
-            filters: Vec::new(),
-            order_by: Vec::new(),
-            offset: 0,
-            limit: 1000,
-        };
         self.control
-            .query_activity_runs(self.tenant.id, run, &every)
+            .activity_runs(run)
             .await
             .unwrap()
-            .items
             .iter()
             .map(|a| a.to_adf_json())
             .collect()

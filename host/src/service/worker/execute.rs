@@ -14,7 +14,7 @@ use crate::engine::{self, Factory, PipelineRun, RunIdentity, RunOptions, Status}
 use crate::model::load::Kind as ModelKind;
 use crate::plugins::Tenant;
 use crate::service::control::crypto::linked_service_aad;
-use crate::service::control::{ControlError, Kind, RunQuery, RunRow, RunStatus, TenantInfo};
+use crate::service::control::{ControlError, Kind, RunRow, RunStatus, TenantInfo};
 
 /// Why a claimed run could not be run at all (it ends Failed with this message).
 #[derive(Debug, thiserror::Error)]
@@ -180,31 +180,13 @@ async fn replay_of(shared: &Shared, run: &RunRow) -> Result<Option<engine::Repla
     let Some(reference) = run.reference_run_id.filter(|_| run.is_recovery) else {
         return Ok(None);
     };
-    let mut every = RunQuery {
-        last_updated_after: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-        last_updated_before: chrono::Utc::now() + chrono::Duration::days(1),
-        filters: Vec::new(),
-        order_by: Vec::new(),
-        offset: 0,
-        limit: usize::MAX,
-    };
     // In the order they started: a later run of an activity (a retry series) wins.
     let mut succeeded: BTreeMap<String, Value> = BTreeMap::new();
-    loop {
-        let page = shared
-            .control
-            .query_activity_runs(run.tenant_id, reference, &every)
-            .await?;
-        every.offset += page.items.len() as u64;
-        for a in page.items {
-            if a.status == "Succeeded" {
-                succeeded.insert(a.activity_name.clone(), a.output.clone());
-            } else {
-                succeeded.remove(&a.activity_name);
-            }
-        }
-        if page.next.is_none() {
-            break;
+    for a in shared.control.activity_runs(reference).await? {
+        if a.status == "Succeeded" {
+            succeeded.insert(a.activity_name.clone(), a.output.clone());
+        } else {
+            succeeded.remove(&a.activity_name);
         }
     }
     if let Some(start) = &run.start_activity {

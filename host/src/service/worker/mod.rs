@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::plugins::{PluginRuntime, RuntimeConfig};
-use crate::service::control::{Control, MasterKey, RunStatus, SlotClaim};
+use crate::service::control::{Control, ControlError, MasterKey, RunStatus, SlotClaim};
 
 pub use execute::renew_interval;
 
@@ -149,11 +149,17 @@ impl TaskHandler for RunJob {
         let Some(Ext(shared)) = ctx.get_ext::<Ext>().cloned() else {
             return Err("the worker's state is missing".to_string());
         };
-        let claim = shared
+        let claim = match shared
             .control
             .claim_slot(self.run_id, &shared.config.id, shared.config.lease)
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(claim) => claim,
+            // The run, its factory or its tenant was deleted: nothing to run.
+            Err(ControlError::NotFound(_)) => return Ok(()),
+            // The queue retries the job later (a lost connection, a restarting server).
+            Err(e) => return Err(e.to_string()),
+        };
         match claim {
             SlotClaim::Acquired { .. } => {
                 match shared.control.run_by_id(self.run_id).await {
