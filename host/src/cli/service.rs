@@ -24,7 +24,7 @@ pub struct WorkerOptions {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub grace: f64,
     /// The folder of tenants' local files: FileServer linked services resolve under
-    /// DIR/<tenant id>; without it FileServer paths resolve under the cache folder.
+    /// DIR/<tenant id> (default: the cache folder's files/).
     #[arg(long, value_name = "DIR")]
     pub files_root: Option<PathBuf>,
     /// Where tenants' plugins and compiled code are cached (default: the user's cache folder).
@@ -84,10 +84,16 @@ impl WorkerOptions {
                 .context("no cache folder: give --cache-dir")?
                 .join("service"),
         };
+        // Tenants never reach the operator's own folders: without --files-root their files
+        // live under the cache folder, one sub-folder per tenant.
+        let files_root = self
+            .files_root
+            .clone()
+            .unwrap_or_else(|| cache.join("files"));
         let mut config = WorkerConfig::new(control_db, concurrency, cache);
         config.lease = seconds("--lease", self.lease)?;
         config.grace = seconds("--grace", self.grace)?;
-        config.files_root = self.files_root.clone();
+        config.files_root = Some(files_root);
         Ok(config)
     }
 }

@@ -48,7 +48,7 @@ pub struct WorkerConfig {
     /// How long running runs may go on after SIGTERM.
     pub grace: Duration,
     /// The operator's folder with one sub-folder per tenant, where `FileServer` linked
-    /// services resolve; `None` refuses FileServer in the service.
+    /// services resolve; `None` (embedding only) leaves FileServer hosts as given.
     pub files_root: Option<PathBuf>,
     /// Where tenants' plugins and their compiled code are cached.
     pub cache_dir: PathBuf,
