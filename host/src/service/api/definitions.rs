@@ -41,9 +41,7 @@ pub(crate) async fn one(
                     )))
                 }
             };
-            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
-                return Err(super::factories::not_found(f));
-            }
+            super::factories::require(ctx, f).await?;
             let previous = control
                 .get_definition(tenant, &f.rg, &f.name, kind, name)
                 .await?;
@@ -97,9 +95,7 @@ pub(crate) async fn one(
             ))),
         },
         Method::DELETE => {
-            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
-                return Err(super::factories::not_found(f));
-            }
+            super::factories::require(ctx, f).await?;
             check_delete(ctx, f, kind, name).await?;
             if control
                 .delete_definition(tenant, &f.rg, &f.name, kind, name)
@@ -120,13 +116,7 @@ pub(crate) async fn list(ctx: &Ctx<'_>, f: &FactoryAt, kind: Kind) -> Result<Res
     }
     let control = &ctx.api.control;
     let size = ctx.api.config.page_size;
-    if control
-        .get_factory(ctx.tenant.id, &f.rg, &f.name)
-        .await?
-        .is_none()
-    {
-        return Err(super::factories::not_found(f));
-    }
+    super::factories::require(ctx, f).await?;
     let page = control
         .list_definitions(
             ctx.tenant.id,
@@ -182,16 +172,12 @@ fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
                 '.' | '+' | '?' | '/' | '<' | '>' | '*' | '%' | '&' | ':' | '\\'
             ) || c.is_control()
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest {
-            code: "InvalidResourceName",
-            message: format!(
-                "{} name '{}': 1 to 260 characters starting with a letter, digit or '_', without . + ? / < > * % & : \\",
-                kind_label(kind),
-                super::auth::truncate(name, 100)
-            ),
-        })
-    }
+    let what = format!("{} name", kind_label(kind));
+    super::factories::name_rule(
+        ok,
+        "InvalidResourceName",
+        &what,
+        name,
+        "1 to 260 characters starting with a letter, digit or '_', without . + ? / < > * % & : \\",
+    )
 }

@@ -127,6 +127,36 @@ fn factory_json(ctx: &Ctx<'_>, row: &FactoryRow) -> Value {
     })
 }
 
+/// Fails with [`not_found`] unless the tenant's factory `f` exists.
+pub(crate) async fn require(ctx: &Ctx<'_>, f: &FactoryAt) -> Result<(), ApiError> {
+    match ctx
+        .api
+        .control
+        .get_factory(ctx.tenant.id, &f.rg, &f.name)
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(not_found(f)),
+    }
+}
+
+/// An ARM name that breaks its rule: 400 `code`, naming `what`, the name (shortened) and `rule`.
+pub(crate) fn name_rule(
+    ok: bool,
+    code: &'static str,
+    what: &str,
+    name: &str,
+    rule: &str,
+) -> Result<(), ApiError> {
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        code,
+        message: format!("{what} '{}': {rule}", super::auth::truncate(name, 100)),
+    })
+}
+
 pub(crate) fn not_found(f: &FactoryAt) -> ApiError {
     ApiError::NotFound(format!(
         "the factory '{}' was not found in resource group '{}'",
@@ -163,17 +193,13 @@ fn check_group_name(rg: &str) -> Result<(), ApiError> {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
         && !rg.ends_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest {
-            code: "InvalidResourceGroupName",
-            message: format!(
-                "resource group '{}': 1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
-                super::auth::truncate(rg, 100)
-            ),
-        })
-    }
+    name_rule(
+        ok,
+        "InvalidResourceGroupName",
+        "resource group",
+        rg,
+        "1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
+    )
 }
 
 /// ADF's rule for factory names: 3-63 letters, digits and hyphens, starting and ending with a
@@ -183,15 +209,11 @@ fn check_factory_name(name: &str) -> Result<(), ApiError> {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest {
-            code: "InvalidResourceName",
-            message: format!(
-                "factory name '{}': 3 to 63 letters, digits or '-', starting and ending with a letter or digit",
-                super::auth::truncate(name, 100)
-            ),
-        })
-    }
+    name_rule(
+        ok,
+        "InvalidResourceName",
+        "factory name",
+        name,
+        "3 to 63 letters, digits or '-', starting and ending with a letter or digit",
+    )
 }

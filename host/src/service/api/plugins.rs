@@ -33,9 +33,7 @@ pub(crate) async fn one(
         Method::PUT => {
             check_name(name)?;
             check_version(version)?;
-            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
-                return Err(super::factories::not_found(f));
-            }
+            super::factories::require(ctx, f).await?;
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let description = inspect(bytes.clone()).await?;
             if !description.name.eq_ignore_ascii_case(name) || description.version != version {
@@ -66,9 +64,7 @@ pub(crate) async fn one(
             ))),
         },
         Method::DELETE => {
-            if control.get_factory(tenant, &f.rg, &f.name).await?.is_none() {
-                return Err(super::factories::not_found(f));
-            }
+            super::factories::require(ctx, f).await?;
             if control
                 .delete_plugin(tenant, &f.rg, &f.name, name, version)
                 .await?
@@ -92,13 +88,7 @@ pub(crate) async fn list(
         return Err(ctx.not_allowed("plugins"));
     }
     let control = &ctx.api.control;
-    if control
-        .get_factory(ctx.tenant.id, &f.rg, &f.name)
-        .await?
-        .is_none()
-    {
-        return Err(super::factories::not_found(f));
-    }
+    super::factories::require(ctx, f).await?;
     let page = control
         .list_plugins(
             ctx.tenant.id,
@@ -177,17 +167,13 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest {
-            code: "InvalidResourceName",
-            message: format!(
-                "plugin name '{}': 1 to 64 letters, digits, '-' or '_'",
-                super::auth::truncate(name, 100)
-            ),
-        })
-    }
+    super::factories::name_rule(
+        ok,
+        "InvalidResourceName",
+        "plugin name",
+        name,
+        "1 to 64 letters, digits, '-' or '_'",
+    )
 }
 
 fn check_version(version: &str) -> Result<(), ApiError> {

@@ -194,15 +194,7 @@ pub(crate) async fn query(
         return Err(ctx.not_allowed("queryPipelineRuns"));
     }
     let q = run_query(bytes)?;
-    if ctx
-        .api
-        .control
-        .get_factory(ctx.tenant.id, &f.rg, &f.name)
-        .await?
-        .is_none()
-    {
-        return Err(super::factories::not_found(f));
-    }
+    super::factories::require(ctx, f).await?;
     let page = ctx
         .api
         .control

@@ -112,14 +112,7 @@ pub(crate) async fn check_put(
 ) -> Result<(), ApiError> {
     let mut loaded = load(ctx, f).await?;
     loaded.remove(kind, name);
-    let before = crate::engine::validate(&loaded.factory).errors;
-    loaded.put(kind, name, properties.clone());
-    let after = crate::engine::validate(&loaded.factory).errors;
-    let new: Vec<String> = after
-        .iter()
-        .filter(|e| !before.contains(e))
-        .map(|e| loaded.redact(e))
-        .collect();
+    let new = errors_added(&mut loaded, |l| l.put(kind, name, properties.clone()));
     if new.is_empty() {
         Ok(())
     } else {
@@ -163,14 +156,7 @@ pub(crate) async fn check_delete(
     name: &str,
 ) -> Result<(), ApiError> {
     let mut loaded = load(ctx, f).await?;
-    let before = crate::engine::validate(&loaded.factory).errors;
-    loaded.remove(kind, name);
-    let after = crate::engine::validate(&loaded.factory).errors;
-    let new: Vec<String> = after
-        .iter()
-        .filter(|e| !before.contains(e))
-        .map(|e| loaded.redact(e))
-        .collect();
+    let new = errors_added(&mut loaded, |l| l.remove(kind, name));
     if new.is_empty() {
         Ok(())
     } else {
@@ -183,4 +169,17 @@ pub(crate) async fn check_delete(
             ),
         })
     }
+}
+
+/// The validation errors (masked) that `change` adds to the factory: only what the request
+/// itself breaks counts, not what was wrong before it.
+fn errors_added(loaded: &mut Loaded, change: impl FnOnce(&mut Loaded)) -> Vec<String> {
+    let before = crate::engine::validate(&loaded.factory).errors;
+    change(loaded);
+    let after = crate::engine::validate(&loaded.factory).errors;
+    after
+        .iter()
+        .filter(|e| !before.contains(e))
+        .map(|e| loaded.redact(e))
+        .collect()
 }
