@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sluice::service::control::crypto::linked_service_aad;
 use sluice::service::control::{Control, Kind, MasterKey, NewRun};
-use sluice_e2e::service::{create_tenant, master_key, ControlDb, Process};
+use sluice_e2e::service::{create_tenant, free_port, master_key, ControlDb, Process};
 use sluice_e2e::{local_connection_string, TestDb};
 
 const RUNS_PER_TENANT: usize = 10;
+
 const SOURCE_ROWS: i64 = 200_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +123,13 @@ async fn forty_runs_on_two_workers_one_killed_mid_copy() {
             cache.path().display().to_string(),
         ]
     };
-    let a = args("4");
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let mut workers = [
-        Process::start(&a, &env, logs.path()),
-        Process::start(&a, &env, logs.path()),
-    ];
+    let ports = [free_port(), free_port()];
+    let mut workers = ports.map(|port| {
+        let mut a = args("4");
+        a.extend(["--metrics-listen".to_string(), format!("127.0.0.1:{port}")]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        Process::start(&a, &env, logs.path())
+    });
 
     // Wait for a copy in progress, and kill the worker that runs it.
     let client = ctl.client().await;
@@ -220,6 +222,32 @@ async fn forty_runs_on_two_workers_one_killed_mid_copy() {
     assert_eq!(
         ended.values().sum::<usize>(),
         limits.len() * RUNS_PER_TENANT
+    );
+
+    // The surviving worker's /metrics counts the runs it ended and the rows they copied.
+    let survivor = ports[1 - victim];
+    let metrics = reqwest::get(format!("http://127.0.0.1:{survivor}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sum = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let ended_here = sum("sluice_runs_total{");
+    assert!(ended_here >= 1.0, "{metrics}");
+    assert!(
+        metrics.contains("status=\"Succeeded\"") && metrics.contains("tenant=\"scale"),
+        "{metrics}"
+    );
+    assert!(
+        sum("sluice_rows_copied_total") >= SOURCE_ROWS as f64 * ended_here - 0.5,
+        "{metrics}"
     );
 
     // No tenant ever held more slots at once than its limit: the most runs of a tenant whose

@@ -6,20 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_e2e::service::{create_tenant, master_key, ControlDb, Process};
+use sluice_e2e::service::{create_tenant, free_port, master_key, ControlDb, Process};
 use sluice_e2e::{certs, connect_local, pg_url};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::service_api::sdk::sdk_python;
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microsofts_python_sdk_runs_cancels_and_recovers_through_sluice_serve() {

@@ -58,6 +58,15 @@ impl Drop for ControlDb {
     }
 }
 
+/// A port that was free a moment ago (for a process that takes its address as a flag).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A fresh master key (base64 of 32 random bytes), as `SLUICE_MASTER_KEY` takes it.
 pub fn master_key() -> String {
     let mut bytes = [0u8; 32];

@@ -40,6 +40,10 @@ pub struct WorkerArgs {
     /// Pipeline runs at once in this process.
     #[arg(long, value_name = "N", default_value_t = default_concurrency())]
     pub concurrency: usize,
+    /// Serve this worker's `/metrics` (Prometheus text: runs, rows and bytes copied, plugin
+    /// traps and timeouts) on ADDR, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub options: WorkerOptions,
 }
@@ -126,6 +130,21 @@ pub async fn worker(args: &WorkerArgs) -> Result<ExitCode> {
     let control = Control::connect(&args.control_db)
         .await
         .context("connecting to the control database")?;
+    if let Some(addr) = args.metrics_listen {
+        let handle = crate::service::api::metrics_handle();
+        let page = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(handle.render())),
+        );
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-listen {addr}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, page).await {
+                tracing::warn!("/metrics stopped: {e}");
+            }
+        });
+    }
     run_workers(control, config, key, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

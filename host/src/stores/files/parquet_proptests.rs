@@ -132,6 +132,11 @@ proptest! {
             batch.push_row(r.iter().cloned());
         }
         let written = w.write(&batch).and_then(|()| w.finish());
+        if let Err(e) = &written {
+            // PostgreSQL's timestamps reach past what Parquet's int64 microseconds since 1970
+            // hold; the writer refuses those by name (a case for another test), not this one's.
+            prop_assume!(!e.to_string().contains("a Parquet file holds"));
+        }
         prop_assert!(written.is_ok(), "{written:?}");
         let input = file.reopen().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut r = open_reader(input, "x.parquet").map_err(|e| TestCaseError::fail(e.to_string()))?;
