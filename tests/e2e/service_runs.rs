@@ -3,7 +3,8 @@
 //! `startFromFailure` (the activity that succeeded is not run again and the rerun joins the
 //! original's run group), and a SIGTERM drain (a short run finishes, one longer than the grace
 //! period is stopped and recorded as Failed naming the drain, the process exits cleanly), and
-//! FileServer linked services resolving under the tenant's folder of `--files-root` only.
+//! FileServer linked services resolving under the tenant's folder of `--files-root` only, and a
+//! worker that keeps working after its control-database connections are cut.
 
 use std::time::Duration;
 
@@ -269,4 +270,46 @@ async fn file_server_paths_resolve_under_the_tenants_files_root_only() {
     // Nothing was written anywhere but the tenant's folder.
     let entries: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
     assert_eq!(entries.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_survives_losing_its_control_database_connections() {
+    let fx = Fixture::new("survivor", &["--max-concurrent-runs", "2"]).await;
+    fx.put(Kind::Pipelines, "Short", wait_pipeline(4)).await;
+    let (logs, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut worker = fx.worker(
+        &["--concurrency", "2", "--lease", "10"],
+        logs.path(),
+        cache.path(),
+    );
+    let first = fx.create_run("Short", json!({})).await;
+    fx.wait_status(first, &["InProgress"], Duration::from_secs(60))
+        .await;
+    // Every connection of the worker (its pool and the job queue's) is cut, twice.
+    let admin = sluice_e2e::connect_local().await;
+    for _ in 0..2 {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&fx.ctl.name],
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, message) = fx
+        .wait_status(first, &["Succeeded", "Failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(status, "Succeeded", "{message}\n{}", worker.output());
+    let second = fx.create_run("Short", json!({})).await;
+    let (status, message) = fx
+        .wait_status(second, &["Succeeded", "Failed"], Duration::from_secs(90))
+        .await;
+    assert_eq!(status, "Succeeded", "{message}\n{}", worker.output());
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker exited:\n{}",
+        worker.output()
+    );
 }

@@ -163,7 +163,11 @@ impl TaskHandler for RunJob {
         match claim {
             SlotClaim::Acquired { .. } => {
                 match shared.control.run_by_id(self.run_id).await {
-                    Ok(Some(run)) => execute::execute(shared, run).await,
+                    // Its own task: if the queue drops this job (its connection failed, a
+                    // drain's grace ran out), the run still ends and records its end.
+                    Ok(Some(run)) => {
+                        let _ = tokio::spawn(execute::execute(shared, run)).await;
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         // The lease runs out and the reaper fails the run, naming this worker.
@@ -219,28 +223,37 @@ pub async fn run_workers(
     control
         .register_worker(&config.id, config.id.split(':').next().unwrap_or(""), pid)
         .await?;
+    // `stop` ends the queue (SIGTERM); the reaper keeps going through the grace period.
     let stop = CancellationToken::new();
-    let reaper = tokio::spawn(reap(shared.clone(), stop.clone()));
-    let drain = stop.clone();
-    let queue_stop = async move {
+    let reaper_stop = CancellationToken::new();
+    let reaper = tokio::spawn(reap(shared.clone(), reaper_stop.clone()));
+    let signalled = stop.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        drain.cancel();
+        signalled.cancel();
+    });
+    let mut backoff = Duration::from_secs(1);
+    let ran = loop {
+        let result = run_queue(&config, &shared, stop.clone()).await;
+        if stop.is_cancelled() {
+            break result;
+        }
+        // The queue stopped on its own (a refused or lost connection to the control
+        // database): the worker stays up and starts it again.
+        match result {
+            Err(e) => {
+                tracing::error!(worker = %config.id, "the job queue stopped: {e}; restarting in {backoff:?}")
+            }
+            Ok(()) => {
+                tracing::warn!(worker = %config.id, "the job queue stopped; restarting in {backoff:?}")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     };
-    let worker = graphile_worker::WorkerOptions::default()
-        .database_url(&config.control_url)
-        .max_pg_conn(u32::try_from(config.concurrency + 2).unwrap_or(u32::MAX))
-        .concurrency(config.concurrency)
-        .define_job::<RunJob>()
-        .add_extension(Ext(shared.clone()))
-        .listen_os_shutdown_signals(false)
-        .shutdown_signal(queue_stop)
-        .shutdown_grace_period(config.grace)
-        .worker_recovery(job_recovery(config.lease))
-        .init()
-        .await
-        .map_err(|e| WorkerError::Queue(e.to_string()))?;
-    tracing::info!(worker = %config.id, concurrency = config.concurrency, "worker started");
-    let ran = worker.run().await;
     stop.cancel();
     // Past the grace period: what still runs is stopped and recorded.
     let left: Vec<(Uuid, CancellationToken)> = shared
@@ -263,9 +276,37 @@ pub async fn run_workers(
             tracing::error!(run_id = %run, "could not record the end of the run: {e}");
         }
     }
+    reaper_stop.cancel();
     let _ = reaper.await;
     control.remove_worker(&config.id).await.ok();
-    ran.map_err(|e| WorkerError::Queue(e.to_string()))
+    ran
+}
+
+/// One life of the job queue: graphile_worker claiming `sluice_run` jobs until `stop`, or until
+/// it fails.
+async fn run_queue(
+    config: &WorkerConfig,
+    shared: &Arc<Shared>,
+    stop: CancellationToken,
+) -> Result<(), WorkerError> {
+    let worker = graphile_worker::WorkerOptions::default()
+        .database_url(&config.control_url)
+        .max_pg_conn(u32::try_from(config.concurrency + 2).unwrap_or(u32::MAX))
+        .concurrency(config.concurrency)
+        .define_job::<RunJob>()
+        .add_extension(Ext(shared.clone()))
+        .listen_os_shutdown_signals(false)
+        .shutdown_signal(async move { stop.cancelled().await })
+        .shutdown_grace_period(config.grace)
+        .worker_recovery(job_recovery(config.lease))
+        .init()
+        .await
+        .map_err(|e| WorkerError::Queue(e.to_string()))?;
+    tracing::info!(worker = %config.id, concurrency = config.concurrency, "worker started");
+    worker
+        .run()
+        .await
+        .map_err(|e| WorkerError::Queue(e.to_string()))
 }
 
 /// The queue's own recovery of a dead worker's jobs, on the run lease's clock: a job the lost
