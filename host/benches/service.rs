@@ -25,7 +25,9 @@
 //! (`SLUICE_BENCH_DOC=0` leaves the file alone). `SLUICE_BENCH_ONLY=create,copy,tenants`
 //! runs only those parts (and leaves BENCHMARKS.md alone).
 
-use std::ffi::OsString;
+mod common;
+
+use common::{build_sluice, env_usize, source_revision, tail, write_doc};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -44,17 +46,6 @@ const BEGIN: &str =
 const END: &str = "<!-- bench-service:end -->";
 const API: &str = "api-version=2018-06-01";
 const CONTROL_DB: &str = "sluice_bench_control";
-
-fn env_usize(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .replace(['_', ','], "")
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -110,38 +101,6 @@ fn main() -> Result<()> {
         c.stop();
     }
     result
-}
-
-/// `cargo build --release -p sluice --bin sluice`; the binary lands beside this bench's
-/// profile directory.
-fn build_sluice(root: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "sluice",
-            "--bin",
-            "sluice",
-        ])
-        .current_dir(root)
-        .status()
-        .context("cannot run cargo to build the sluice binary")?;
-    if !status.success() {
-        bail!("cargo build --release -p sluice failed ({status})");
-    }
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot locate the target directory")?;
-    let bin = profile.join("sluice");
-    if !bin.is_file() {
-        bail!("{} not found after the build", bin.display());
-    }
-    Ok(bin)
 }
 
 /// A connection to `url` (no TLS: the throw-away cluster), its driver on a task.
@@ -242,16 +201,6 @@ fn vm_kb(pid: u32) -> Option<(u64, u64)> {
         line.split_whitespace().nth(1)?.parse().ok()
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-fn tail(s: &str, max: usize) -> String {
-    let s = s.trim();
-    let start = s
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| s.len() - i <= max)
-        .unwrap_or(0);
-    s[start..].replace('\n', " / ")
 }
 
 /// A tenant's subscription and token.
@@ -1244,7 +1193,7 @@ impl Bench {
         let write = std::env::var("SLUICE_BENCH_DOC").map_or(true, |v| v != "0");
         if write && self.only.is_none() {
             let path = self.root.join("BENCHMARKS.md");
-            write_doc(&path, &doc)?;
+            write_doc(&path, BEGIN, END, &doc)?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
@@ -1282,29 +1231,4 @@ async fn instantiate_latency(plugins: &Path) -> Result<String> {
         percentile(&create, 50.0),
         percentile(&create, 99.0),
     ))
-}
-
-/// Replaces the service section of BENCHMARKS.md (between its markers), or appends it.
-fn write_doc(path: &Path, generated: &str) -> Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match (text.find(BEGIN), text.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            let after = &text[e + END.len()..];
-            format!("{}{}{}", &text[..b], generated.trim_end(), after)
-        }
-        _ => format!("{}\n\n{}", text.trim_end(), generated),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
-}
-
-fn source_revision(root: &Path) -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -10,6 +10,9 @@
 //! `SLUICE_BENCH_ONLY=identity,lookup` runs only the cases whose names contain one of the parts
 //! (plus the baseline) and leaves BENCHMARKS.md alone.
 
+mod common;
+
+use common::{build_sluice, env_usize, source_revision, tail, write_doc};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -27,17 +30,6 @@ const END: &str = "<!-- bench:end -->";
 const LOOKUP_RUNS: usize = 10;
 /// The baseline case's name.
 const BASELINE: &str = "psql \\copy binary | psql \\copy (baseline)";
-
-fn env_usize(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .replace(['_', ','], "")
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -80,39 +72,6 @@ fn main() -> Result<()> {
         c.stop();
     }
     result
-}
-
-/// `cargo build --release -p sluice --bin sluice` (with the `CARGO` running this bench); the
-/// binary lands beside this bench's profile directory.
-fn build_sluice(root: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "sluice",
-            "--bin",
-            "sluice",
-        ])
-        .current_dir(root)
-        .status()
-        .context("cannot run cargo to build the sluice binary")?;
-    if !status.success() {
-        bail!("cargo build --release -p sluice failed ({status})");
-    }
-    // target/release/deps/suite-<hash> -> target/release/sluice
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot locate the target directory")?;
-    let bin = profile.join("sluice");
-    if !bin.is_file() {
-        bail!("{} not found after the build", bin.display());
-    }
-    Ok(bin)
 }
 
 /// A client to the bench server, driven synchronously.
@@ -296,16 +255,6 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn tail(s: &str, max: usize) -> String {
-    let s = s.trim();
-    let start = s
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| s.len() - i <= max)
-        .unwrap_or(0);
-    s[start..].replace('\n', " / ")
 }
 
 /// A result row of the table.
@@ -1060,7 +1009,7 @@ impl<'a> Bench<'a> {
         let partial = std::env::var("SLUICE_BENCH_ONLY").is_ok_and(|o| !o.trim().is_empty());
         if std::env::var("SLUICE_BENCH_DOC").as_deref() != Ok("0") && !partial {
             let path = self.root.join("BENCHMARKS.md");
-            write_doc(&path, &doc)?;
+            write_doc(&path, BEGIN, END, &doc)?;
             eprintln!("wrote {}", path.display());
         }
         Ok(())
@@ -1167,25 +1116,6 @@ impl<'a> Bench<'a> {
     }
 }
 
-/// Replaces the generated part of BENCHMARKS.md, keeping what is written around it.
-fn write_doc(path: &Path, generated: &str) -> Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match (text.find(BEGIN), text.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            format!(
-                "{}{}{}",
-                &text[..b],
-                generated.trim_end(),
-                &text[e + END.len()..]
-            )
-        }
-        _ if text.trim().is_empty() => format!("# Benchmarks\n\n{generated}"),
-        _ => format!("{}\n\n{generated}", text.trim_end()),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
-}
-
 fn group(v: f64) -> String {
     let s = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
@@ -1196,28 +1126,6 @@ fn group(v: f64) -> String {
         out.push(c);
     }
     out
-}
-
-/// `git` commit of the tree the binary was built from, and whether it had local changes.
-fn source_revision(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(rev) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
-            Some(changes) if !changes.is_empty() => {
-                format!("commit {rev} plus uncommitted changes")
-            }
-            _ => format!("commit {rev}"),
-        },
-        None => "an unknown revision (no git)".into(),
-    }
 }
 
 fn file_mb(p: &Path) -> f64 {

@@ -1,0 +1,108 @@
+//! What the benches that run the release `sluice` binary share (`suite`, `service`): numbers
+//! from the environment, the release build, short error tails, the source revision they
+//! measured, and their generated sections of BENCHMARKS.md.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// `name` from the environment as a count (`1_000_000` and `1,000,000` allowed), or `default`.
+pub fn env_usize(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace(['_', ','], "")
+            .parse()
+            .with_context(|| format!("{name}={v:?} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// `cargo build --release -p sluice --bin sluice` (with the `CARGO` running this bench); the
+/// binary lands beside this bench's profile directory.
+pub fn build_sluice(root: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "sluice",
+            "--bin",
+            "sluice",
+        ])
+        .current_dir(root)
+        .status()
+        .context("cannot run cargo to build the sluice binary")?;
+    if !status.success() {
+        bail!("cargo build --release -p sluice failed ({status})");
+    }
+    // target/release/deps/<bench>-<hash> -> target/release/sluice
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("cannot locate the target directory")?;
+    let bin = profile.join("sluice");
+    if !bin.is_file() {
+        bail!("{} not found after the build", bin.display());
+    }
+    Ok(bin)
+}
+
+/// The last `max` bytes of `s` (on a character boundary), on one line.
+pub fn tail(s: &str, max: usize) -> String {
+    let s = s.trim();
+    let start = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| s.len() - i <= max)
+        .unwrap_or(0);
+    s[start..].replace('\n', " / ")
+}
+
+/// Replaces the part of BENCHMARKS.md between `begin` and `end` with `generated` (which
+/// carries the markers), keeping what is written around it; appends it when the markers are
+/// missing.
+pub fn write_doc(path: &Path, begin: &str, end: &str, generated: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (text.find(begin), text.find(end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!(
+                "{}{}{}",
+                &text[..b],
+                generated.trim_end(),
+                &text[e + end.len()..]
+            )
+        }
+        _ if text.trim().is_empty() => format!("# Benchmarks\n\n{generated}"),
+        _ => format!("{}\n\n{generated}", text.trim_end()),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
+}
+
+/// `git` commit of the tree the binary was built from, and whether it had local changes.
+pub fn source_revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(rev) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if !changes.is_empty() => {
+                format!("commit {rev} plus uncommitted changes")
+            }
+            _ => format!("commit {rev}"),
+        },
+        None => "an unknown revision (no git)".into(),
+    }
+}
