@@ -93,7 +93,7 @@ async fn run_to_end(shared: &Arc<Shared>, run: &RunRow) -> Result<PipelineRun, E
             trigger_name: "Manual".into(),
             trigger_id: run.run_id.to_string(),
         }),
-        replay: replay_of(shared, run).await?,
+        replay: replay_of(shared, run, &factory).await?,
         ..RunOptions::default()
     };
     let started = engine::start(factory, Some(&run.pipeline_name), options).await;
@@ -176,7 +176,11 @@ async fn load_factory(shared: &Shared, run: &RunRow) -> Result<Factory, ExecuteE
 
 /// For a recovery run: the top-level activities of the referenced run that succeeded (their
 /// last output), minus `startActivityName` and everything after it; `None` for a fresh run.
-async fn replay_of(shared: &Shared, run: &RunRow) -> Result<Option<engine::Replay>, ExecuteError> {
+async fn replay_of(
+    shared: &Shared,
+    run: &RunRow,
+    factory: &Factory,
+) -> Result<Option<engine::Replay>, ExecuteError> {
     let Some(reference) = run.reference_run_id.filter(|_| run.is_recovery) else {
         return Ok(None);
     };
@@ -191,8 +195,7 @@ async fn replay_of(shared: &Shared, run: &RunRow) -> Result<Option<engine::Repla
     }
     if let Some(start) = &run.start_activity {
         // Rerun from an activity: it and its dependents run again.
-        let factory = load_factory(shared, run).await?;
-        for name in downstream_of(&factory, &run.pipeline_name, start) {
+        for name in downstream_of(factory, &run.pipeline_name, start) {
             succeeded.remove(&name);
         }
     } else if !run.start_from_failure {
