@@ -15,60 +15,9 @@ use serde_json::{json, Value};
 use sluice::service::control::crypto::linked_service_aad;
 use sluice::service::control::{Control, ControlError, Kind, MasterKey, NewRun, NewTenant};
 use sluice_e2e::*;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-/// A database of its own for one test (the control schema is fixed), dropped afterwards.
-pub(crate) struct ControlDb {
-    name: String,
-    pub(crate) url: String,
-}
-
-impl ControlDb {
-    pub(crate) async fn new() -> ControlDb {
-        let name = format!("ctl_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        connect_local()
-            .await
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let base = pg_url();
-        let url = match base.rsplit_once('/') {
-            Some((server, _db)) => format!("{server}/{name}"),
-            None => panic!("unexpected test URL {base}"),
-        };
-        ControlDb { name, url }
-    }
-
-    pub(crate) async fn control(&self) -> Control {
-        tokio::time::timeout(STEP_TIMEOUT, Control::connect(&self.url))
-            .await
-            .expect("timed out")
-            .unwrap()
-    }
-
-    /// A plain client on the database, for looking at the tables.
-    pub(crate) async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client
-    }
-}
-
-impl Drop for ControlDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([
-                pg_url().as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
-}
+pub(crate) use sluice_e2e::service::ControlDb;
 
 pub(crate) async fn tenant(control: &Control, name: &str, max_runs: u32) -> Uuid {
     let created = control

@@ -33,6 +33,17 @@ impl ControlDb {
         }
     }
 
+    /// The control database opened (migrations applied) as the service opens it.
+    pub async fn control(&self) -> sluice::service::control::Control {
+        tokio::time::timeout(
+            crate::STEP_TIMEOUT,
+            sluice::service::control::Control::connect(&self.url),
+        )
+        .await
+        .expect("timed out")
+        .unwrap()
+    }
+
     /// A client on the control database, for assertions on what the service recorded.
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
