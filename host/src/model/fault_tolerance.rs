@@ -199,7 +199,7 @@ pub fn resolve(
 
 /// The folder `linkedServiceName` + `path` of a log location names: `path` is relative to the
 /// FileServer's root, or starts with a container's name; it may not leave either.
-fn folder(
+pub fn folder(
     factory: &Factory,
     loc: &Props<'_>,
     scope: &Scope,

@@ -11,9 +11,11 @@
 
 pub mod copy;
 pub mod dataset;
+pub mod delete;
 pub mod error;
 pub mod fault_tolerance;
 pub mod files;
+pub mod get_metadata;
 pub mod key_vault;
 pub mod linked_service;
 pub mod load;

@@ -66,11 +66,13 @@ pub enum ActivityKind {
     Until,
     ExecutePipeline,
     Filter,
+    GetMetadata,
+    Delete,
 }
 
 impl ActivityKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ActivityKind; 12] = [
+    pub const ALL: [ActivityKind; 14] = [
         ActivityKind::Copy,
         ActivityKind::Lookup,
         ActivityKind::Script,
@@ -83,6 +85,8 @@ impl ActivityKind {
         ActivityKind::Until,
         ActivityKind::ExecutePipeline,
         ActivityKind::Filter,
+        ActivityKind::GetMetadata,
+        ActivityKind::Delete,
     ];
 
     /// ADF's `type` string.
@@ -100,6 +104,8 @@ impl ActivityKind {
             ActivityKind::Until => "Until",
             ActivityKind::ExecutePipeline => "ExecutePipeline",
             ActivityKind::Filter => "Filter",
+            ActivityKind::GetMetadata => "GetMetadata",
+            ActivityKind::Delete => "Delete",
         }
     }
 

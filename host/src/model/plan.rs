@@ -158,6 +158,12 @@ fn check_activity(
         ActivityKind::Script => {
             super::script::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
         }
+        ActivityKind::GetMetadata => {
+            super::get_metadata::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
+        ActivityKind::Delete => {
+            super::delete::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+        }
         // Control activities evaluate their properties when they start; their expressions'
         // syntax (and nesting depth) is checked now. Nested lists are checked as activities.
         _ => {

@@ -84,6 +84,29 @@ pub async fn execute(
             .await?
             .map_err(fail_run("ScriptFailed"))
         }
+        ActivityKind::GetMetadata => {
+            let plan =
+                crate::model::get_metadata::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
+                    .map_err(Failure::definition)?;
+            until_cancelled(
+                cancel,
+                a,
+                Box::pin(crate::pipeline::get_metadata::run_get_metadata(&plan)),
+            )
+            .await?
+            .map_err(fail_run("GetMetadataFailed"))
+        }
+        ActivityKind::Delete => {
+            let plan = crate::model::delete::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
+                .map_err(Failure::definition)?;
+            until_cancelled(
+                cancel,
+                a,
+                Box::pin(crate::pipeline::delete::run_delete(&plan)),
+            )
+            .await?
+            .map_err(fail_run("DeleteFailed"))
+        }
         ActivityKind::SetVariable | ActivityKind::AppendVariable => set_variable(state, a, scope),
         ActivityKind::Wait => {
             let secs = prop(a, &scope, "waitTimeInSeconds")?;

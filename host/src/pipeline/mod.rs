@@ -5,7 +5,9 @@
 //! (the CLI).
 
 pub mod activities;
+pub mod delete;
 pub mod executor;
+pub mod get_metadata;
 pub mod lookup;
 pub mod run;
 pub mod script;

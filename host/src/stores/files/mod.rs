@@ -21,6 +21,7 @@ pub mod arrow_values;
 pub mod blob;
 pub mod compression;
 pub mod confine;
+pub mod items;
 pub mod json;
 pub mod location;
 pub mod parquet;
