@@ -68,12 +68,12 @@ pub fn resolve(
     )?;
     let (dataset_name, mut file) = match ds {
         Dataset::File { name, file } => (name, file),
-        Dataset::PgTable { name, .. } => {
-            return Err(tp.err(
-                "dataset",
-                format!("dataset '{name}' is a table; Delete removes files and folders of a file dataset"),
-            ))
-        }
+        Dataset::PgTable { name, .. } => return Err(tp.err(
+            "dataset",
+            format!(
+                "dataset '{name}' is a table; Delete removes files and folders of a file dataset"
+            ),
+        )),
     };
     let store = tp.object("storeSettings")?;
     let mut selection = Selection::from_props(store.as_ref(), file.location.path_kind())?;
@@ -102,7 +102,7 @@ pub fn resolve(
         && file.location.file_name.is_none()
         && selection.wildcard_file.is_none()
         && selection.wildcard_folder.is_none();
-    if whole_root && !scope.lenient {
+    if whole_root {
         return Err(tp.err(
             "dataset",
             format!(

@@ -127,7 +127,10 @@ pub fn resolve(
                 let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
                 return Err(tp.err(
                     "fieldList",
-                    format!("'{name}' is not a metadata field (known: {})", known.join(", ")),
+                    format!(
+                        "'{name}' is not a metadata field (known: {})",
+                        known.join(", ")
+                    ),
                 ));
             }
         };

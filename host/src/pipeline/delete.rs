@@ -148,7 +148,11 @@ async fn write_log(folder: &LogFolder, outcomes: &[Outcome]) -> Result<String, S
         let mut out = csv::Writer::from_writer(staged.tmp.as_file());
         out.write_record(LOG_HEADER).map_err(|e| io(e.into()))?;
         for o in outcomes {
-            let status = if o.error.is_some() { "Failed" } else { "Deleted" };
+            let status = if o.error.is_some() {
+                "Failed"
+            } else {
+                "Deleted"
+            };
             out.write_record([
                 o.name.as_str(),
                 o.category,

@@ -82,7 +82,10 @@ async fn file_metadata(
             return Ok(json!({ "exists": false }));
         }
         let what = match &loc.file_name {
-            Some(f) => format!("file '{}'", crate::stores::files::items::join(&loc.folder, f)),
+            Some(f) => format!(
+                "file '{}'",
+                crate::stores::files::items::join(&loc.folder, f)
+            ),
             None => format!("folder '{}'", loc.folder),
         };
         return Err(StoreError::with_kind(
@@ -96,49 +99,48 @@ async fn file_metadata(
     let is_file = item.item_type == ItemType::File;
     let mut out = Map::new();
     for &field in &plan.fields {
-        let value = match field {
-            Field::Exists => Json::Bool(true),
-            Field::ItemName => Json::String(item.name.clone()),
-            Field::ItemType => Json::String(item.item_type.name().into()),
-            Field::Size => match item.size {
-                Some(s) if is_file => Json::from(s),
-                _ => return Err(not_applicable(field, &item)),
-            },
-            Field::Created => match &store {
-                OpenStore::Blob { .. } => {
-                    return Err(StoreError::with_kind(
+        let value =
+            match field {
+                Field::Exists => Json::Bool(true),
+                Field::ItemName => Json::String(item.name.clone()),
+                Field::ItemType => Json::String(item.item_type.name().into()),
+                Field::Size => match item.size {
+                    Some(s) if is_file => Json::from(s),
+                    _ => return Err(not_applicable(field, &item)),
+                },
+                Field::Created => match &store {
+                    OpenStore::Blob { .. } => return Err(StoreError::with_kind(
                         StoreErrorKind::Definition,
                         "fieldList 'created' is not available from Azure Blob Storage (as in ADF)",
-                    ))
+                    )),
+                    OpenStore::Local { .. } => iso(item.created),
+                },
+                Field::LastModified => iso(item.modified),
+                Field::ChildItems => {
+                    if is_file {
+                        return Err(not_applicable(field, &item));
+                    }
+                    child_items(&store, &loc.folder, &plan.selection).await?
                 }
-                OpenStore::Local { .. } => iso(item.created),
-            },
-            Field::LastModified => iso(item.modified),
-            Field::ChildItems => {
-                if is_file {
-                    return Err(not_applicable(field, &item));
+                Field::ContentMd5 => {
+                    if !is_file {
+                        return Err(not_applicable(field, &item));
+                    }
+                    let digest = store.md5(&item.key).await?;
+                    Json::String(base64::engine::general_purpose::STANDARD.encode(digest))
                 }
-                child_items(&store, &loc.folder, &plan.selection).await?
-            }
-            Field::ContentMd5 => {
-                if !is_file {
-                    return Err(not_applicable(field, &item));
+                Field::Structure | Field::ColumnCount => {
+                    if !is_file {
+                        return Err(not_applicable(field, &item));
+                    }
+                    let schema = file_schema(name, file).await?;
+                    if field == Field::ColumnCount {
+                        Json::from(schema.len())
+                    } else {
+                        structure(&schema)
+                    }
                 }
-                let digest = store.md5(&item.key).await?;
-                Json::String(base64::engine::general_purpose::STANDARD.encode(digest))
-            }
-            Field::Structure | Field::ColumnCount => {
-                if !is_file {
-                    return Err(not_applicable(field, &item));
-                }
-                let schema = file_schema(name, file).await?;
-                if field == Field::ColumnCount {
-                    Json::from(schema.len())
-                } else {
-                    structure(&schema)
-                }
-            }
-        };
+            };
         out.insert(field.name().to_string(), value);
     }
     Ok(Json::Object(out))
@@ -146,11 +148,7 @@ async fn file_metadata(
 
 /// A folder's direct children; with `modifiedDatetimeStart`/`End`, only the files modified in
 /// that range and no folders (ADF's documented behaviour).
-async fn child_items(
-    store: &OpenStore,
-    folder: &str,
-    sel: &Selection,
-) -> Result<Json, StoreError> {
+async fn child_items(store: &OpenStore, folder: &str, sel: &Selection) -> Result<Json, StoreError> {
     let filtered = sel.modified_start.is_some() || sel.modified_end.is_some();
     let items: Vec<Json> = store
         .children(folder)
@@ -223,7 +221,9 @@ async fn table_metadata(
         let stmt = client
             .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
             .await
-            .map_err(|e| StoreError::postgres(format_args!("cannot describe table {quoted}"), &e))?;
+            .map_err(|e| {
+                StoreError::postgres(format_args!("cannot describe table {quoted}"), &e)
+            })?;
         stmt.columns()
             .iter()
             .map(|c| {

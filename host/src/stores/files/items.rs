@@ -178,7 +178,10 @@ impl OpenStore {
             OpenStore::Local { root } => {
                 let dir = local_path(root, folder)?;
                 let fail = |e: std::io::Error| {
-                    StoreError::io(format_args!("{}: cannot list the folder", dir.display()), &e)
+                    StoreError::io(
+                        format_args!("{}: cannot list the folder", dir.display()),
+                        &e,
+                    )
                 };
                 let real_root = root.canonicalize().map_err(fail)?;
                 for entry in std::fs::read_dir(&dir).map_err(fail)? {
@@ -188,8 +191,7 @@ impl OpenStore {
                         continue;
                     }
                     let path = entry.path();
-                    if entry.file_type().map_err(fail)?.is_symlink() && !inside(&real_root, &path)
-                    {
+                    if entry.file_type().map_err(fail)?.is_symlink() && !inside(&real_root, &path) {
                         continue;
                     }
                     let Ok(meta) = std::fs::metadata(&path) else {
@@ -264,7 +266,12 @@ impl OpenStore {
                 .map_err(|e| StoreError::new(format!("{at}: {e}")))?
                 .map_err(|e| StoreError::io(&at, &e))?;
             }
-            (OpenStore::Blob { store, container, .. }, Key::Blob(p)) => {
+            (
+                OpenStore::Blob {
+                    store, container, ..
+                },
+                Key::Blob(p),
+            ) => {
                 let at = format!("{container}/{p}: cannot read");
                 let got = store
                     .get(p)
@@ -291,14 +298,19 @@ impl OpenStore {
                 if !p.starts_with(root) {
                     return Err(StoreError::with_kind(
                         StoreErrorKind::Definition,
-                        format!("{}: is outside the root folder {}", p.display(), root.display()),
+                        format!(
+                            "{}: is outside the root folder {}",
+                            p.display(),
+                            root.display()
+                        ),
                     ));
                 }
                 if let Some(parent) = p.parent() {
                     super::confine::check_links(root, parent)?;
                 }
-                std::fs::remove_file(p)
-                    .map_err(|e| StoreError::with_kind(crate::stores::error::io_kind(e.kind()), e.to_string()))
+                std::fs::remove_file(p).map_err(|e| {
+                    StoreError::with_kind(crate::stores::error::io_kind(e.kind()), e.to_string())
+                })
             }
             (OpenStore::Blob { store, .. }, Key::Blob(p)) => store
                 .delete(p)
