@@ -3,7 +3,8 @@
 //! each documented combination of folderPath, fileName and recursive deletes exactly the files
 //! the page strikes out; the output has ADF's keys; the log file is ADF's CSV
 //! (Name, Category, Status, Error); a path leaving the store, a dataset naming the whole store
-//! and a missing named file are refused; and the same works on Blob Storage (Azurite).
+//! and a missing named file are refused, a link out of the store is not followed; and the same
+//! works on Blob Storage (Azurite) with a Binary dataset, as in ADF's samples.
 
 use std::path::Path;
 
@@ -201,13 +202,20 @@ async fn refuses_paths_outside_the_store_and_the_whole_store() {
     assert_ne!(run.code, 0, "{}", run.all());
     assert!(store.join("a.txt").exists());
 
-    // Asked clearly (fileName '*'), the root's files go, the root stays.
+    // Asked clearly (fileName '*'), the root's files go, the root stays; a symbolic link that
+    // leads out of the store is not followed.
+    let secret = outer.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("s.txt"), "keep").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, store.join("link")).unwrap();
     delete_pipeline(&f, "", Some("*"), settings(true));
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(!store.join("a.txt").exists());
     assert!(store.is_dir());
     assert!(outer.path().join("precious.txt").exists());
+    assert!(secret.join("s.txt").exists());
 
     // A named file that is not there fails naming it.
     delete_pipeline(&f, "", Some("missing.txt"), json!({}));
@@ -227,14 +235,8 @@ async fn blob_wildcards_and_a_log_in_a_container() {
     az.linked_service(&f, "Blob");
     let location =
         json!({"type": "AzureBlobStorageLocation", "container": "data", "folderPath": "in"});
-    f.file_dataset(
-        "D",
-        "Blob",
-        "DelimitedText",
-        location,
-        Some("*.csv"),
-        json!({}),
-    );
+    // A Binary dataset, as in ADF's Delete samples.
+    f.file_dataset("D", "Blob", "Binary", location, Some("*.csv"), json!({}));
     f.put(
         "pipeline",
         "P",

@@ -4,7 +4,8 @@
 //! `size`, `lastModified` (ISO 8601), `contentMD5` (base64 MD5) and `structure`/`columnCount`
 //! from its header; a PostgreSQL table's `structure` with ADF's type names; `exists: false`
 //! for a missing file, folder or table (and a clear failure when `exists` is not asked); the
-//! same on Blob Storage (Azurite); and `validate` refusing a field a table does not have.
+//! same on Blob Storage (Azurite), also for a Binary dataset; a Parquet file's structure; and
+//! `validate` refusing a field a table or a Binary file does not have.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -228,6 +229,41 @@ async fn postgres_table_structure_and_exists() {
     );
     assert_eq!(output(&j, "Missing"), &json!({"exists": false}));
 
+    // A Parquet file's structure: written by a Copy from the table, read back by GetMetadata.
+    db.exec("INSERT INTO {s}.t VALUES (1, 'a', 1.50, now(), 2, true)")
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    files_ls(&f, "Files", root.path());
+    let loc = json!({"type": "FileServerLocation", "folderPath": "out"});
+    f.file_dataset("Pq", "Files", "Parquet", loc, Some("t.parquet"), json!({}));
+    f.put(
+        "pipeline",
+        "Pq",
+        json!({"activities": [
+            {"name": "Write", "type": "Copy",
+             "inputs": [{"referenceName": "T", "type": "DatasetReference"}],
+             "outputs": [{"referenceName": "Pq", "type": "DatasetReference"}],
+             "typeProperties": {"source": {"type": "AzurePostgreSqlSource"}, "sink": {"type": "ParquetSink"}}},
+            {"name": "Meta", "type": "GetMetadata",
+             "dependsOn": [{"activity": "Write", "dependencyConditions": ["Succeeded"]}],
+             "typeProperties": {"dataset": {"referenceName": "Pq", "type": "DatasetReference"},
+                                "fieldList": ["columnCount", "structure"]}}]}),
+    );
+    let run = run_factory(&f, &["--pipeline", "Pq"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let meta = output(&run.json(), "Meta").clone();
+    assert_eq!(meta["columnCount"], 6, "{meta}");
+    let types: Vec<&str> = meta["structure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["Int32", "String", "Decimal", "DateTime", "Int64", "Boolean"]
+    );
+
     f.put(
         "pipeline",
         "P",
@@ -343,4 +379,52 @@ async fn blob_files_folders_and_missing_items() {
     assert!(a["lastModified"].as_str().unwrap().ends_with('Z'), "{a}");
     assert_eq!(output(&j, "Gone"), &json!({"exists": false}));
     assert_eq!(output(&j, "GoneFolder"), &json!({"exists": false}));
+
+    // A Binary dataset (ADF's usual one for GetMetadata) has metadata but no columns, and Copy
+    // does not take it.
+    f.file_dataset("Bin", "Blob", "Binary", at("in"), Some("a.txt"), json!({}));
+    pipeline(
+        &f,
+        "P",
+        vec![get_metadata(
+            "Bin",
+            "Bin",
+            &["exists", "size"],
+            json!({"type": "AzureBlobStorageReadSettings"}),
+        )],
+    );
+    let run = run_factory(&f, &["--pipeline", "P"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        output(&run.json(), "Bin"),
+        &json!({"exists": true, "size": 10})
+    );
+    pipeline(
+        &f,
+        "P",
+        vec![get_metadata("Bin", "Bin", &["structure"], json!(null))],
+    );
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert!(
+        run.all()
+            .contains("'structure' is not supported for Binary dataset 'Bin'"),
+        "{}",
+        run.all()
+    );
+    f.copy_pipeline(
+        "P",
+        "Bin",
+        "A",
+        json!({"type": "BinarySource"}),
+        json!({"type": "DelimitedTextSink"}),
+    );
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert!(
+        run.all()
+            .contains("Binary dataset, which Copy does not read or write"),
+        "{}",
+        run.all()
+    );
 }

@@ -1,5 +1,5 @@
-//! Datasets: a table on a PostgreSQL linked service, or files (DelimitedText, Json, Parquet) on
-//! a local folder or in Azure Blob Storage.
+//! Datasets: a table on a PostgreSQL linked service, or files (DelimitedText, Json, Parquet,
+//! Binary) on a local folder or in Azure Blob Storage.
 
 use serde_json::{Map, Value};
 

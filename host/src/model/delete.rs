@@ -68,12 +68,14 @@ pub fn resolve(
     )?;
     let (dataset_name, mut file) = match ds {
         Dataset::File { name, file } => (name, file),
-        Dataset::PgTable { name, .. } => return Err(tp.err(
-            "dataset",
-            format!(
+        Dataset::PgTable { name, .. } => {
+            return Err(tp.err(
+                "dataset",
+                format!(
                 "dataset '{name}' is a table; Delete removes files and folders of a file dataset"
             ),
-        )),
+            ))
+        }
     };
     let store = tp.object("storeSettings")?;
     let mut selection = Selection::from_props(store.as_ref(), file.location.path_kind())?;

@@ -190,12 +190,13 @@ pub fn resolve(
             let columns = fields
                 .iter()
                 .find(|f| matches!(f, Field::Structure | Field::ColumnCount));
-            if let (Some(f), "Json") = (columns, file.format.type_label()) {
+            if let (Some(f), "Json" | "Binary") = (columns, file.format.type_label()) {
                 return Err(tp.err(
                     "fieldList",
                     format!(
-                        "'{}' is not supported for Json dataset '{name}' (ADF reads columns only from DelimitedText and Parquet files)",
-                        f.name()
+                        "'{}' is not supported for {} dataset '{name}' (ADF reads columns only from DelimitedText and Parquet files)",
+                        f.name(),
+                        file.format.type_label()
                     ),
                 ));
             }

@@ -12,7 +12,7 @@ use crate::model::props::Props;
 use crate::ModelError;
 
 /// Dataset types stored as files.
-pub const FILE_DATASET_TYPES: [&str; 3] = ["DelimitedText", "Json", "Parquet"];
+pub const FILE_DATASET_TYPES: [&str; 4] = ["DelimitedText", "Json", "Parquet", "Binary"];
 
 /// How a file's rows are laid out.
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ pub enum FileFormat {
     DelimitedText(CsvFormat),
     Json(JsonSettings),
     Parquet(ParquetSettings),
+    /// Files as they are, without rows: the dataset GetMetadata and Delete are usually given.
+    /// A Copy does not read or write it (yet).
+    Binary,
 }
 
 impl FileFormat {
@@ -29,6 +32,7 @@ impl FileFormat {
             FileFormat::DelimitedText(_) => "DelimitedText",
             FileFormat::Json(_) => "Json",
             FileFormat::Parquet(_) => "Parquet",
+            FileFormat::Binary => "Binary",
         }
     }
 
@@ -38,6 +42,7 @@ impl FileFormat {
             FileFormat::DelimitedText(_) => ".csv",
             FileFormat::Json(_) => ".json",
             FileFormat::Parquet(_) => ".parquet",
+            FileFormat::Binary => "",
         }
     }
 }
@@ -72,6 +77,7 @@ impl FileDataset {
                 FileFormat::Parquet(ParquetSettings::from_dataset(tp)?),
                 Compression::None,
             ),
+            "Binary" => (FileFormat::Binary, Compression::from_object(tp)?),
             other => {
                 return Err(tp.err(
                     "",
@@ -152,7 +158,7 @@ impl FileRead {
                         ));
                     }
                 }
-                FileFormat::Parquet(_) => {}
+                FileFormat::Parquet(_) | FileFormat::Binary => {}
             }
         }
         let mut additional_columns = Vec::new();
@@ -292,6 +298,12 @@ fn check_type(
     dataset: &FileDataset,
     name: &str,
 ) -> Result<(), ModelError> {
+    if let FileFormat::Binary = dataset.format {
+        return Err(p.err(
+            "type",
+            format!("dataset '{name}' is a Binary dataset, which Copy does not read or write yet (GetMetadata and Delete take it); use DelimitedText, Json or Parquet"),
+        ));
+    }
     let ty = p.req_str("type")?;
     if ty != expected {
         return Err(p.err(

@@ -15,7 +15,7 @@ use super::location::{OpenStore, Staged};
 use super::{json, parquet, RowWriter};
 use crate::model::files::dataset::{FileFormat, FileWrite};
 use crate::stores::csv;
-use crate::stores::{BatchRx, Sink, SinkStats, StoreError};
+use crate::stores::{BatchRx, Sink, SinkStats, StoreError, StoreErrorKind};
 use crate::types::batch::Batch;
 use crate::types::schema::SchemaRef;
 
@@ -81,6 +81,12 @@ impl FileSink {
             }
             FileFormat::Json(s) => json::open_writer(out, schema, s).map_err(named)?,
             FileFormat::Parquet(s) => parquet::open_writer(out, schema, s).map_err(named)?,
+            FileFormat::Binary => {
+                return Err(named(StoreError::with_kind(
+                    StoreErrorKind::Definition,
+                    "a Binary dataset takes no rows",
+                )))
+            }
         };
         Ok(Part {
             staged,

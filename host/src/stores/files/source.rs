@@ -311,6 +311,12 @@ async fn open_file(
             FileFormat::Parquet(_) => {
                 return Err(StoreError::new("internal error: Parquet handled above"))
             }
+            FileFormat::Binary => {
+                return Err(StoreError::with_kind(
+                    StoreErrorKind::Definition,
+                    format!("{label}: a Binary dataset has no rows to read"),
+                ))
+            }
         };
         Ok(Opened { reader, read })
     })
