@@ -149,3 +149,93 @@ pub fn resolve(
         log,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A factory with FileServer `Files` on /data, dataset `D` (Binary) on `location` and
+    /// PostgreSQL table dataset `T`.
+    fn factory(location: Value) -> Factory {
+        let defs = json!([
+            {"name": "Files", "properties": {"type": "FileServer", "typeProperties": {"host": "/data"}}},
+            {"name": "Pg", "properties": {"type": "AzurePostgreSql", "typeProperties": {
+                "connectionString": "Server=127.0.0.1;Database=test;Port=5432;UID=postgres"}}},
+            {"name": "D", "properties": {"type": "Binary",
+                "linkedServiceName": {"referenceName": "Files", "type": "LinkedServiceReference"},
+                "typeProperties": {"location": location}}},
+            {"name": "T", "properties": {"type": "AzurePostgreSqlTable",
+                "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+                "typeProperties": {"schema": "s", "table": "t"}}}
+        ]);
+        Factory::from_json_text(Path::new("/f/factory.json"), &defs.to_string()).unwrap()
+    }
+
+    fn resolve_tp(f: &Factory, tp: Value) -> Result<DeletePlan, ModelError> {
+        let activity = json!({"name": "Del", "type": "Delete", "typeProperties": tp});
+        resolve(
+            f,
+            &activity,
+            "activity 'Del'",
+            &Scope::default(),
+            &mut Vec::new(),
+        )
+    }
+
+    fn dataset(name: &str) -> Value {
+        json!({"referenceName": name, "type": "DatasetReference"})
+    }
+
+    #[test]
+    fn wildcard_file_names_recursion_and_connections() {
+        let f =
+            factory(json!({"type": "FileServerLocation", "folderPath": "in", "fileName": "*.csv"}));
+        let plan = resolve_tp(&f, json!({"dataset": dataset("D")})).unwrap();
+        // ADF's default is not to recurse (a Copy source's is).
+        assert!(!plan.selection.recursive);
+        assert_eq!(plan.selection.wildcard_file.as_deref(), Some("*.csv"));
+        assert_eq!(plan.file.location.file_name, None);
+        assert!(plan.is_wildcard_used());
+        assert_eq!(plan.max_concurrent_connections, 1);
+        assert!(plan.log.is_none());
+        let plan = resolve_tp(
+            &f,
+            json!({"dataset": dataset("D"), "maxConcurrentConnections": 8,
+                   "storeSettings": {"type": "FileServerReadSettings", "recursive": true}}),
+        )
+        .unwrap();
+        assert!(plan.selection.recursive);
+        assert_eq!(plan.max_concurrent_connections, 8);
+    }
+
+    #[test]
+    fn refuses_the_whole_store_tables_and_logging_without_a_place() {
+        let f = factory(json!({"type": "FileServerLocation"}));
+        let e = resolve_tp(&f, json!({"dataset": dataset("D")}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("root of its store") && e.contains("'D'"), "{e}");
+        let e = resolve_tp(&f, json!({"dataset": dataset("T")}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a table"), "{e}");
+        let f = factory(json!({"type": "FileServerLocation", "folderPath": "in"}));
+        let e = resolve_tp(&f, json!({"dataset": dataset("D"), "enableLogging": true}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("logStorageSettings"), "{e}");
+        let e = resolve_tp(
+            &f,
+            json!({"dataset": dataset("D"), "enableLogging": true,
+                   "logStorageSettings": {"linkedServiceName": {"referenceName": "Files"}, "path": "../up"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'../up'") && e.contains("outside"), "{e}");
+    }
+}

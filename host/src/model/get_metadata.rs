@@ -209,3 +209,77 @@ pub fn resolve(
         selection,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn factory() -> Factory {
+        let defs = json!([
+            {"name": "Files", "properties": {"type": "FileServer", "typeProperties": {"host": "/data"}}},
+            {"name": "Pg", "properties": {"type": "AzurePostgreSql", "typeProperties": {
+                "connectionString": "Server=127.0.0.1;Database=test;Port=5432;UID=postgres"}}},
+            {"name": "J", "properties": {"type": "Json",
+                "linkedServiceName": {"referenceName": "Files", "type": "LinkedServiceReference"},
+                "typeProperties": {"location": {"type": "FileServerLocation", "folderPath": "in", "fileName": "a.json"}}}},
+            {"name": "T", "properties": {"type": "AzurePostgreSqlTable",
+                "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+                "typeProperties": {"schema": "s", "table": "t"}}}
+        ]);
+        Factory::from_json_text(Path::new("/f/factory.json"), &defs.to_string()).unwrap()
+    }
+
+    fn resolve_tp(tp: Value) -> Result<GetMetadataPlan, ModelError> {
+        let activity = json!({"name": "M", "type": "GetMetadata", "typeProperties": tp});
+        resolve(
+            &factory(),
+            &activity,
+            "activity 'M'",
+            &Scope::default(),
+            &mut Vec::new(),
+        )
+    }
+
+    fn on(ds: &str, fields: Value) -> Value {
+        json!({"dataset": {"referenceName": ds, "type": "DatasetReference"}, "fieldList": fields})
+    }
+
+    #[test]
+    fn fields_in_order_without_repeats() {
+        let plan = resolve_tp(on("J", json!(["size", "exists", "size", "contentMD5"]))).unwrap();
+        assert_eq!(plan.fields, [Field::Size, Field::Exists, Field::ContentMd5]);
+        let plan = resolve_tp(on("T", json!(["structure", "columnCount", "exists"]))).unwrap();
+        assert!(plan.wants(Field::ColumnCount));
+    }
+
+    #[test]
+    fn refuses_what_adf_refuses() {
+        let cases = [
+            (on("J", json!(["sizes"])), "'sizes' is not a metadata field"),
+            (on("J", json!([])), "names no field"),
+            (
+                on("J", json!(["structure"])),
+                "not supported for Json dataset 'J'",
+            ),
+            (
+                on("T", json!(["childItems"])),
+                "'childItems' does not apply to table dataset 'T'",
+            ),
+            (json!({"fieldList": ["exists"]}), "dataset"),
+        ];
+        for (tp, needle) in cases {
+            let e = resolve_tp(tp).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        let mut tp = on("J", json!(["childItems"]));
+        tp["storeSettings"] =
+            json!({"type": "FileServerReadSettings", "wildcardFileName": "*.csv"});
+        let e = resolve_tp(tp).unwrap_err().to_string();
+        assert!(e.contains("wildcards are not supported"), "{e}");
+    }
+}
