@@ -16,6 +16,7 @@ use crate::model::dataset::Dataset;
 use crate::model::files::location::Selection;
 use crate::model::files::{FileDataset, FileRead};
 use crate::model::get_metadata::{Field, GetMetadataPlan};
+use crate::model::lookup::MAX_OUTPUT_BYTES;
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::stores::files::items::{Item, ItemType};
 use crate::stores::files::location::OpenStore;
@@ -143,7 +144,20 @@ async fn file_metadata(
             };
         out.insert(field.name().to_string(), value);
     }
-    Ok(Json::Object(out))
+    within_limit(Json::Object(out))
+}
+
+/// ADF's limit on GetMetadata's output (4 MB): a folder with too many children fails rather
+/// than handing the pipeline an output ADF could not.
+fn within_limit(out: Json) -> Result<Json, StoreError> {
+    let size = out.to_string().len();
+    if size > MAX_OUTPUT_BYTES {
+        return Err(StoreError::new(format!(
+            "the metadata is {size} bytes, over ADF's {} MB limit for GetMetadata; point the dataset at a folder with fewer items",
+            MAX_OUTPUT_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(out)
 }
 
 /// A folder's direct children; with `modifiedDatetimeStart`/`End`, only the files modified in
