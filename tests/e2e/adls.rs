@@ -278,6 +278,41 @@ async fn adls_sas_uri_with_separate_token() {
 }
 
 #[tokio::test]
+async fn adls_account_key_from_key_vault() {
+    let db = TestDb::new("adls_kv").await;
+    tables(&db).await;
+    let vault = FakeKeyVault::start().unwrap();
+    vault.set("lake-key", ACCOUNT_KEY);
+    let az = Azurite::start();
+    az.create_container("kvfs");
+    let f = factory(&db, "AzureBlobFS");
+    f.put(
+        "linkedService",
+        "kv",
+        json!({"type": "AzureKeyVault", "typeProperties": {"baseUrl": vault.url}}),
+    );
+    f.put(
+        "linkedService",
+        "Lake",
+        json!({"type": "AzureBlobFS", "typeProperties": {"url": az.endpoint(),
+            "accountKey": {"type": "AzureKeyVaultSecret", "secretName": "lake-key",
+                "store": {"referenceName": "kv", "type": "LinkedServiceReference"}}}}),
+    );
+    lake_ds(&f, "Out1", "Lake", "Parquet", "kvfs", "k", "rows.parquet");
+    lake_ds(&f, "Out2", "Lake", "DelimitedText", "kvfs", "k", "rows.csv");
+    // `validate` checks the reference without fetching it.
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(vault.gets().is_empty());
+    let run = run_env(&f, &vault.client_env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(vault.gets(), ["/secrets/lake-key"]);
+    assert_eq!(az.list_blobs("kvfs"), ["k/rows.csv", "k/rows.parquet"]);
+    assert_rows_back(&db).await;
+    assert_hidden(&run, &[ACCOUNT_KEY, &vault.client_secret]);
+}
+
+#[tokio::test]
 async fn adls_service_principal_over_https_azurite() {
     let db = TestDb::new("adls_sp").await;
     tables(&db).await;
