@@ -443,8 +443,15 @@ async fn blob_service_endpoint_with_managed_identity_and_service_principal() {
     env.retain(|(k, _)| k != "SSL_CERT_FILE");
     env.push(("SSL_CERT_FILE".into(), bundle.display().to_string()));
     env.push(("AZURE_AUTHORITY_HOST".into(), vault.url.clone()));
+    // A user-assigned identity chosen as for the Key Vault client.
+    env.push(("AZURE_CLIENT_ID".into(), CLIENT_ID.into()));
     let run = run_env(&f, &env);
     assert_eq!(run.code, 0, "{}", run.all());
+    let ids = vault.msi_client_ids();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| i.as_deref() == Some(CLIENT_ID)),
+        "{ids:?}"
+    );
     let audiences = vault.token_audiences();
     assert!(
         audiences.len() >= 2 && audiences.iter().all(|a| a == STORAGE),

@@ -59,6 +59,8 @@ struct Vault {
     tokens: Vec<String>,
     /// The resource (audience) of each token in `tokens`.
     audiences: Vec<String>,
+    /// The `client_id` (user-assigned identity) of each managed identity token request.
+    msi_client_ids: Vec<Option<String>>,
     /// `GET /secrets/...` paths, in order.
     gets: Vec<String>,
     token_requests: usize,
@@ -171,6 +173,11 @@ impl FakeKeyVault {
     /// Token requests so far (client credentials and managed identity).
     pub fn token_requests(&self) -> usize {
         self.lock().token_requests
+    }
+
+    /// The `client_id` query parameter of each managed identity token request, in order.
+    pub fn msi_client_ids(&self) -> Vec<Option<String>> {
+        self.lock().msi_client_ids.clone()
     }
 
     /// The resource of each token issued so far, in order (`https://vault.azure.net`,
@@ -291,6 +298,7 @@ async fn msi_token(
 ) -> Response {
     let mut v = lock(&vault);
     v.token_requests += 1;
+    v.msi_client_ids.push(q.get("client_id").cloned());
     let header = headers
         .get("x-identity-header")
         .and_then(|h| h.to_str().ok());

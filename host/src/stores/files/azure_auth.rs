@@ -22,11 +22,15 @@ pub fn service_principal(b: MicrosoftAzureBuilder, sp: &ServicePrincipal) -> Mic
 
 /// Signs `b` in as the managed identity: the App Service / Container Apps endpoint when
 /// `IDENTITY_ENDPOINT` is set (the client sends `IDENTITY_HEADER` with it), else the VM's
-/// instance metadata service.
-pub fn managed_identity(b: MicrosoftAzureBuilder) -> MicrosoftAzureBuilder {
-    match env("IDENTITY_ENDPOINT") {
-        Some(endpoint) => b.with_msi_endpoint(endpoint),
-        None => b,
+/// instance metadata service. `AZURE_CLIENT_ID` picks a user-assigned identity, as for the
+/// Key Vault client, unless `AZURE_CLIENT_SECRET` says it names an application instead.
+pub fn managed_identity(mut b: MicrosoftAzureBuilder) -> MicrosoftAzureBuilder {
+    if let Some(endpoint) = env("IDENTITY_ENDPOINT") {
+        b = b.with_msi_endpoint(endpoint);
+    }
+    match (env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET")) {
+        (Some(client_id), None) => b.with_client_id(client_id),
+        _ => b,
     }
 }
 
