@@ -4,6 +4,7 @@
 //! process-wide state (an environment variable) runs itself in a child process
 //! ([`sluice_e2e::rerun_in_child`]) instead of changing this one.
 
+mod adls;
 mod blob;
 mod bounds;
 mod cancel;

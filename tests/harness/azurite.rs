@@ -5,11 +5,17 @@
 //!
 //! Azurite is installed into `tests/.azurite` by `tests/run` (or by hand with the command in
 //! [`INSTALL`]); when it is missing the tests fail with that command.
+//!
+//! [`Azurite::start_oauth`] starts it over HTTPS (a certificate from [`crate::certs`]) with
+//! `--oauth basic`, the only way Azurite accepts bearer tokens: it then checks each token's
+//! issuer, audience and lifetime (not its signature), as its README's "OAuth Configuration"
+//! describes.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -31,6 +37,9 @@ const VERSION: &str = "2021-08-06";
 pub struct Azurite {
     child: Child,
     pub port: u16,
+    /// HTTPS (`start_oauth`): the CA file that signed Azurite's certificate (give it to sluice
+    /// as `SSL_CERT_FILE`) and a client configuration trusting it.
+    tls: Option<(PathBuf, Arc<rustls::ClientConfig>)>,
     _dir: tempfile::TempDir,
 }
 
@@ -38,9 +47,9 @@ fn azurite_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".azurite/node_modules/.bin/azurite-blob")
 }
 
-/// The port in Azurite's "successfully listens on http://127.0.0.1:<port>" line.
+/// The port in Azurite's "successfully listens on http(s)://127.0.0.1:<port>" line.
 fn listening_port(line: &str) -> Option<u16> {
-    line.split_once("listens on http://")?
+    line.split_once("listens on http")?
         .1
         .rsplit(':')
         .next()?
@@ -54,6 +63,21 @@ impl Azurite {
     /// names it. Choosing a free port beforehand raced with other tests starting emulators:
     /// a test could end up talking to another test's Azurite as it shut down.
     pub fn start() -> Azurite {
+        Azurite::launch(false)
+    }
+
+    /// Starts Azurite over HTTPS with `--oauth basic`: it accepts bearer tokens (and still
+    /// shared keys and SAS). Sluice must trust [`Azurite::ca_file`].
+    pub fn start_oauth() -> Azurite {
+        Azurite::launch(true)
+    }
+
+    /// The CA that signed the HTTPS certificate (`start_oauth` only).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|(ca, _)| ca.clone())
+    }
+
+    fn launch(oauth: bool) -> Azurite {
         let bin = azurite_bin();
         assert!(
             bin.exists(),
@@ -61,7 +85,25 @@ impl Azurite {
             bin.display()
         );
         let dir = tempfile::tempdir().unwrap();
+        let mut extra: Vec<String> = Vec::new();
+        let mut tls = None;
+        if oauth {
+            let pki = crate::certs::generate().unwrap();
+            let pki_dir = dir.path().join("pki");
+            std::fs::create_dir_all(&pki_dir).unwrap();
+            let files = pki.write_to(&pki_dir).unwrap();
+            extra = vec![
+                "--cert".into(),
+                files.server_cert.display().to_string(),
+                "--key".into(),
+                files.server_key.display().to_string(),
+                "--oauth".into(),
+                "basic".into(),
+            ];
+            tls = Some((files.ca, client_config(&pki.ca_pem)));
+        }
         let mut child = Command::new(&bin)
+            .args(&extra)
             .args([
                 "--blobHost",
                 "127.0.0.1",
@@ -92,6 +134,7 @@ impl Azurite {
             Ok(port) => Azurite {
                 child,
                 port,
+                tls,
                 _dir: dir,
             },
             Err(_) => {
@@ -102,14 +145,23 @@ impl Azurite {
         }
     }
 
-    /// `http://127.0.0.1:<port>/devstoreaccount1`.
+    /// `http://127.0.0.1:<port>/devstoreaccount1` (`https://` when started with OAuth).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.port)
+        format!("{}://127.0.0.1:{}/{ACCOUNT}", self.scheme(), self.port)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn connection_string(&self) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={}/;",
+            "DefaultEndpointsProtocol={};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={}/;",
+            self.scheme(),
             self.endpoint()
         )
     }
@@ -221,11 +273,27 @@ impl Azurite {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.write_all(req.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let mut resp = Vec::new();
-        stream.read_to_end(&mut resp).unwrap();
+        match &self.tls {
+            None => {
+                let mut stream = stream;
+                stream.write_all(req.as_bytes()).unwrap();
+                stream.write_all(body).unwrap();
+                stream.read_to_end(&mut resp).unwrap();
+            }
+            Some((_, config)) => {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                tls.write_all(req.as_bytes()).unwrap();
+                tls.write_all(body).unwrap();
+                // Node may close without a TLS close_notify once the response is sent.
+                if let Err(e) = tls.read_to_end(&mut resp) {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                }
+            }
+        }
         let split = resp
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -310,6 +378,23 @@ impl Azurite {
         names.sort();
         names
     }
+}
+
+/// A TLS client configuration trusting only `ca_pem`.
+fn client_config(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Arc::new(config)
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {

@@ -3,10 +3,17 @@
 //! them:
 //!
 //! - `POST /{tenant}/oauth2/v2.0/token` (Entra ID client credentials: `grant_type`,
-//!   `client_id`, `client_secret`, `scope=https://vault.azure.net/.default`); a wrong secret gets
+//!   `client_id`, `client_secret`, `scope=https://vault.azure.net/.default` or
+//!   `https://storage.azure.com/.default`); a wrong secret gets
 //!   `401 {"error": "invalid_client", "error_description": "AADSTS7000215: ..."}`.
-//! - `GET /msi/token?resource=https://vault.azure.net&api-version=2019-08-01` with
-//!   `X-IDENTITY-HEADER` (App Service managed identity).
+//! - `GET /msi/token?resource=https://vault.azure.net&api-version=2019-08-01` (or
+//!   `resource=https://storage.azure.com`) with `X-IDENTITY-HEADER` (App Service managed
+//!   identity).
+//!
+//! Tokens are JWT-shaped (unsigned) with the claims Azurite's `--oauth basic` checks (`aud`
+//! the resource, `iss` `https://sts.windows.net/<tenant>/`, `iat`/`nbf`/`exp`), so the same
+//! token endpoint signs Sluice in to Key Vault and to Azurite's blob service; the vault accepts
+//! only tokens issued for the vault.
 //! - `GET /secrets/{name}[/{version}]?api-version=7.4` with `Authorization: Bearer <token>`:
 //!   `200 {"value", "id", "attributes": {"enabled": true, ...}}`; `401 Unauthorized` without a
 //!   token this server issued; `404 SecretNotFound`; `403 Forbidden` (`AccessDenied`) for
@@ -50,6 +57,10 @@ struct Vault {
     secrets: BTreeMap<String, Vec<Version>>,
     denied: BTreeSet<String>,
     tokens: Vec<String>,
+    /// The resource (audience) of each token in `tokens`.
+    audiences: Vec<String>,
+    /// The `client_id` (user-assigned identity) of each managed identity token request.
+    msi_client_ids: Vec<Option<String>>,
     /// `GET /secrets/...` paths, in order.
     gets: Vec<String>,
     token_requests: usize,
@@ -164,6 +175,17 @@ impl FakeKeyVault {
         self.lock().token_requests
     }
 
+    /// The `client_id` query parameter of each managed identity token request, in order.
+    pub fn msi_client_ids(&self) -> Vec<Option<String>> {
+        self.lock().msi_client_ids.clone()
+    }
+
+    /// The resource of each token issued so far, in order (`https://vault.azure.net`,
+    /// `https://storage.azure.com`).
+    pub fn token_audiences(&self) -> Vec<String> {
+        self.lock().audiences.clone()
+    }
+
     /// Every access token issued so far (secrets too: none may appear in sluice's output).
     pub fn tokens(&self) -> Vec<String> {
         self.lock().tokens.clone()
@@ -212,9 +234,28 @@ fn lock(vault: &Arc<Mutex<Vault>>) -> std::sync::MutexGuard<'_, Vault> {
     vault.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn issue(v: &mut Vault) -> String {
-    let token = format!("eyJ0eXAi.fake-token-{}", uuid::Uuid::new_v4().simple());
+const VAULT: &str = "https://vault.azure.net";
+const STORAGE: &str = "https://storage.azure.com";
+
+/// An unsigned JWT for `audience`, valid for an hour.
+fn issue(v: &mut Vault, audience: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |value: Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string().as_bytes())
+    };
+    let now = chrono::Utc::now().timestamp();
+    let token = format!(
+        "{}.{}.{}",
+        b64(json!({"typ": "JWT", "alg": "RS256"})),
+        b64(
+            json!({"aud": audience, "iss": format!("https://sts.windows.net/{TENANT}/"),
+            "iat": now - 60, "nbf": now - 60, "exp": now + 3600, "appid": CLIENT_ID,
+            "tid": TENANT, "uti": uuid::Uuid::new_v4().simple().to_string()})
+        ),
+        "ZmFrZS1zaWduYXR1cmU"
+    );
     v.tokens.push(token.clone());
+    v.audiences.push(audience.to_string());
     token
 }
 
@@ -231,9 +272,12 @@ async fn token(
             "error_description": format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."),
             "error_codes": [90002]}))).into_response();
     }
-    if field("grant_type") != "client_credentials"
-        || field("scope") != "https://vault.azure.net/.default"
-    {
+    let audience = match field("scope") {
+        "https://vault.azure.net/.default" => VAULT,
+        "https://storage.azure.com/.default" => STORAGE,
+        _ => "",
+    };
+    if field("grant_type") != "client_credentials" || audience.is_empty() {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request",
             "error_description": "AADSTS900144: The request body must contain the following parameter: 'grant_type' or 'scope'."}))).into_response();
     }
@@ -242,7 +286,7 @@ async fn token(
             "error_description": format!("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.", field("client_id")),
             "error_codes": [7000215]}))).into_response();
     }
-    let token = issue(&mut v);
+    let token = issue(&mut v, audience);
     Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}))
         .into_response()
 }
@@ -254,6 +298,7 @@ async fn msi_token(
 ) -> Response {
     let mut v = lock(&vault);
     v.token_requests += 1;
+    v.msi_client_ids.push(q.get("client_id").cloned());
     let header = headers
         .get("x-identity-header")
         .and_then(|h| h.to_str().ok());
@@ -264,17 +309,21 @@ async fn msi_token(
         )
             .into_response();
     }
-    if q.get("resource").map(String::as_str) != Some("https://vault.azure.net")
-        || q.get("api-version").map(String::as_str) != Some("2019-08-01")
-    {
+    let audience = match q.get("resource").map(String::as_str) {
+        Some(VAULT) => VAULT,
+        Some(STORAGE) => STORAGE,
+        _ => "",
+    };
+    if audience.is_empty() || q.get("api-version").map(String::as_str) != Some("2019-08-01") {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"statusCode": 400, "message": "resource and api-version are required"})),
         )
             .into_response();
     }
-    let token = issue(&mut v);
-    Json(json!({"access_token": token, "expires_on": "1893456000", "resource": "https://vault.azure.net", "token_type": "Bearer", "client_id": CLIENT_ID}))
+    let token = issue(&mut v, audience);
+    let expires_on = (chrono::Utc::now().timestamp() + 3600).to_string();
+    Json(json!({"access_token": token, "expires_on": expires_on, "resource": audience, "token_type": "Bearer", "client_id": CLIENT_ID}))
         .into_response()
 }
 
@@ -328,7 +377,13 @@ fn get_secret(
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|t| v.tokens.iter().any(|issued| issued == t)) {
+    let for_vault = |t: &str| {
+        v.tokens
+            .iter()
+            .zip(&v.audiences)
+            .any(|(issued, aud)| issued == t && aud == VAULT)
+    };
+    if !bearer.is_some_and(for_vault) {
         return kv_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",

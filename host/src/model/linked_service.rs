@@ -25,7 +25,8 @@ pub enum LinkedService {
     KeyVault {
         base_url: String,
     },
-    /// `AzureBlobStorage`: an account key connection string or a SAS URI.
+    /// `AzureBlobStorage` (a connection string, a SAS URI or a service endpoint with Entra ID
+    /// credentials) or `AzureBlobFS` (ADLS Gen2, through its Blob API).
     AzureBlob(crate::model::files::blob_account::BlobAccount),
 }
 
@@ -78,11 +79,17 @@ pub fn parse(
             &def.name,
             book,
         )?)
+    } else if ty == crate::model::files::adls::ADLS_TYPE {
+        LinkedService::AzureBlob(crate::model::files::adls::from_props(
+            &type_props,
+            &def.name,
+            book,
+        )?)
     } else {
         return Err(props.err(
             "type",
             format!(
-                "linked service type {ty:?} is not supported (supported: {}, FileServer, AzureBlobStorage, AzureKeyVault)",
+                "linked service type {ty:?} is not supported (supported: {}, FileServer, AzureBlobStorage, AzureBlobFS, AzureKeyVault)",
                 POSTGRES_TYPES.join(", ")
             ),
         ));

@@ -1,8 +1,11 @@
 //! The `AzureBlobStorage` linked service: account, endpoint and credentials (a connection
 //! string with an account key or SAS, `sasUri`, `accountKey`, `sasToken`, Azurite's
-//! `UseDevelopmentStorage=true`), read from ADF JSON without connecting. The `object_store`
-//! client is built from it by the blob store.
+//! `UseDevelopmentStorage=true`, or `serviceEndpoint` with a service principal or the managed
+//! identity), read from ADF JSON without connecting. `AzureBlobFS` (ADLS Gen2, [`super::adls`])
+//! resolves to the same account type. The `object_store` client is built from it by the blob
+//! store.
 
+use super::azure_auth::{blob_endpoint, entra_auth, ServicePrincipal};
 use crate::model::props::Props;
 use crate::secrets::{Redactor, Secret, SecretBook};
 use crate::ModelError;
@@ -20,8 +23,21 @@ pub enum BlobAuth {
     AccountKey(Secret),
     /// A SAS token (the query string of `sasUri`, or `sasToken`), without the leading `?`.
     Sas(Secret),
+    /// An Entra ID service principal with a client secret (`servicePrincipalId`, ...).
+    ServicePrincipal(ServicePrincipal),
+    /// The system-assigned managed identity of the machine Sluice runs on.
+    ManagedIdentity,
     /// A Key Vault reference not fetched yet (`sluice validate`): enough to check definitions.
     Deferred,
+}
+
+/// Which linked service type an account comes from: it decides the dataset location type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageService {
+    /// `AzureBlobStorage`: `AzureBlobStorageLocation` with `container`.
+    Blob,
+    /// `AzureBlobFS` (ADLS Gen2): `AzureBlobFSLocation` with `fileSystem`.
+    DataLake,
 }
 
 /// A resolved `AzureBlobStorage` linked service.
@@ -34,6 +50,7 @@ pub struct BlobAccount {
     /// or the connection string's `BlobEndpoint` (Azurite: `http://127.0.0.1:10000/devstoreaccount1`).
     pub endpoint: String,
     pub auth: BlobAuth,
+    pub service: StorageService,
 }
 
 impl BlobAccount {
@@ -44,24 +61,14 @@ impl BlobAccount {
         book: &SecretBook,
     ) -> Result<BlobAccount, ModelError> {
         tp.accept("accountKind");
-        for unsupported in [
-            "serviceEndpoint",
-            "servicePrincipalId",
-            "servicePrincipalKey",
-            "credential",
-        ] {
-            if tp.get(unsupported).is_some() {
-                return Err(tp.err(
-                    unsupported,
-                    "Sluice authenticates to Azure Blob Storage with an account key (connectionString) or a SAS (sasUri) only",
-                ));
-            }
-        }
         if let Some(at) = tp.str("authenticationType")? {
-            if !matches!(at, "AccountKey" | "SasUri" | "Anonymous" | "") {
+            if !matches!(
+                at,
+                "AccountKey" | "SasUri" | "Anonymous" | "ServicePrincipal" | "Msi" | ""
+            ) {
                 return Err(tp.err(
                     "authenticationType",
-                    format!("{at:?} is not supported; use AccountKey (connectionString) or SasUri"),
+                    format!("{at:?} is not supported; use AccountKey (connectionString), SasUri, ServicePrincipal or Msi (serviceEndpoint)"),
                 ));
             }
         }
@@ -111,25 +118,39 @@ impl BlobAccount {
                 account,
                 endpoint,
                 auth,
+                service: StorageService::Blob,
+            });
+        }
+        if let Some(url) = tp.str("serviceEndpoint")? {
+            let (endpoint, account) =
+                blob_endpoint(url).map_err(|reason| tp.err("serviceEndpoint", reason))?;
+            let auth = entra_auth(tp, book, "AzureBlobStorage")?;
+            return Ok(BlobAccount {
+                linked_service: linked_service.to_string(),
+                account,
+                endpoint,
+                auth,
+                service: StorageService::Blob,
             });
         }
         Err(tp.err(
             "connectionString",
-            "is required (or sasUri): an AzureBlobStorage linked service needs credentials",
+            "is required (or sasUri, or serviceEndpoint with a service principal or managed identity): an AzureBlobStorage linked service needs to know the account",
         ))
     }
 }
 
-fn deferred(linked_service: &str) -> BlobAccount {
+pub(super) fn deferred(linked_service: &str) -> BlobAccount {
     BlobAccount {
         linked_service: linked_service.to_string(),
         account: String::new(),
         endpoint: String::new(),
         auth: BlobAuth::Deferred,
+        service: StorageService::Blob,
     }
 }
 
-fn sas_auth(token: Secret, redactor: &Redactor) -> BlobAuth {
+pub(super) fn sas_auth(token: Secret, redactor: &Redactor) -> BlobAuth {
     if token.is_deferred() {
         return BlobAuth::Deferred;
     }
@@ -188,6 +209,7 @@ pub fn parse_connection_string(cs: &str, redactor: &Redactor) -> Result<BlobAcco
             account: DEV_ACCOUNT.to_string(),
             endpoint: endpoint.unwrap_or_else(|| format!("http://127.0.0.1:10000/{DEV_ACCOUNT}")),
             auth: BlobAuth::AccountKey(Secret::new(DEV_KEY)),
+            service: StorageService::Blob,
         });
     }
     if !matches!(protocol.as_str(), "http" | "https") {
@@ -217,6 +239,7 @@ pub fn parse_connection_string(cs: &str, redactor: &Redactor) -> Result<BlobAcco
         account,
         endpoint,
         auth,
+        service: StorageService::Blob,
     })
 }
 
@@ -235,29 +258,17 @@ fn account_from_endpoint(endpoint: &str) -> Result<String, String> {
         .ok_or_else(|| format!("cannot tell the account name from '{endpoint}'; set AccountName"))
 }
 
-/// `https://<account>.blob.core.windows.net[/<container>]?<sas>` (or an emulator's
-/// `http://host:port/<account>[/<container>]?<sas>`) to the endpoint, account and SAS query.
-fn parse_sas_uri(uri: &str, redactor: &Redactor) -> Result<(String, String, String), String> {
+/// `https://<account>.blob.core.windows.net[/<container>]?<sas>` (or `.dfs.`, or an emulator's
+/// `http://host:port/<account>[/<container>]?<sas>`) to the blob endpoint, account and SAS query.
+pub(super) fn parse_sas_uri(
+    uri: &str,
+    redactor: &Redactor,
+) -> Result<(String, String, String), String> {
     let url = url::Url::parse(uri.trim()).map_err(|e| format!("is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("must be an http(s) URL, found '{}:'", url.scheme()));
-    }
     let query = url.query().unwrap_or_default().to_string();
     register_query_values(&query, redactor);
-    let host = url.host_str().unwrap_or_default().to_string();
-    let origin = match url.port() {
-        Some(p) => format!("{}://{host}:{p}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    };
-    if host.contains(".blob.") {
-        let account = host.split('.').next().unwrap_or_default().to_string();
-        return Ok((origin, account, query));
-    }
-    let account = url
-        .path_segments()
-        .and_then(|mut s| s.next())
-        .filter(|s| !s.is_empty())
-        .ok_or("names no storage account (expected https://<account>.blob.core.windows.net/...)")?
-        .to_string();
-    Ok((format!("{origin}/{account}"), account, query))
+    let mut bare = url.clone();
+    bare.set_query(None);
+    let (endpoint, account) = blob_endpoint(bare.as_str())?;
+    Ok((endpoint, account, query))
 }

@@ -1,5 +1,5 @@
-//! Where a file dataset's files are (`typeProperties.location` on a `FileServer` or
-//! `AzureBlobStorage` linked service) and which of them a source reads (`storeSettings`):
+//! Where a file dataset's files are (`typeProperties.location` on a `FileServer`,
+//! `AzureBlobStorage` or `AzureBlobFS` linked service) and which of them a source reads (`storeSettings`):
 //! settings read from ADF JSON without touching any store. The listing, fetching and publishing
 //! live with the file stores.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 
-use super::blob_account::BlobAccount;
+use super::blob_account::{BlobAccount, StorageService};
 use super::confine::{self, confined, PathKind};
 use crate::model::linked_service::LinkedService;
 use crate::model::props::Props;
@@ -19,7 +19,7 @@ use crate::ModelError;
 pub enum StoreRef {
     /// A local folder: the `FileServer` linked service's `host`.
     Local { root: PathBuf },
-    /// A container of an Azure Blob Storage account.
+    /// A container of an Azure Blob Storage account (an ADLS Gen2 file system).
     Blob {
         account: BlobAccount,
         container: String,
@@ -40,6 +40,9 @@ pub struct FileLocation {
 const LOCAL_LOCATIONS: [&str; 2] = ["FileServerLocation", "LocalLocation"];
 
 const BLOB_LOCATION: &str = "AzureBlobStorageLocation";
+
+/// ADLS Gen2 (`AzureBlobFS`): the container is the `fileSystem`.
+const ADLS_LOCATION: &str = "AzureBlobFSLocation";
 
 impl FileLocation {
     /// Whether paths in this location are a local folder's or a blob container's.
@@ -89,18 +92,22 @@ impl FileLocation {
                 StoreRef::Local { root: root.clone() }
             }
             LinkedService::AzureBlob(account) => {
-                if ty != BLOB_LOCATION {
+                let (expected, ls_type, container_key) = match account.service {
+                    StorageService::Blob => (BLOB_LOCATION, "AzureBlobStorage", "container"),
+                    StorageService::DataLake => (ADLS_LOCATION, "AzureBlobFS", "fileSystem"),
+                };
+                if ty != expected {
                     return Err(loc.err(
                         "type",
-                        format!("'{ty}' does not fit AzureBlobStorage linked service '{ls_name}'; use {BLOB_LOCATION}"),
+                        format!("'{ty}' does not fit {ls_type} linked service '{ls_name}'; use {expected}"),
                     ));
                 }
                 let container = loc
-                    .str("container")?
+                    .str(container_key)?
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
-                    .ok_or_else(|| loc.err("container", "is required"))?;
-                confine::container_name(&loc, "container", container)?;
+                    .ok_or_else(|| loc.err(container_key, "is required"))?;
+                confine::container_name(&loc, container_key, container)?;
                 StoreRef::Blob {
                     account: account.clone(),
                     container: container.to_string(),
@@ -109,7 +116,7 @@ impl FileLocation {
             _ => {
                 return Err(tp.err(
                     "location",
-                    format!("linked service '{ls_name}' is not a file store (FileServer or AzureBlobStorage)"),
+                    format!("linked service '{ls_name}' is not a file store (FileServer, AzureBlobStorage or AzureBlobFS)"),
                 ))
             }
         };

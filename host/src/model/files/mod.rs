@@ -2,6 +2,8 @@
 //! `AzureBlobStorage` linked service) and the Copy source's and sink's file settings, read
 //! without touching any store: the plan's side of the file stores.
 
+pub mod adls;
+pub mod azure_auth;
 pub mod blob_account;
 pub mod confine;
 pub mod csv_format;

@@ -1,5 +1,6 @@
-//! Azure Blob Storage: the `AzureBlobStorage` linked service (an account key connection string
-//! or a SAS URI) and the `object_store` client built from it.
+//! Azure Blob Storage: the `AzureBlobStorage` and `AzureBlobFS` linked services (an account key,
+//! a SAS, a service principal or the managed identity) and the `object_store` client built
+//! from them.
 //!
 //! Secrets (the account key, the SAS token) are read with `Props::secret`, so they may be
 //! `SecureString`s or Key Vault references, and are registered for redaction. Errors from the
@@ -12,7 +13,9 @@ use std::time::Duration;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
-pub use crate::model::files::blob_account::{parse_connection_string, BlobAccount, BlobAuth};
+pub use crate::model::files::blob_account::{
+    parse_connection_string, BlobAccount, BlobAuth, StorageService,
+};
 use crate::stores::error::io_kind;
 use crate::stores::{StoreError, StoreErrorKind};
 
@@ -47,6 +50,8 @@ impl BlobAccount {
                         .collect();
                 b = b.with_sas_authorization(pairs);
             }
+            BlobAuth::ServicePrincipal(sp) => b = super::azure_auth::service_principal(b, sp),
+            BlobAuth::ManagedIdentity => b = super::azure_auth::managed_identity(b),
             BlobAuth::Deferred => {
                 return Err(StoreError::new(format!(
                     "linked service '{}': its Key Vault secret was not fetched",
@@ -230,6 +235,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no SAS token"), "{e}");
+    }
+
+    #[test]
+    fn service_endpoint_with_entra_id_credentials() {
+        let a = parse(json!({"serviceEndpoint": "https://acme.blob.core.windows.net/",
+            "accountKind": "StorageV2", "servicePrincipalId": "app", "tenant": "contoso.onmicrosoft.com",
+            "servicePrincipalKey": {"type": "SecureString", "value": "sp-key"}}))
+        .unwrap();
+        assert_eq!(a.endpoint, "https://acme.blob.core.windows.net");
+        assert_eq!(a.account, "acme");
+        assert!(
+            matches!(&a.auth, BlobAuth::ServicePrincipal(sp) if sp.tenant == "contoso.onmicrosoft.com")
+        );
+        let a = parse(json!({"serviceEndpoint": "https://acme.blob.core.windows.net/"})).unwrap();
+        assert!(matches!(a.auth, BlobAuth::ManagedIdentity));
+        // Building the clients does not connect (tokens are requested on first use).
+        a.store("c").unwrap();
+        let e = parse(
+            json!({"serviceEndpoint": "https://acme.blob.core.windows.net/",
+            "credential": {"referenceName": "uami", "type": "CredentialReference"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("property 'credential'"), "{e}");
+        let e = parse(json!({"serviceEndpoint": "mailto:x"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("property 'serviceEndpoint'"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! - [`location`]: a local folder or a blob container; listing (wildcards, recursion), fetching
 //!   (blobs are downloaded to a temporary file first) and publishing (rename or upload).
-//! - [`blob`]: the `AzureBlobStorage` linked service and its `object_store` client.
+//! - [`blob`]: the `AzureBlobStorage` / `AzureBlobFS` linked services and their `object_store`
+//!   client; [`azure_auth`]: its Entra ID credentials (service principal, managed identity).
 //! - [`compression`]: gzip / deflate around text formats.
 //! - [`confine`]: every path checked again right before I/O: it stays under its root, also
 //!   through symbolic links.
@@ -18,6 +19,7 @@
 //!   `connectors::csv`.
 
 pub mod arrow_values;
+pub mod azure_auth;
 pub mod blob;
 pub mod compression;
 pub mod confine;
