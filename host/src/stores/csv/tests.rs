@@ -55,6 +55,7 @@ fn writing(ds: &FileDataset) -> FileWrite {
         max_rows_per_file: None,
         file_name_prefix: None,
         file_extension: None,
+        quote_all_text: false,
     }
 }
 
