@@ -1,6 +1,7 @@
 //! Proves how file sinks name and lay out what they write, through the real `sluice` binary: a
-//! sink dataset with only `folderPath` gets ADF's generated name (`Data.<GUID>.txt`, from the
-//! `fileName` row of ADF's file system and Azure Blob connector pages), or
+//! sink dataset with only `folderPath` gets ADF's generated name (`Data.<GUID>.txt`, or
+//! `<table>.txt` when a whole table is copied, from the `fileName` row of ADF's file system
+//! and Azure Blob connector pages), or
 //! `<fileNamePrefix>_00000<fileExtension>` when a prefix is set; a sink `fileName` with
 //! wildcards is refused against the dataset's `location.fileName`; and
 //! `DelimitedTextWriteSettings.quoteAllText` quotes every string value ("whether string values
@@ -104,6 +105,26 @@ async fn folder_only_sink_gets_a_generated_or_prefixed_name() {
     assert_eq!(names_in(&root.path().join("out")), ["export_00000.csv"]);
     let got = std::fs::read(root.path().join("out/export_00000.csv")).unwrap();
     assert_eq!(got, b"id,name\r\n1,ann\r\n2,bob\r\n");
+
+    // From a whole table (no query): ADF's [table name].[format].
+    let root = tempfile::tempdir().unwrap();
+    let f = table_to_folder(
+        &db,
+        root.path(),
+        None,
+        json!({"compressionCodec": "gzip"}),
+        json!({"type": "DelimitedTextSink"}),
+    );
+    f.copy_pipeline(
+        "P",
+        "Src",
+        "Out",
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "DelimitedTextSink"}),
+    );
+    let run = run_factory(&f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(names_in(&root.path().join("out")), ["src.txt.gz"]);
 }
 
 #[tokio::test]

@@ -261,13 +261,32 @@ pub fn resolve(
     {
         *parallel_copies = parallel.map(|n| n as u32);
     }
-    let sink = sink_plan(sink_ds, &sink_p)?;
+    let mut sink = sink_plan(sink_ds, &sink_p)?;
+    // ADF names a file written from a whole table (no query) after the table.
+    if let (
+        SinkPlan::File { write, .. },
+        SourcePlan::Postgres {
+            query: SourceQuery::Table(t),
+            ..
+        },
+    ) = (&mut sink, &source)
+    {
+        let plain = !t.table.contains(['/', '\\']) && !t.table.chars().all(|c| c == '.');
+        if plain && !t.table.is_empty() {
+            write.table_stem = Some(t.table.clone());
+        }
+    }
     let sink_by_ordinal = matches!(&sink, SinkPlan::File { write, .. }
         if matches!(&write.dataset.format, FileFormat::DelimitedText(f) if !f.first_row_as_header));
     let translator = match tp.object("translator")? {
         Some(t) => super::translator::resolve(&t, sink_by_ordinal, warnings)?,
         None => Default::default(),
     };
+    if translator.conversion.is_some() && matches!(sink, SinkPlan::File { .. }) {
+        warnings.push(format!(
+            "{at} typeProperties.translator.typeConversionSettings: ignored, as Sluice applies type conversion only into PostgreSQL sinks' typed columns"
+        ));
+    }
     let activity_name = activity
         .get("name")
         .and_then(Value::as_str)

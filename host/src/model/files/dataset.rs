@@ -202,6 +202,9 @@ pub struct FileWrite {
     /// `formatSettings.quoteAllText` (DelimitedText): every string value is quoted, not only
     /// those that need it.
     pub quote_all_text: bool,
+    /// The stem of a generated file name when the copy reads a whole table (its name, as ADF
+    /// names the file `[table name].[format]`); `None` generates `Data.<GUID>`.
+    pub table_stem: Option<String>,
 }
 
 impl FileWrite {
@@ -228,6 +231,7 @@ impl FileWrite {
             file_name_prefix: None,
             file_extension: None,
             quote_all_text: false,
+            table_stem: None,
         };
         if let Some(fs) = p.object("formatSettings")? {
             fs.accept("type");
@@ -281,15 +285,16 @@ impl FileWrite {
     }
 
     /// The name of output file `part` (0-based). `generated` is the stem of a name the sink
-    /// generates for a dataset without `fileName` (`Data.<guid>`).
+    /// generates for a dataset without `fileName` (`Data.<guid>`, or the source table's name).
     ///
     /// - `fileName` without `maxRowsPerFile`: that name.
     /// - `maxRowsPerFile`, or no `fileName` but a `fileNamePrefix`: `<prefix>_<n:05><ext>`,
     ///   ADF's `<fileNamePrefix>_<fileIndex>.<fileExtension>`; the prefix defaults to
     ///   `fileName` without its extension, else `generated`.
     /// - neither `fileName` nor `fileNamePrefix` nor `maxRowsPerFile`: `<generated><ext>`, as
-    ///   ADF names a sink file it is not given a name for (`Data.<GUID>.txt`, see the legacy
-    ///   `fileName` row of ADF's Azure Blob and file system connector pages).
+    ///   ADF names a sink file it is not given a name for (`Data.<GUID>.txt`, or
+    ///   `<table>.txt` from a whole table; see the legacy `fileName` row of ADF's Azure Blob and
+    ///   file system connector pages).
     ///
     /// `<ext>` is `fileExtension`, else `fileName`'s extension, else the format's (`.txt`,
     /// `.json`, `.parquet`), plus the compression's (`.gz`, `.deflate`).

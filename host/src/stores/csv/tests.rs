@@ -56,6 +56,7 @@ fn writing(ds: &FileDataset) -> FileWrite {
         file_name_prefix: None,
         file_extension: None,
         quote_all_text: false,
+        table_stem: None,
     }
 }
 

@@ -25,8 +25,8 @@ pub struct FileSink {
     write: FileWrite,
     store: OpenStore,
     schema: SchemaRef,
-    /// The stem of generated file names (`Data.<guid>`), for a dataset without `fileName`:
-    /// one per copy, as ADF's names carry the activity run's GUID.
+    /// The stem of generated file names (`Data.<guid>`, or the source table's name), for a
+    /// dataset without `fileName`: one per copy, as ADF's names carry the activity run's GUID.
     generated: String,
 }
 
@@ -57,7 +57,10 @@ impl FileSink {
             write: write.clone(),
             store,
             schema,
-            generated: format!("Data.{}", uuid::Uuid::new_v4()),
+            generated: write
+                .table_stem
+                .clone()
+                .unwrap_or_else(|| format!("Data.{}", uuid::Uuid::new_v4())),
         })
     }
 
