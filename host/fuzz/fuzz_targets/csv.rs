@@ -92,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let out = Shared::default();
-    let Ok(w) = open_writer(Box::new(out.clone()), schema.clone(), &format, "out.csv") else {
+    let Ok(w) = open_writer(Box::new(out.clone()), schema.clone(), &format, false, "out.csv") else {
         return;
     };
     let mut w: Box<dyn RowWriter> = Box::new(w);

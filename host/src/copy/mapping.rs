@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::copy::Mapping;
+use crate::model::copy::{ColumnRef, Mapping};
 use crate::types::batch::Batch;
 use crate::types::schema::{Column, Schema, SchemaRef};
 
@@ -15,8 +15,9 @@ pub struct Projection {
 }
 
 impl Projection {
-    /// Builds the projection; a mapping naming a missing source column is an error listing the
-    /// source's columns.
+    /// Builds the projection; a mapping naming a missing source column, or an `ordinal` past
+    /// the source's last column, is an error naming the mapping and listing the source's
+    /// columns.
     pub fn build(input: &SchemaRef, mappings: Option<&[Mapping]>) -> Result<Projection, String> {
         let Some(mappings) = mappings else {
             return Ok(Projection {
@@ -27,22 +28,7 @@ impl Projection {
         let mut indices = Vec::new();
         let mut columns = Vec::new();
         for m in mappings {
-            let i = input
-                .index_of(&m.source)
-                .or_else(|| {
-                    let mut ci = input.columns.iter().enumerate().filter(|(_, c)| c.name.eq_ignore_ascii_case(&m.source));
-                    match (ci.next(), ci.next()) {
-                        (Some((i, _)), None) => Some(i),
-                        _ => None,
-                    }
-                })
-                .ok_or_else(|| {
-                    format!(
-                        "translator maps source column \"{}\", which the source does not have (its columns: {})",
-                        m.source,
-                        input.names().collect::<Vec<_>>().join(", ")
-                    )
-                })?;
+            let i = source_index(input, m)?;
             let c = &input.columns[i];
             columns.push(Column {
                 name: m.sink.clone(),
@@ -80,5 +66,45 @@ impl Projection {
             out.push_row(indices.iter().map(|&i| row[i].clone()));
         }
         out
+    }
+}
+
+/// The source column a mapping reads: by name (exact, then case-insensitive when unambiguous)
+/// or by 1-based `ordinal`.
+fn source_index(input: &SchemaRef, m: &Mapping) -> Result<usize, String> {
+    let columns = || input.names().collect::<Vec<_>>().join(", ");
+    match &m.source {
+        ColumnRef::Ordinal(n) => {
+            if *n <= input.len() {
+                Ok(n - 1)
+            } else {
+                Err(format!(
+                    "{}.source.ordinal: {n} is out of range: the source has {} columns ({})",
+                    m.at,
+                    input.len(),
+                    columns()
+                ))
+            }
+        }
+        ColumnRef::Name(name) => input
+            .index_of(name)
+            .or_else(|| {
+                let mut ci = input
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.name.eq_ignore_ascii_case(name));
+                match (ci.next(), ci.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{}.source.name: translator maps source column \"{name}\", which the source does not have (its columns: {})",
+                    m.at,
+                    columns()
+                )
+            }),
     }
 }

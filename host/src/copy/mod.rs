@@ -5,6 +5,7 @@
 //! below the pipeline executor, which runs a Copy as one activity among others.
 
 pub mod context;
+pub mod conversion;
 pub mod mapping;
 pub mod progress;
 pub mod runner;

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::copy::context::RunContext;
+use crate::copy::conversion::Conversion;
 use crate::copy::mapping::Projection;
 use crate::copy::progress::Progress;
 use crate::copy::transform::{PluginChain, PluginHost};
@@ -127,6 +128,8 @@ struct Stages {
     transforms: PluginChain,
     projection: Projection,
     mapper: PluginChain,
+    /// The translator's type conversion, set once the sink's column types are known.
+    conversion: Option<Conversion>,
 }
 
 impl Stages {
@@ -166,6 +169,7 @@ impl Stages {
                 transforms,
                 projection,
                 mapper,
+                conversion: None,
             },
             schema,
         ))
@@ -174,7 +178,15 @@ impl Stages {
     async fn apply(&mut self, batch: Batch) -> Result<Batch, StoreError> {
         let batch = self.transforms.process(batch).await?;
         let batch = self.projection.apply(batch);
-        self.mapper.process(batch).await
+        let batch = self.mapper.process(batch).await?;
+        self.convert(batch)
+    }
+
+    fn convert(&mut self, batch: Batch) -> Result<Batch, StoreError> {
+        match &mut self.conversion {
+            Some(c) => c.apply(batch).map_err(StoreError::new),
+            None => Ok(batch),
+        }
     }
 
     /// Rows the stateful plugins held back, after the last input batch.
@@ -182,9 +194,12 @@ impl Stages {
         let mut out = Vec::new();
         for batch in self.transforms.finish().await? {
             let batch = self.projection.apply(batch);
-            out.push(self.mapper.process(batch).await?);
+            let batch = self.mapper.process(batch).await?;
+            out.push(self.convert(batch)?);
         }
-        out.extend(self.mapper.finish().await?);
+        for batch in self.mapper.finish().await? {
+            out.push(self.convert(batch)?);
+        }
         Ok(out)
     }
 }
@@ -384,6 +399,10 @@ async fn copy_rows(
         None => e,
     })?;
 
+    if let (Some(settings), Some(types)) = (&plan.type_conversion, sink.column_sql_types()) {
+        let skip = plan.skip_incompatible_rows.then(|| skips.clone());
+        stages.conversion = Conversion::build(settings, &sink_schema, &types, skip);
+    }
     sink.count_committed(so_far.committed.clone());
     if plan.skip_incompatible_rows {
         source.skip_incompatible_rows(skips.clone());
@@ -574,7 +593,8 @@ fn offer_undecoded(
     sink: &dyn Sink,
 ) -> Undecoded {
     let mut undecoded = Undecoded::default();
-    if plan.skip_incompatible_rows {
+    // Converted values are engine values: no undecoded tuples around the conversion.
+    if plan.skip_incompatible_rows || stages.conversion.is_some() {
         return undecoded;
     }
     let identity = stages.projection.is_identity();

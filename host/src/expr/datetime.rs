@@ -19,7 +19,7 @@ pub(crate) struct Stamp {
     pub kind: Kind,
 }
 
-const DAYS: [&str; 7] = [
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -28,7 +28,7 @@ const DAYS: [&str; 7] = [
     "Friday",
     "Saturday",
 ];
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -73,28 +73,11 @@ impl Stamp {
         };
         let mut chars = fmt.chars();
         if let (Some(c), None) = (chars.next(), chars.next()) {
-            let pattern = match c {
-                'd' => "M/d/yyyy",
-                'D' => "dddd, MMMM d, yyyy",
-                'f' => "dddd, MMMM d, yyyy h:mm tt",
-                'F' => "dddd, MMMM d, yyyy h:mm:ss tt",
-                'g' => "M/d/yyyy h:mm tt",
-                'G' => "M/d/yyyy h:mm:ss tt",
-                'm' | 'M' => "MMMM d",
-                'o' | 'O' => "yyyy-MM-ddTHH:mm:ss.fffffffK",
-                'r' | 'R' => "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
-                's' => "yyyy-MM-ddTHH:mm:ss",
-                't' => "h:mm tt",
-                'T' => "h:mm:ss tt",
-                'u' => "yyyy-MM-dd HH:mm:ss'Z'",
-                'U' => "dddd, MMMM d, yyyy h:mm:ss tt",
-                'y' | 'Y' => "MMMM yyyy",
-                _ => {
-                    return Err(format!(
-                        "'{fmt}' is not a standard date and time format (d, D, f, F, g, G, M, o, R, s, t, T, u, U, Y)"
-                    ))
-                }
-            };
+            let pattern = standard_pattern(c).ok_or_else(|| {
+                format!(
+                    "'{fmt}' is not a standard date and time format (d, D, f, F, g, G, M, o, R, s, t, T, u, U, Y)"
+                )
+            })?;
             return format_custom(self, pattern);
         }
         format_custom(self, fmt)
@@ -298,6 +281,29 @@ impl Cursor<'_> {
         }
         NaiveTime::from_hms_nano_opt(h as u32, m as u32, s as u32, nanos as u32)
     }
+}
+
+/// The custom pattern a .NET standard (one letter) date and time format stands for, with the
+/// invariant culture's patterns (en-US names).
+pub(super) fn standard_pattern(c: char) -> Option<&'static str> {
+    Some(match c {
+        'd' => "M/d/yyyy",
+        'D' => "dddd, MMMM d, yyyy",
+        'f' => "dddd, MMMM d, yyyy h:mm tt",
+        'F' => "dddd, MMMM d, yyyy h:mm:ss tt",
+        'g' => "M/d/yyyy h:mm tt",
+        'G' => "M/d/yyyy h:mm:ss tt",
+        'm' | 'M' => "MMMM d",
+        'o' | 'O' => "yyyy-MM-ddTHH:mm:ss.fffffffK",
+        'r' | 'R' => "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
+        's' => "yyyy-MM-ddTHH:mm:ss",
+        't' => "h:mm tt",
+        'T' => "h:mm:ss tt",
+        'u' => "yyyy-MM-dd HH:mm:ss'Z'",
+        'U' => "dddd, MMMM d, yyyy h:mm:ss tt",
+        'y' | 'Y' => "MMMM yyyy",
+        _ => return None,
+    })
 }
 
 /// Formats with a .NET custom date and time format string.

@@ -21,6 +21,7 @@
 //! Layer: above `types` only; everything that evaluates ADF JSON uses it.
 
 mod datetime;
+pub mod datetime_parse;
 mod eval;
 mod functions;
 mod lexer;

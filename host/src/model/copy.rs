@@ -10,7 +10,7 @@ use super::load::Factory;
 use super::params::{substitute, Scope};
 use super::props::Props;
 use super::timespan::parse_timespan;
-use crate::model::files::{FileRead, FileWrite};
+use crate::model::files::{FileFormat, FileRead, FileWrite};
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::types::ident::TableName;
 
@@ -127,12 +127,7 @@ pub enum SinkPlan {
     File { dataset: String, write: FileWrite },
 }
 
-/// One explicit column mapping of a `TabularTranslator`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mapping {
-    pub source: String,
-    pub sink: String,
-}
+pub use super::translator::{ColumnRef, Mapping, TypeConversion};
 
 /// A fully resolved Copy activity.
 #[derive(Debug, Clone)]
@@ -141,6 +136,8 @@ pub struct CopyPlan {
     pub sink: SinkPlan,
     /// Explicit mappings; `None` maps by column name.
     pub mappings: Option<Vec<Mapping>>,
+    /// The translator's `typeConversionSettings`, when `typeConversion` is true.
+    pub type_conversion: Option<TypeConversion>,
     /// Sluice extension: wasm plugins run in order right after the source (`source.transforms`).
     pub transforms: Vec<PluginUse>,
     /// Sluice extension: a wasm plugin that runs last and produces the sink's columns
@@ -264,11 +261,32 @@ pub fn resolve(
     {
         *parallel_copies = parallel.map(|n| n as u32);
     }
-    let sink = sink_plan(sink_ds, &sink_p)?;
-    let mappings = match tp.object("translator")? {
-        Some(t) => translator(&t)?,
-        None => None,
+    let mut sink = sink_plan(sink_ds, &sink_p)?;
+    // ADF names a file written from a whole table (no query) after the table.
+    if let (
+        SinkPlan::File { write, .. },
+        SourcePlan::Postgres {
+            query: SourceQuery::Table(t),
+            ..
+        },
+    ) = (&mut sink, &source)
+    {
+        let plain = !t.table.contains(['/', '\\']) && !t.table.chars().all(|c| c == '.');
+        if plain && !t.table.is_empty() {
+            write.table_stem = Some(t.table.clone());
+        }
+    }
+    let sink_by_ordinal = matches!(&sink, SinkPlan::File { write, .. }
+        if matches!(&write.dataset.format, FileFormat::DelimitedText(f) if !f.first_row_as_header));
+    let translator = match tp.object("translator")? {
+        Some(t) => super::translator::resolve(&t, sink_by_ordinal, warnings)?,
+        None => Default::default(),
     };
+    if translator.conversion.is_some() && matches!(sink, SinkPlan::File { .. }) {
+        warnings.push(format!(
+            "{at} typeProperties.translator.typeConversionSettings: ignored, as Sluice applies type conversion only into PostgreSQL sinks' typed columns"
+        ));
+    }
     let activity_name = activity
         .get("name")
         .and_then(Value::as_str)
@@ -301,7 +319,8 @@ pub fn resolve(
         skip_incompatible_rows: faults.skip_incompatible_rows,
         session_log: faults.session_log,
         validate_data_consistency: faults.validate_data_consistency,
-        mappings,
+        mappings: translator.mappings,
+        type_conversion: translator.conversion,
     })
 }
 
@@ -606,41 +625,4 @@ fn sink_plan(ds: Dataset, p: &Props<'_>) -> Result<SinkPlan, ModelError> {
             })
         }
     }
-}
-
-fn translator(t: &Props<'_>) -> Result<Option<Vec<Mapping>>, ModelError> {
-    let ty = t.req_str("type")?;
-    if ty != "TabularTranslator" {
-        return Err(t.err(
-            "type",
-            format!("{ty:?} is not supported; use TabularTranslator"),
-        ));
-    }
-    t.accept("typeConversion");
-    t.accept("typeConversionSettings");
-    let Some(items) = t.array("mappings")? else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let m = Props::of(format!("{}.mappings[{i}]", t.path), item)?;
-        let name_of = |key: &str| -> Result<String, ModelError> {
-            let side = m.object(key)?.ok_or_else(|| m.err(key, "is required"))?;
-            side.accept("type");
-            side.accept("physicalType");
-            let name = side
-                .str("name")?
-                .or(side.str("path")?)
-                .ok_or_else(|| side.err("name", "is required"))?;
-            Ok(name
-                .trim_start_matches("$['")
-                .trim_end_matches("']")
-                .to_string())
-        };
-        out.push(Mapping {
-            source: name_of("source")?,
-            sink: name_of("sink")?,
-        });
-    }
-    Ok(Some(out))
 }

@@ -86,6 +86,12 @@ pub trait Sink: Send {
     fn copy_targets(&self) -> Option<std::sync::Arc<[tokio_postgres::types::Type]>> {
         None
     }
+    /// The columns' types as PostgreSQL spells them (`format_type`: `character varying(10)`,
+    /// `date`, ...), in input order, for the translator's type conversion; `None` for a sink
+    /// without typed columns (files).
+    fn column_sql_types(&self) -> Option<Vec<String>> {
+        None
+    }
     /// From now on skip rows this sink refuses (bad values, constraint violations) instead of
     /// failing, recording each in `log` (`enableSkipIncompatibleRow`). A sink that never
     /// refuses single rows ignores it.

@@ -36,10 +36,11 @@ impl FileFormat {
         }
     }
 
-    /// The extension of generated file names.
+    /// The extension of generated file names when `fileExtension` is not set (ADF's
+    /// generated names end in `.txt` for delimited text).
     fn default_extension(&self) -> &'static str {
         match self {
-            FileFormat::DelimitedText(_) => ".csv",
+            FileFormat::DelimitedText(_) => ".txt",
             FileFormat::Json(_) => ".json",
             FileFormat::Parquet(_) => ".parquet",
             FileFormat::Binary => "",
@@ -51,6 +52,9 @@ impl FileFormat {
 #[derive(Debug, Clone)]
 pub struct FileDataset {
     pub location: FileLocation,
+    /// Where `location` is defined (`dataset 'D' typeProperties.location`): problems the
+    /// location causes (for a sink, say) are reported against it.
+    pub location_at: String,
     pub format: FileFormat,
     pub compression: Compression,
 }
@@ -64,6 +68,7 @@ impl FileDataset {
         ls_name: &str,
     ) -> Result<FileDataset, ModelError> {
         let location = FileLocation::from_props(tp, linked, ls_name)?;
+        let location_at = format!("{}.location", tp.path);
         let (format, compression) = match ty {
             "DelimitedText" => (
                 FileFormat::DelimitedText(CsvFormat::from_props(tp)?),
@@ -90,6 +95,7 @@ impl FileDataset {
         };
         Ok(FileDataset {
             location,
+            location_at,
             format,
             compression,
         })
@@ -199,6 +205,12 @@ pub struct FileWrite {
     pub file_name_prefix: Option<String>,
     /// `formatSettings.fileExtension` (DelimitedText).
     pub file_extension: Option<String>,
+    /// `formatSettings.quoteAllText` (DelimitedText): every string value is quoted, not only
+    /// those that need it.
+    pub quote_all_text: bool,
+    /// The stem of a generated file name when the copy reads a whole table (its name, as ADF
+    /// names the file `[table name].[format]`); `None` generates `Data.<GUID>`.
+    pub table_stem: Option<String>,
 }
 
 impl FileWrite {
@@ -224,6 +236,8 @@ impl FileWrite {
             max_rows_per_file: None,
             file_name_prefix: None,
             file_extension: None,
+            quote_all_text: false,
+            table_stem: None,
         };
         if let Some(fs) = p.object("formatSettings")? {
             fs.accept("type");
@@ -231,6 +245,15 @@ impl FileWrite {
                 s.apply_format_settings(&fs, true)?;
             }
             w.max_rows_per_file = fs.int_in("maxRowsPerFile", 1, i64::MAX)?.map(|n| n as u64);
+            if let FileFormat::DelimitedText(f) = &dataset.format {
+                w.quote_all_text = fs.bool("quoteAllText")?.unwrap_or(false);
+                if w.quote_all_text && f.quote.is_none() {
+                    return Err(fs.err(
+                        "quoteAllText",
+                        format!("cannot quote values: dataset '{name}' sets an empty quoteChar"),
+                    ));
+                }
+            }
             w.file_name_prefix = fs
                 .str("fileNamePrefix")?
                 .map(str::trim)
@@ -255,40 +278,57 @@ impl FileWrite {
                 });
         }
         w.dataset = dataset;
-        if w.dataset.location.file_name.is_none() && w.max_rows_per_file.is_none() {
-            return Err(p.err(
-                "type",
-                format!("dataset '{name}' names no file to write: set location.fileName, or formatSettings.maxRowsPerFile to write numbered files"),
-            ));
+        if let Some(f) = &w.dataset.location.file_name {
+            if f.contains(['*', '?']) {
+                return Err(ModelError::invalid(
+                    &w.dataset.location_at,
+                    "fileName",
+                    format!("{f:?} has wildcards, but a sink writes files of one name; name the file, or leave fileName out to have names generated"),
+                ));
+            }
         }
         Ok(w)
     }
 
-    /// The names of the files: `fileName`, or `<prefix>_<n:05><ext>` for part `n` when
-    /// `maxRowsPerFile` is set (ADF's pattern). The prefix defaults to `fileName` without its
-    /// extension, else `data`.
-    pub fn file_name(&self, part: usize) -> String {
+    /// The name of output file `part` (0-based). `generated` is the stem of a name the sink
+    /// generates for a dataset without `fileName` (`Data.<guid>`, or the source table's name).
+    ///
+    /// - `fileName` without `maxRowsPerFile`: that name.
+    /// - `maxRowsPerFile`, or no `fileName` but a `fileNamePrefix`: `<prefix>_<n:05><ext>`,
+    ///   ADF's `<fileNamePrefix>_<fileIndex>.<fileExtension>`; the prefix defaults to
+    ///   `fileName` without its extension, else `generated`.
+    /// - neither `fileName` nor `fileNamePrefix` nor `maxRowsPerFile`: `<generated><ext>`, as
+    ///   ADF names a sink file it is not given a name for (`Data.<GUID>.txt`, or
+    ///   `<table>.txt` from a whole table; see the legacy `fileName` row of ADF's Azure Blob and
+    ///   file system connector pages).
+    ///
+    /// `<ext>` is `fileExtension`, else `fileName`'s extension, else the format's (`.txt`,
+    /// `.json`, `.parquet`), plus the compression's (`.gz`, `.deflate`).
+    pub fn file_name(&self, part: usize, generated: &str) -> String {
         let file_name = self.dataset.location.file_name.as_deref();
-        match (self.max_rows_per_file, file_name) {
-            (None, Some(f)) => f.to_string(),
-            _ => {
-                let (stem, ext) = match file_name.and_then(|f| f.split_once('.')) {
-                    Some((s, e)) => (s.to_string(), format!(".{e}")),
-                    None => (file_name.unwrap_or("data").to_string(), String::new()),
-                };
-                let prefix = self.file_name_prefix.clone().unwrap_or(stem);
-                let ext = match (&self.file_extension, ext.is_empty()) {
-                    (Some(e), _) => format!("{e}{}", self.dataset.compression.extension()),
-                    (None, false) => ext,
-                    (None, true) => format!(
-                        "{}{}",
-                        self.dataset.format.default_extension(),
-                        self.dataset.compression.extension()
-                    ),
-                };
-                format!("{prefix}_{part:05}{ext}")
-            }
+        let numbered = self.max_rows_per_file.is_some()
+            || (file_name.is_none() && self.file_name_prefix.is_some());
+        if let (false, Some(f)) = (numbered, file_name) {
+            return f.to_string();
         }
+        let (stem, ext) = match file_name.and_then(|f| f.split_once('.')) {
+            Some((s, e)) => (s.to_string(), format!(".{e}")),
+            None => (file_name.unwrap_or(generated).to_string(), String::new()),
+        };
+        let ext = match (&self.file_extension, ext.is_empty()) {
+            (Some(e), _) => format!("{e}{}", self.dataset.compression.extension()),
+            (None, false) => ext,
+            (None, true) => format!(
+                "{}{}",
+                self.dataset.format.default_extension(),
+                self.dataset.compression.extension()
+            ),
+        };
+        if !numbered {
+            return format!("{stem}{ext}");
+        }
+        let prefix = self.file_name_prefix.clone().unwrap_or(stem);
+        format!("{prefix}_{part:05}{ext}")
     }
 }
 

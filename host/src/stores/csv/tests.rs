@@ -55,6 +55,8 @@ fn writing(ds: &FileDataset) -> FileWrite {
         max_rows_per_file: None,
         file_name_prefix: None,
         file_extension: None,
+        quote_all_text: false,
+        table_stem: None,
     }
 }
 
@@ -570,15 +572,21 @@ async fn cancelled_write_leaves_no_file() {
 }
 
 #[tokio::test]
-async fn sink_needs_a_file_name_and_creates_its_folder() {
+async fn sink_without_a_file_name_generates_one_and_creates_its_folder() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), json!({}));
     let sink = json!({"type": "DelimitedTextSink"});
+    let w = FileWrite::from_props(ds, &Props::of("sink", &sink).unwrap(), "D").unwrap();
+    assert_eq!(w.file_name(0, "Data.x"), "Data.x.txt");
+    let ds = dataset(dir.path(), json!({"fileName": "*.csv"}));
     let e = FileWrite::from_props(ds, &Props::of("sink", &sink).unwrap(), "D")
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(e.contains("fileName"), "{e}");
+    assert!(
+        e.contains("location") && e.contains("fileName") && e.contains("wildcards"),
+        "{e}"
+    );
     let ds = dataset(dir.path(), json!({"fileName": "new.csv"}));
     let stats = write_rows(
         &ds,

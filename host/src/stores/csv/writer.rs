@@ -5,7 +5,10 @@
 //! delimiter, the quote or escape character or a line break, and when a value would otherwise
 //! read back as NULL (a non-null value equal to `nullValue`, including the empty string when
 //! `nullValue` is empty). Without a quote character that last distinction cannot be made: a
-//! value equal to `nullValue` reads back as NULL.
+//! value equal to `nullValue` reads back as NULL. With the sink's `quoteAllText` every string
+//! value (and the header's names) is quoted whether it needs it or not, as ADF's
+//! `DelimitedTextWriteSettings.quoteAllText` says ("whether string values should always be
+//! enclosed with quotes"); numbers, booleans, dates and NULLs stay unquoted.
 //!
 //! Making the file appear all at once (temporary file, then rename or upload) is the file
 //! sink's job (`connectors::files::sink`); this writer only produces the bytes.
@@ -33,19 +36,22 @@ pub struct CsvWriter {
     written: u64,
 }
 
-/// Opens a writer and writes the header when the format has one. `label` names the file in
-/// errors.
+/// Opens a writer and writes the header when the format has one. `quote_all_text`: the
+/// sink's `quoteAllText`. `label` names the file in errors.
 pub fn open_writer(
     out: Box<dyn Write + Send>,
     schema: SchemaRef,
     format: &CsvFormat,
+    quote_all_text: bool,
     label: &str,
 ) -> Result<CsvWriter, StoreError> {
+    let mut encoder = FieldEncoder::new(format);
+    encoder.quote_all = quote_all_text && format.quote.is_some();
     let mut w = CsvWriter {
         out,
         label: label.to_string(),
         format: format.clone(),
-        encoder: FieldEncoder::new(format),
+        encoder,
         schema,
         line: Vec::with_capacity(4096),
         text: String::new(),
@@ -59,7 +65,7 @@ pub fn open_writer(
                 w.line.push(w.format.column_delimiter);
             }
             w.encoder
-                .text(&mut w.line, &col.name, i == 0)
+                .field(&mut w.line, &col.name, i == 0, true)
                 .map_err(|reason| {
                     StoreError::new(format!("{label}: header column {}: {reason}", i + 1))
                 })?;
@@ -110,10 +116,12 @@ impl RowWriter for CsvWriter {
                         // readers skip (a file of only such rows would read back as no rows):
                         // quoted, it is a line of its own. (Found by the `csv` fuzz target.)
                         self.line.extend_from_slice(&[q, q]);
-                    } else if let Err(reason) =
-                        self.encoder
-                            .text(&mut self.line, &self.text, self.written == 0 && i == 0)
-                    {
+                    } else if let Err(reason) = self.encoder.field(
+                        &mut self.line,
+                        &self.text,
+                        self.written == 0 && i == 0,
+                        matches!(value, Value::Text(_)),
+                    ) {
                         return Err(StoreError::new(format!(
                             "{}: row {}, column {}: {reason}",
                             self.label,
@@ -147,6 +155,8 @@ struct FieldEncoder {
     escape: Option<u8>,
     row_end: Vec<u8>,
     null_value: Vec<u8>,
+    /// `quoteAllText` (only with a quote character): string values are always quoted.
+    quote_all: bool,
 }
 
 impl FieldEncoder {
@@ -161,7 +171,40 @@ impl FieldEncoder {
             },
             row_end: f.row_delimiter.write_bytes(),
             null_value: f.null_value.as_bytes().to_vec(),
+            quote_all: false,
         }
+    }
+
+    /// Appends one value's text: quoted whatever it holds when it is a string and
+    /// `quoteAllText` is on, else as [`FieldEncoder::text`] decides.
+    fn field(
+        &self,
+        out: &mut Vec<u8>,
+        text: &str,
+        file_start: bool,
+        is_string: bool,
+    ) -> Result<(), String> {
+        match self.quote {
+            Some(q) if self.quote_all && is_string => {
+                self.quoted(out, q, text.as_bytes());
+                Ok(())
+            }
+            _ => self.text(out, text, file_start),
+        }
+    }
+
+    /// Appends `bytes` between quotes, escaping quotes (and the escape character) inside.
+    fn quoted(&self, out: &mut Vec<u8>, q: u8, bytes: &[u8]) {
+        out.push(q);
+        for &b in bytes {
+            if b == q {
+                out.push(self.escape.unwrap_or(q));
+            } else if Some(b) == self.escape {
+                out.push(b);
+            }
+            out.push(b);
+        }
+        out.push(q);
     }
 
     /// Bytes that end or split a field unless protected.
@@ -189,16 +232,7 @@ impl FieldEncoder {
                     out.extend_from_slice(bytes);
                     return Ok(());
                 }
-                out.push(q);
-                for &b in bytes {
-                    if b == q {
-                        out.push(self.escape.unwrap_or(q));
-                    } else if Some(b) == self.escape {
-                        out.push(b);
-                    }
-                    out.push(b);
-                }
-                out.push(q);
+                self.quoted(out, q, bytes);
                 Ok(())
             }
             None => match self.escape {

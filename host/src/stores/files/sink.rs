@@ -25,6 +25,9 @@ pub struct FileSink {
     write: FileWrite,
     store: OpenStore,
     schema: SchemaRef,
+    /// The stem of generated file names (`Data.<guid>`, or the source table's name), for a
+    /// dataset without `fileName`: one per copy, as ADF's names carry the activity run's GUID.
+    generated: String,
 }
 
 /// One output file being written.
@@ -54,11 +57,15 @@ impl FileSink {
             write: write.clone(),
             store,
             schema,
+            generated: write
+                .table_stem
+                .clone()
+                .unwrap_or_else(|| format!("Data.{}", uuid::Uuid::new_v4())),
         })
     }
 
     fn start_part(&self, n: usize) -> Result<Part, StoreError> {
-        let name = self.write.file_name(n);
+        let name = self.write.file_name(n, &self.generated);
         let target = self.store.key(&self.write.dataset.location.folder, &name)?;
         let staged = self.store.stage(target)?;
         let label = staged.label.clone();
@@ -77,7 +84,8 @@ impl FileSink {
         };
         let writer: Box<dyn RowWriter> = match &self.write.dataset.format {
             FileFormat::DelimitedText(f) => {
-                Box::new(csv::writer::open_writer(out, schema, f, &label)?)
+                let quote_all = self.write.quote_all_text;
+                Box::new(csv::writer::open_writer(out, schema, f, quote_all, &label)?)
             }
             FileFormat::Json(s) => json::open_writer(out, schema, s).map_err(named)?,
             FileFormat::Parquet(s) => parquet::open_writer(out, schema, s).map_err(named)?,

@@ -635,6 +635,10 @@ impl PgSink {
 impl Sink for PgSink {
     /// Undecoded tuples fit when every column has exactly the target's type and the write
     /// method sends binary COPY data (CopyCommand, and Upsert into its staging table).
+    fn column_sql_types(&self) -> Option<Vec<String>> {
+        Some(self.targets.iter().map(|t| t.sql_type.clone()).collect())
+    }
+
     fn copy_targets(&self) -> Option<std::sync::Arc<[Type]>> {
         let binary_copy =
             !self.text_copy && !matches!(self.settings.write_method, WriteMethod::BulkInsert);
