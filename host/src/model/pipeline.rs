@@ -66,11 +66,12 @@ pub enum ActivityKind {
     Until,
     ExecutePipeline,
     Filter,
+    WebActivity,
 }
 
 impl ActivityKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ActivityKind; 12] = [
+    pub const ALL: [ActivityKind; 13] = [
         ActivityKind::Copy,
         ActivityKind::Lookup,
         ActivityKind::Script,
@@ -83,6 +84,7 @@ impl ActivityKind {
         ActivityKind::Until,
         ActivityKind::ExecutePipeline,
         ActivityKind::Filter,
+        ActivityKind::WebActivity,
     ];
 
     /// ADF's `type` string.
@@ -100,6 +102,7 @@ impl ActivityKind {
             ActivityKind::Until => "Until",
             ActivityKind::ExecutePipeline => "ExecutePipeline",
             ActivityKind::Filter => "Filter",
+            ActivityKind::WebActivity => "WebActivity",
         }
     }
 
