@@ -189,7 +189,9 @@ async fn system_variables_resolve_in_datasets_and_linked_services() {
     f.put(
         "linkedService",
         "Files",
-        json!({"type": "FileServer", "typeProperties": {"host": out_root.path().to_str().unwrap()}}),
+        // A system variable straight in a linked service property.
+        json!({"type": "FileServer", "typeProperties": {
+            "host": format!("{}/@{{pipeline().DataFactory}}", out_root.path().to_str().unwrap())}}),
     );
     f.put(
         "dataset",
@@ -228,6 +230,7 @@ async fn system_variables_resolve_in_datasets_and_linked_services() {
     assert_eq!(run_id.len(), 36, "{run_id}");
     let file = out_root
         .path()
+        .join("sluice")
         .join(&db_name)
         .join(format!("out_{run_id}.csv"));
     let text = std::fs::read_to_string(&file)

@@ -423,4 +423,21 @@ mod tests {
             .to_string();
         assert_eq!(err, "pipeline 'p' activity 'a' references dataset 'nope', which is not defined (defined: ds)");
     }
+
+    /// An ARM export holds the factory object beside the definitions: its global parameters
+    /// are read, typed as declared.
+    #[test]
+    fn a_factory_object_gives_the_global_parameters() {
+        let fac = Factory::from_json_text(
+            Path::new("arm.json"),
+            r#"[{"name":"f","type":"Microsoft.DataFactory/factories","properties":{"globalParameters":{"n":{"type":"Int","value":"3"},"s":{"type":"String","value":"x"}}}},
+                {"name":"p","properties":{"activities":[]}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(fac.global_parameters.clone()),
+            serde_json::json!({"n": 3, "s": "x"})
+        );
+        assert!(fac.pipelines.contains_key("p") && fac.notices.is_empty());
+    }
 }
