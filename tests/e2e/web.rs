@@ -93,7 +93,7 @@ fn app() -> Router {
                         .to_string()
                 };
                 Json(json!({"received": body, "contentType": h("content-type"),
-                            "xTest": h("x-test"), "accept": h("accept")}))
+                            "xTest": h("x-test"), "authorization": h("authorization")}))
             }),
         )
         .route(
@@ -211,7 +211,7 @@ fn post_sends_the_body_and_headers_in_both_header_forms() {
     let s = http_server();
     let f = web_factory(
         json!({"url": format!("{}/echo", s.url), "method": "POST",
-               "headers": {"X-Test": "@{pipeline().Pipeline}"},
+               "headers": {"X-Test": "@{pipeline().Pipeline}", "Authorization": "Bearer tok-xyz-987"},
                "body": {"rows": 3, "run": "@pipeline().Pipeline"}}),
         "@activity('W').output.xTest",
     );
@@ -223,6 +223,9 @@ fn post_sends_the_body_and_headers_in_both_header_forms() {
     assert_eq!(received, json!({"rows": 3, "run": "P"}));
     assert_eq!(w["contentType"], "application/json", "{w}");
     assert_eq!(activity(&out, "V")["output"]["value"], "P");
+    // The server got the token; the run's output shows it masked.
+    assert_eq!(w["authorization"], "**********", "{w}");
+    assert!(!run.all().contains("tok-xyz-987"), "{}", run.all());
 
     // The newer list form of headers; a string body is sent as written.
     let f = web_factory(

@@ -100,7 +100,14 @@ pub async fn run_web(plan: &WebPlan) -> Result<Value, WebError> {
             seconds = started.elapsed().as_secs(),
             "web activity: polling the 202 Location"
         );
-        let poll = client.get(next).headers(headers.clone());
+        // The activity's headers and credentials go only to the origin they were written for;
+        // a status URL elsewhere is polled without them.
+        let same_origin = url::Url::parse(&plan.url).is_ok_and(|u| u.origin() == next.origin());
+        let poll = if same_origin {
+            client.get(next).headers(headers.clone())
+        } else {
+            client.get(next)
+        };
         answer = send(poll, plan, &url).await?;
     }
     if !answer.status.is_success() {
