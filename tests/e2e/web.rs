@@ -291,6 +291,35 @@ fn basic_authentication_is_checked_by_the_server_and_its_password_never_shows() 
 }
 
 #[test]
+fn a_basic_password_can_come_from_key_vault() {
+    let s = http_server();
+    let vault = keyvault::FakeKeyVault::start().unwrap();
+    vault.set("web-pw", "s3cr3t-pw");
+    let f = web_factory(
+        json!({"url": format!("{}/basic", s.url), "method": "GET",
+               "authentication": {"type": "Basic", "username": "u",
+                   "password": {"type": "AzureKeyVaultSecret", "secretName": "web-pw",
+                                "store": {"referenceName": "kv", "type": "LinkedServiceReference"}}}}),
+        "ok",
+    );
+    f.put(
+        "linkedService",
+        "kv",
+        json!({"type": "AzureKeyVault", "typeProperties": {"baseUrl": vault.url}}),
+    );
+    let env = vault.client_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = sluice_env(
+        &["run", f.path().to_str().unwrap(), "--output", "json"],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(activity(&run.json(), "W")["output"]["user"], "u");
+    assert_eq!(vault.gets().len(), 1, "{:?}", vault.gets());
+    assert!(!run.all().contains("s3cr3t-pw"), "{}", run.all());
+}
+
+#[test]
 fn a_server_error_fails_the_activity_naming_the_status_without_the_key() {
     let s = http_server();
     let f = web_factory(
