@@ -16,14 +16,12 @@ use super::error::ModelError;
 use super::globals;
 
 /// Folders of ADF's git integration that hold nothing Sluice runs.
-const SKIPPED_FOLDERS: [&str; 7] = [
+const SKIPPED_FOLDERS: [&str; 5] = [
     "trigger",
     "dataflow",
     "integrationRuntime",
     "managedVirtualNetwork",
     "credential",
-    "privateEndpoint",
-    "changeDataCapture",
 ];
 
 /// Root files ADF's git integration writes that are settings, not definitions.
