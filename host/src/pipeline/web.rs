@@ -115,13 +115,8 @@ pub async fn run_web(plan: &WebPlan) -> Result<Value, WebError> {
         let body: String = text.chars().take(ERROR_BODY_CHARS).collect();
         return Err(WebError::Status {
             url,
-            status: format!(
-                "'{}'",
-                answer.status.canonical_reason().map_or_else(
-                    || answer.status.as_u16().to_string(),
-                    |r| format!("{} {r}", answer.status.as_u16())
-                )
-            ),
+            // `500 Internal Server Error`: the code and its reason phrase.
+            status: format!("'{}'", answer.status),
             body: if body.is_empty() {
                 "(no response body)".into()
             } else {
