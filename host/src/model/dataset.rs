@@ -78,11 +78,13 @@ pub fn linked(
             values.insert(k.clone(), v.clone());
         }
     }
+    // The caller's `pipeline()` too: system variables (`pipeline().RunId`, ...) resolve in
+    // the context of the activity that uses the linked service.
     let ls_scope = Scope {
         linked_service: Value::Object(values),
         lenient: scope.lenient,
         secrets: scope.secrets.clone(),
-        ..Scope::default()
+        ..Scope::with_pipeline(scope.pipeline.clone())
     };
     let props = substitute(&def.properties, &ls_scope, from)?;
     linked_service::parse(def, &props, &scope.secrets, warnings)

@@ -39,10 +39,11 @@ pub fn vault_addresses(
 ) -> (Vec<(SecretRef, String)>, Vec<String>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
+    // The factory's global parameters too: a vault's `baseUrl` may read one.
     let scope = Scope {
         lenient,
         secrets: book.collecting(),
-        ..Scope::default()
+        ..Scope::with_globals(serde_json::Map::new(), &factory.global_parameters)
     };
     for (r, at) in wanted {
         let params: Option<Value> = if r.store_parameters.is_empty() {

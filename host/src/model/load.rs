@@ -1,13 +1,34 @@
 //! Reading a factory from disk: a folder laid out as ADF's git integration writes it
 //! (`linkedService/`, `dataset/`, `pipeline/`, one JSON file per object) or a single JSON file
 //! holding one object or an array of objects.
+//!
+//! The other parts of a git-integration folder are sorted here too: the factory object
+//! (`factory/<name>.json`) gives the global parameters; folders and root files Sluice has no
+//! use for (`trigger/`, `dataflow/`, `integrationRuntime/`, `publish_config.json`, ...) are
+//! passed over with one notice listing them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::ModelError;
+use super::globals;
+
+/// Folders of ADF's git integration that hold nothing Sluice runs.
+const SKIPPED_FOLDERS: [&str; 5] = [
+    "trigger",
+    "dataflow",
+    "integrationRuntime",
+    "managedVirtualNetwork",
+    "credential",
+];
+
+/// Root files ADF's git integration writes that are settings, not definitions.
+const SKIPPED_ROOT_FILES: [&str; 2] = [
+    "publish_config.json",
+    "arm-template-parameters-definition.json",
+];
 
 /// The three kinds of definitions Sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +71,9 @@ pub struct Factory {
     pub pipelines: BTreeMap<String, Definition>,
     /// Notices about files that were passed over (triggers, integration runtimes, ...).
     pub notices: Vec<String>,
+    /// `pipeline().globalParameters`: the factory object's global parameters, typed as
+    /// declared (`factory/<name>.json` in a git-integration folder).
+    pub global_parameters: Map<String, Value>,
     /// PostgreSQL linked services replaced by a server given on the command line
     /// (`--connection NAME=URL`, and `sluice demo`), so one factory runs anywhere.
     pub pg_overrides: BTreeMap<String, crate::model::pg_endpoint::PgEndpoint>,
@@ -139,8 +163,35 @@ impl Factory {
                 }
             }
         }
+        let factory_dir = dir.join("factory");
+        if factory_dir.is_dir() {
+            for file in json_files(&factory_dir)? {
+                self.load_factory_object(&file)?;
+            }
+        }
+        let mut passed_over = Vec::new();
+        for folder in SKIPPED_FOLDERS {
+            if dir.join(folder).is_dir() {
+                passed_over.push(format!("{folder}/"));
+            }
+        }
         for file in json_files(dir)? {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if SKIPPED_ROOT_FILES
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
+            {
+                passed_over.push(name.to_string());
+                continue;
+            }
             self.load_file(&file, None)?;
+        }
+        if !passed_over.is_empty() {
+            self.notices.push(format!(
+                "{}: passed over (ADF git-integration parts Sluice does not run): {}",
+                dir.display(),
+                passed_over.join(", ")
+            ));
         }
         if self.linked_services.is_empty() && self.datasets.is_empty() && self.pipelines.is_empty()
         {
@@ -164,6 +215,32 @@ impl Factory {
         Ok(factory)
     }
 
+    /// Reads a factory object (`factory/<name>.json`): its global parameters.
+    fn load_factory_object(&mut self, file: &Path) -> Result<(), ModelError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        let value = parse_json(file, &text)?;
+        let props = value.get("properties").cloned().unwrap_or(Value::Null);
+        self.add_globals(&file.display().to_string(), &props)
+    }
+
+    /// Adds the global parameters of a factory object's `properties`; two factory objects
+    /// declaring the same one is an error.
+    fn add_globals(&mut self, at: &str, properties: &Value) -> Result<(), ModelError> {
+        for (name, value) in globals::parse(at, properties)? {
+            if self.global_parameters.insert(name.clone(), value).is_some() {
+                return Err(ModelError::invalid(
+                    at,
+                    &format!("properties.globalParameters.{name}"),
+                    "is declared twice (by two factory objects)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn load_file(&mut self, file: &Path, kind: Option<Kind>) -> Result<(), ModelError> {
         let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
             path: file.to_path_buf(),
@@ -174,14 +251,7 @@ impl Factory {
 
     /// Adds the definitions in one file's text (`kind` when the folder says it).
     fn add_text(&mut self, file: &Path, text: &str, kind: Option<Kind>) -> Result<(), ModelError> {
-        // ADF's exports and editors on Windows may start a file with a UTF-8 byte-order mark.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value = serde_json::from_str(text).map_err(|e| ModelError::Json {
-            path: file.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            reason: strip_position(&e.to_string()),
-        })?;
+        let value = parse_json(file, text)?;
         let objects = match value {
             Value::Array(items) => items,
             other => vec![other],
@@ -202,6 +272,11 @@ impl Factory {
             let properties = obj.get("properties").cloned().ok_or_else(|| {
                 ModelError::invalid(&format!("{at} '{name}'"), "properties", "is required")
             })?;
+            let arm_type = obj.get("type").and_then(Value::as_str).unwrap_or("");
+            if kind.is_none() && globals::is_factory_type(arm_type) {
+                self.add_globals(&format!("{at} '{name}'"), &properties)?;
+                continue;
+            }
             let kind = match kind.or_else(|| classify(&obj, &properties)) {
                 Some(k) => k,
                 None => {
@@ -228,6 +303,18 @@ impl Factory {
         }
         Ok(())
     }
+}
+
+/// One file's JSON; a syntax error names the file, line and column.
+fn parse_json(file: &Path, text: &str) -> Result<Value, ModelError> {
+    // ADF's exports and editors on Windows may start a file with a UTF-8 byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str(text).map_err(|e| ModelError::Json {
+        path: file.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        reason: strip_position(&e.to_string()),
+    })
 }
 
 /// Tells a definition's kind from its shape (single files mix kinds) or its ARM resource type.
@@ -333,5 +420,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "pipeline 'p' activity 'a' references dataset 'nope', which is not defined (defined: ds)");
+    }
+
+    /// An ARM export holds the factory object beside the definitions: its global parameters
+    /// are read, typed as declared.
+    #[test]
+    fn a_factory_object_gives_the_global_parameters() {
+        let fac = Factory::from_json_text(
+            Path::new("arm.json"),
+            r#"[{"name":"f","type":"Microsoft.DataFactory/factories","properties":{"globalParameters":{"n":{"type":"Int","value":"3"},"s":{"type":"String","value":"x"}}}},
+                {"name":"p","properties":{"activities":[]}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(fac.global_parameters.clone()),
+            serde_json::json!({"n": 3, "s": "x"})
+        );
+        assert!(fac.pipelines.contains_key("p") && fac.notices.is_empty());
     }
 }

@@ -52,6 +52,14 @@ impl Scope {
         Scope::with_pipeline(Arc::new(pipeline_object(Map::new(), parameters)))
     }
 
+    /// A scope whose `pipeline()` has `parameters` and the factory's global parameters
+    /// `globals`, and no system values (planning, `validate`).
+    pub fn with_globals(parameters: Map<String, Value>, globals: &Map<String, Value>) -> Self {
+        let mut system = Map::new();
+        system.insert("globalParameters".into(), Value::Object(globals.clone()));
+        Scope::with_pipeline(Arc::new(pipeline_object(system, parameters)))
+    }
+
     /// A scope whose `pipeline()` is `pipeline` (see [`pipeline_object`]), shared.
     pub fn with_pipeline(pipeline: Arc<Value>) -> Self {
         Scope {
@@ -72,7 +80,8 @@ impl Scope {
     }
 }
 
-/// The `pipeline()` object: `system` values with `parameters` and an empty `globalParameters`.
+/// The `pipeline()` object: `system` values with `parameters`, and `globalParameters` when
+/// `system` has none (an empty object).
 pub fn pipeline_object(mut system: Map<String, Value>, parameters: Map<String, Value>) -> Value {
     system.insert("parameters".into(), Value::Object(parameters));
     system

@@ -68,11 +68,12 @@ pub enum ActivityKind {
     Filter,
     GetMetadata,
     Delete,
+    WebActivity,
 }
 
 impl ActivityKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ActivityKind; 14] = [
+    pub const ALL: [ActivityKind; 15] = [
         ActivityKind::Copy,
         ActivityKind::Lookup,
         ActivityKind::Script,
@@ -87,6 +88,7 @@ impl ActivityKind {
         ActivityKind::Filter,
         ActivityKind::GetMetadata,
         ActivityKind::Delete,
+        ActivityKind::WebActivity,
     ];
 
     /// ADF's `type` string.
@@ -106,6 +108,7 @@ impl ActivityKind {
             ActivityKind::Filter => "Filter",
             ActivityKind::GetMetadata => "GetMetadata",
             ActivityKind::Delete => "Delete",
+            ActivityKind::WebActivity => "WebActivity",
         }
     }
 

@@ -63,7 +63,7 @@ pub fn plan_run(
     let mut warnings = factory.notices.clone();
     let pipeline = pipelines::load(factory, name, &mut warnings)?;
     let parameters = pipeline.parameter_values(given, false)?;
-    let scope = planning_scope(parameters.clone(), book);
+    let scope = planning_scope(factory, parameters.clone(), book);
     check_activities(factory, &pipeline.activities, &scope, &mut warnings)?;
     collect_children(factory, &pipeline.activities, book, &mut BTreeSet::new());
     Ok(RunPlan {
@@ -102,7 +102,7 @@ fn collect_children(
             if seen.insert(name.to_string()) {
                 if let Ok(p) = pipelines::load(factory, name, &mut Vec::new()) {
                     if let Ok(params) = p.parameter_values(&[], true) {
-                        let scope = planning_scope(params, book);
+                        let scope = planning_scope(factory, params, book);
                         let _ = check_activities(factory, &p.activities, &scope, &mut Vec::new());
                     }
                     collect_children(factory, &p.activities, book, seen);
@@ -116,12 +116,13 @@ fn collect_children(
 }
 
 /// The scope definitions are planned in: the pipeline's parameter values, expressions that
-/// need a run's values left as written, and Key Vault references collected in `book`.
-fn planning_scope(pipeline: Map<String, Value>, book: &SecretBook) -> Scope {
+/// need a run's values left as written, the factory's global parameters, and Key Vault
+/// references collected in `book`.
+fn planning_scope(factory: &Factory, pipeline: Map<String, Value>, book: &SecretBook) -> Scope {
     Scope {
         lenient: true,
         secrets: book.collecting(),
-        ..Scope::with_parameters(pipeline)
+        ..Scope::with_globals(pipeline, &factory.global_parameters)
     }
 }
 
@@ -164,6 +165,7 @@ fn check_activity(
         ActivityKind::Delete => {
             super::delete::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
         }
+        ActivityKind::WebActivity => super::web::resolve(&a.raw, &a.at, scope, warnings).map(drop),
         // Control activities evaluate their properties when they start; their expressions'
         // syntax (and nesting depth) is checked now. Nested lists are checked as activities.
         _ => {
@@ -197,7 +199,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut errors = Vec::new();
     let mut warnings = factory.notices.clone();
     let collecting = book.collecting();
-    let lenient = planning_scope(Map::new(), book);
+    let lenient = planning_scope(factory, Map::new(), book);
     for def in factory.linked_services.values() {
         if let Err(e) =
             super::linked_service::parse(def, &def.properties, &collecting, &mut warnings)
@@ -221,7 +223,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
         match pipelines::load(factory, name, &mut warnings) {
             Ok(p) => match p.parameter_values(&[], true) {
                 Ok(params) => {
-                    let scope = planning_scope(params, book);
+                    let scope = planning_scope(factory, params, book);
                     if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
                     {
                         errors.push(e.to_string());

@@ -107,6 +107,13 @@ pub async fn execute(
             .await?
             .map_err(fail_run("DeleteFailed"))
         }
+        ActivityKind::WebActivity => {
+            let plan = crate::model::web::resolve(&a.raw, &a.at, &scope, &mut warnings)
+                .map_err(Failure::definition)?;
+            until_cancelled(cancel, a, Box::pin(crate::pipeline::web::run_web(&plan)))
+                .await?
+                .map_err(|e| Failure::new("2108", format!("activity '{}': {e}", a.name)))
+        }
         ActivityKind::SetVariable | ActivityKind::AppendVariable => set_variable(state, a, scope),
         ActivityKind::Wait => {
             let secs = prop(a, &scope, "waitTimeInSeconds")?;

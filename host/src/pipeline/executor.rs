@@ -167,6 +167,10 @@ pub async fn run_nested(
     system.insert("TriggerName".into(), text(|i| &i.trigger_name, "Sandbox"));
     system.insert("TriggerId".into(), text(|i| &i.trigger_id, &run_id));
     system.insert("GroupId".into(), text(|i| &i.group_id, &run_id));
+    system.insert(
+        "globalParameters".into(),
+        Value::Object(factory.global_parameters.clone()),
+    );
     let state = Arc::new(RunState {
         factory,
         ctx: ctx.clone(),

@@ -11,3 +11,4 @@ pub mod get_metadata;
 pub mod lookup;
 pub mod run;
 pub mod script;
+pub mod web;
