@@ -10,6 +10,7 @@ mod cancel;
 mod codec;
 mod confinement;
 mod control;
+mod control_flow;
 mod copy;
 mod demo;
 mod errors;
