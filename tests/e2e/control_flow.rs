@@ -152,3 +152,156 @@ async fn sequential_loads_insert_in_array_order() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(inserted(&db, "nested").await, "1a,1b,2a,2b,3a,3b");
 }
+
+/// A SetVariable writing `value` into variable `picked`.
+fn pick(name: &str, value: &str) -> Value {
+    json!({"name": name, "type": "SetVariable",
+        "typeProperties": {"variableName": "picked", "value": value}})
+}
+
+/// Switch (learn.microsoft.com/azure/data-factory/control-flow-switch-activity): the case whose
+/// `value` equals the evaluated `on` string runs, else `defaultActivities`; the other lists'
+/// activities do not run; a failing case fails the Switch; duplicate case values are refused.
+#[test]
+fn switch_runs_the_matching_case_or_the_default() {
+    let factory = |on: &str| {
+        let f = TestFactory::new();
+        f.put(
+            "pipeline",
+            "P",
+            json!({"parameters": {"region": {"type": "String", "defaultValue": on}},
+                "variables": {"picked": {"type": "String", "defaultValue": "none"}, "seen": {"type": "String"}},
+                "activities": [
+                {"name": "Route", "type": "Switch", "typeProperties": {
+                    "on": {"value": "@toLower(pipeline().parameters.region)", "type": "Expression"},
+                    "cases": [
+                        {"value": "eu", "activities": [pick("PickEu", "eu-case")]},
+                        {"value": "us", "activities": [pick("PickUs", "us-case"),
+                            {"name": "Boom", "type": "Fail", "dependsOn": [{"activity": "PickUs", "dependencyConditions": ["Succeeded"]}],
+                             "typeProperties": {"message": "us is closed", "errorCode": "US1"}}]}
+                    ],
+                    "defaultActivities": [pick("PickDefault", "@concat('default:', pipeline().parameters.region)")]}},
+                {"name": "Show", "type": "SetVariable",
+                 "dependsOn": [{"activity": "Route", "dependencyConditions": ["Completed"]}],
+                 "typeProperties": {"variableName": "seen", "value": "@variables('picked')"}}]}),
+        );
+        f
+    };
+    let names = |run: &Value| -> Vec<String> {
+        run["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["activityName"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let run = run_factory(&factory("EU"), &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = run.json();
+    assert_eq!(activity(&out, "Show")["output"]["value"], "eu-case");
+    let ran = names(&out);
+    assert!(
+        !ran.iter().any(|n| n == "PickUs" || n == "PickDefault"),
+        "{ran:?}"
+    );
+
+    let run = run_factory(&factory("Mars"), &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        activity(&run.json(), "Show")["output"]["value"],
+        "default:Mars"
+    );
+
+    // The `us` case fails: the Switch fails naming the inner activity (the run succeeds, as
+    // in ADF, since its leaf `Show` runs on Completed and succeeds).
+    let run = run_factory(&factory("us"), &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = run.json();
+    assert_eq!(activity(&out, "Route")["status"], "Failed");
+    let msg = activity(&out, "Route")["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("Boom") && msg.contains("us is closed"),
+        "{msg}"
+    );
+    assert_eq!(activity(&out, "Show")["output"]["value"], "us-case");
+
+    let f = TestFactory::new();
+    f.put(
+        "pipeline",
+        "P",
+        json!({"variables": {"picked": {"type": "String"}}, "activities": [
+            {"name": "Route", "type": "Switch", "typeProperties": {"on": "a", "cases": [
+                {"value": "a", "activities": [pick("A1", "1")]},
+                {"value": "a", "activities": [pick("A2", "2")]}]}}]}),
+    );
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("cases[1].value") && run.stderr.contains("earlier case"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Try-Catch and audit patterns: after a failing Script, an activity on `Failed` reads
+/// `@activity('Load').error.message` and `.error.errorCode`, one on `Completed` reads
+/// `.status` (any case, as ADF's expressions); the handled failure writes them to PostgreSQL.
+#[tokio::test]
+async fn failed_activities_expose_status_and_error_to_expressions() {
+    let db = TestDb::new("cf_err").await;
+    db.exec("CREATE TABLE {s}.audit (id bigserial PRIMARY KEY, v text NOT NULL)")
+        .await;
+    let s = &db.schema;
+    let f = TestFactory::new();
+    f.local_pg("Pg");
+    f.put(
+        "pipeline",
+        "P",
+        json!({"variables": {"msg": {"type": "String"}, "code": {"type": "String"}, "status": {"type": "String"}},
+            "activities": [
+            {"name": "Load", "type": "Script",
+             "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+             "typeProperties": {"scripts": [{"type": "NonQuery",
+                 "text": format!("INSERT INTO \"{s}\".missing_table VALUES (1)")}]}},
+            {"name": "Ok", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 0}},
+            {"name": "Catch", "type": "SetVariable",
+             "dependsOn": [{"activity": "Load", "dependencyConditions": ["Failed"]}],
+             "typeProperties": {"variableName": "msg", "value": "@activity('Load').error.message"}},
+            {"name": "Code", "type": "SetVariable",
+             "dependsOn": [{"activity": "Load", "dependencyConditions": ["Failed"]}],
+             "typeProperties": {"variableName": "code", "value": "@activity('Load').Error.ErrorCode"}},
+            {"name": "Audit", "type": "SetVariable",
+             "dependsOn": [{"activity": "Load", "dependencyConditions": ["Completed"]},
+                           {"activity": "Ok", "dependencyConditions": ["Succeeded"]}],
+             "typeProperties": {"variableName": "status",
+                 "value": "@concat(activity('Load').status, '/', activity('Ok').Status, '/', activity('Ok').error.message, '.')"}},
+            {"name": "Log", "type": "Script",
+             "dependsOn": [{"activity": "Catch", "dependencyConditions": ["Succeeded"]}],
+             "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+             "typeProperties": {"scripts": [{"type": "NonQuery",
+                 "text": format!("INSERT INTO \"{s}\".audit (v) VALUES ($1)"),
+                 "parameters": [{"name": "m", "type": "String",
+                     "value": "@{activity('Load').error.errorCode}: @{activity('Load').error.message}"}]}]}}]}),
+    );
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = run_factory(&f, &[]);
+    let out = run.json();
+    let load = activity(&out, "Load");
+    assert_eq!(load["status"], "Failed", "{out:#}");
+    let message = load["error"]["message"].as_str().unwrap().to_string();
+    let code = load["error"]["errorCode"].as_str().unwrap().to_string();
+    assert!(message.contains("missing_table"), "{message}");
+    assert_eq!(activity(&out, "Catch")["output"]["value"], message.as_str());
+    assert_eq!(activity(&out, "Code")["output"]["value"], code.as_str());
+    assert_eq!(code, "ScriptFailed");
+    assert_eq!(
+        activity(&out, "Audit")["output"]["value"],
+        "Failed/Succeeded/."
+    );
+    assert_eq!(inserted(&db, "audit").await, format!("{code}: {message}"));
+}

@@ -116,6 +116,11 @@ pub async fn execute(
             run_nested_list(state, a, branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
+        ActivityKind::Switch => {
+            let branch = crate::pipeline::switch::branch(a, &prop(a, &scope, "on")?)?;
+            run_nested_list(state, a, &branch, nested_frame(frame, cancel)).await?;
+            Ok(json!({}))
+        }
         ActivityKind::ForEach => Box::pin(for_each(state, a, &scope, cancel)).await,
         ActivityKind::Until => Box::pin(until(state, a, &nested_frame(frame, cancel))).await,
         ActivityKind::Filter => filter(a, &scope),

@@ -9,3 +9,4 @@ pub mod executor;
 pub mod lookup;
 pub mod run;
 pub mod script;
+pub mod switch;
