@@ -11,6 +11,7 @@ mod cancel;
 mod codec;
 mod confinement;
 mod control;
+mod control_flow;
 mod copy;
 mod delete;
 mod copy_mapping;

@@ -88,3 +88,70 @@ async fn the_block_timeout_is_enforced_on_the_server() {
         "the 5 s block timeout did not apply"
     );
 }
+
+/// ADF users write blocks of several statements (`TRUNCATE; INSERT; SELECT`). They run in one
+/// transaction, as PostgreSQL runs a multi-statement query: the output has a result set per
+/// row-returning statement with typed values (numbers as numbers, booleans, dates) and
+/// `recordsAffected` counting the DML; a failing statement undoes the whole block.
+#[tokio::test]
+async fn a_block_of_several_statements_runs_in_one_transaction() {
+    let db = TestDb::new("script_multi").await;
+    db.exec(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, amount numeric(10,2), ok boolean, day date);
+             INSERT INTO {s}.t VALUES (9, 1, true, NULL)",
+    )
+    .await;
+    let s = &db.schema;
+    let f = script_factory(json!([
+        {"type": "Query", "text": format!(
+            "TRUNCATE \"{s}\".t;\n\
+             INSERT INTO \"{s}\".t VALUES (1, 12.50, true, '2024-02-29'), (2, -3, false, NULL);\n\
+             -- a comment; with a semicolon\n\
+             UPDATE \"{s}\".t SET ok = NOT ok WHERE id = 2;\n\
+             SELECT id, amount, ok, day, 'x;y' AS note FROM \"{s}\".t ORDER BY id;\n\
+             SELECT count(*) AS n FROM \"{s}\".t;")},
+        {"type": "NonQuery", "text": format!(
+            "DO $$ BEGIN PERFORM 1; END $$; DELETE FROM \"{s}\".t WHERE id = 2;")}
+    ]));
+    let run = run_factory(&f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = activity_output(&run.json()).clone();
+    assert_eq!(out["resultSetCount"], 2, "{out}");
+    // 2 inserted + 1 updated, then 1 deleted (TRUNCATE and DO report no rows).
+    assert_eq!(out["recordsAffected"], 4, "{out}");
+    assert_eq!(
+        out["resultSets"],
+        json!([
+            {"rowCount": 2, "rows": [
+                {"id": 1, "amount": 12.5, "ok": true, "day": "2024-02-29T00:00:00", "note": "x;y"},
+                {"id": 2, "amount": -3.0, "ok": true, "day": null, "note": "x;y"}]},
+            {"rowCount": 1, "rows": [{"n": 2}]}
+        ])
+    );
+    assert_eq!(db.count("t").await, 1);
+
+    // The second statement fails: the TRUNCATE before it is undone.
+    let f = script_factory(json!([{"type": "NonQuery", "text": format!(
+        "TRUNCATE \"{s}\".t; INSERT INTO \"{s}\".t VALUES (1, 0, true, NULL), (1, 0, true, NULL)")}]));
+    let run = run_factory(&f, &[]);
+    assert_ne!(run.code, 0);
+    let msg = first_error(&run);
+    assert!(
+        msg.contains("scripts[0] statement 2") && msg.contains("duplicate"),
+        "{msg}"
+    );
+    assert_eq!(db.count("t").await, 1);
+
+    // Parameters bind to one statement: a block with parameters and two statements is refused
+    // by validate, naming the block.
+    let f = script_factory(json!([{"type": "NonQuery",
+        "text": "SELECT $1; SELECT 2",
+        "parameters": [{"name": "p", "type": "Int32", "value": 1}]}]));
+    let run = sluice(&["validate", f.path().to_str().unwrap()]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("scripts[0]") && run.stderr.contains("one statement"),
+        "{}",
+        run.stderr
+    );
+}

@@ -69,11 +69,12 @@ pub enum ActivityKind {
     GetMetadata,
     Delete,
     WebActivity,
+    Switch,
 }
 
 impl ActivityKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [ActivityKind; 15] = [
+    pub const ALL: [ActivityKind; 16] = [
         ActivityKind::Copy,
         ActivityKind::Lookup,
         ActivityKind::Script,
@@ -89,6 +90,7 @@ impl ActivityKind {
         ActivityKind::GetMetadata,
         ActivityKind::Delete,
         ActivityKind::WebActivity,
+        ActivityKind::Switch,
     ];
 
     /// ADF's `type` string.
@@ -109,6 +111,7 @@ impl ActivityKind {
             ActivityKind::GetMetadata => "GetMetadata",
             ActivityKind::Delete => "Delete",
             ActivityKind::WebActivity => "WebActivity",
+            ActivityKind::Switch => "Switch",
         }
     }
 
@@ -426,6 +429,13 @@ fn parse_activity(
         let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
         nested.insert(key.to_string(), Arc::new(inner));
     }
+    if kind == ActivityKind::Switch {
+        for (key, list) in switch_lists(&p, item)? {
+            let inner_at = format!("{at} typeProperties.{key}");
+            let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
+            nested.insert(key, Arc::new(inner));
+        }
+    }
     warnings.extend(p.unused());
     Ok(Activity {
         name,
@@ -437,6 +447,66 @@ fn parse_activity(
         at,
         nested,
     })
+}
+
+/// A Switch's nested lists, keyed `cases[i].activities` and `defaultActivities` (both may be
+/// empty). Each case needs a string `value` (ADF compares the `on` string to it) and no two
+/// cases may share one.
+fn switch_lists<'a>(
+    p: &Props<'_>,
+    item: &'a Value,
+) -> Result<Vec<(String, &'a [Value])>, ModelError> {
+    let tp = &item["typeProperties"];
+    let mut lists = Vec::new();
+    let mut values = BTreeSet::new();
+    let cases = match &tp["cases"] {
+        Value::Null => &[][..],
+        Value::Array(c) => c.as_slice(),
+        other => {
+            return Err(p.err(
+                "typeProperties.cases",
+                format!("must be an array, found {other}"),
+            ))
+        }
+    };
+    for (i, case) in cases.iter().enumerate() {
+        let at = format!("typeProperties.cases[{i}]");
+        let Some(value) = case["value"].as_str() else {
+            return Err(p.err(
+                &format!("{at}.value"),
+                "is required: the string the `on` value is compared to",
+            ));
+        };
+        if !values.insert(value) {
+            return Err(p.err(
+                &format!("{at}.value"),
+                format!("{value:?} is the value of an earlier case too"),
+            ));
+        }
+        let list = match &case["activities"] {
+            Value::Null => &[][..],
+            Value::Array(l) => l.as_slice(),
+            other => {
+                return Err(p.err(
+                    &format!("{at}.activities"),
+                    format!("must be an array, found {other}"),
+                ))
+            }
+        };
+        lists.push((format!("cases[{i}].activities"), list));
+    }
+    let default = match &tp["defaultActivities"] {
+        Value::Null => &[][..],
+        Value::Array(l) => l.as_slice(),
+        other => {
+            return Err(p.err(
+                "typeProperties.defaultActivities",
+                format!("must be an array, found {other}"),
+            ))
+        }
+    };
+    lists.push(("defaultActivities".to_string(), default));
+    Ok(lists)
 }
 
 /// Kahn's algorithm: O(activities + dependencies), whatever order the list is written in.

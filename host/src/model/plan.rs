@@ -173,7 +173,9 @@ fn check_activity(
                 return Ok(());
             };
             for (key, value) in props {
-                if a.nested.contains_key(key) {
+                // A Switch's `cases` hold its nested lists (checked as activities).
+                if a.nested.contains_key(key) || (a.kind == ActivityKind::Switch && key == "cases")
+                {
                     continue;
                 }
                 crate::expr::validate(value, &format!("{} typeProperties.{key}", a.at))

@@ -4,6 +4,10 @@
 //!
 //! Parameters are bound, never spliced into the SQL: write them as `$1`, `$2`, ... in the text,
 //! numbered in the order the `parameters` list gives (PostgreSQL's own placeholder syntax).
+//! A block without parameters may hold several statements (`TRUNCATE t; INSERT ...;
+//! SELECT ...`): they are split here ([`split::split_statements`]) and run in one transaction.
+
+mod split;
 
 use std::time::Duration;
 
@@ -32,6 +36,9 @@ pub enum ScriptKind {
 pub struct ScriptBlock {
     pub kind: ScriptKind,
     pub text: String,
+    /// `text`'s statements in order: one for a block with parameters, which the extended
+    /// protocol binds in a single statement.
+    pub statements: Vec<String>,
     /// Input parameter values in `$n` order; `None` is SQL NULL. Sent in text form, so
     /// PostgreSQL parses each as the type its placeholder needs.
     pub parameters: Vec<Option<String>>,
@@ -114,10 +121,26 @@ pub fn resolve(
                 Some(other) => Some(other.to_string()),
             });
         }
+        let statements = split::split_statements(&text);
+        if statements.is_empty() {
+            return Err(p.err("text", "holds no SQL statement"));
+        }
+        if !parameters.is_empty() && statements.len() > 1 {
+            return Err(p.err(
+                "text",
+                format!(
+                    "a block with parameters must hold one statement (PostgreSQL binds \
+                     parameters to a single statement); this one holds {}: split it into \
+                     several script blocks",
+                    statements.len()
+                ),
+            ));
+        }
         warnings.extend(p.unused());
         scripts.push(ScriptBlock {
             kind,
             text,
+            statements,
             parameters,
         });
     }

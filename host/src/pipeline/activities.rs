@@ -146,6 +146,11 @@ pub async fn execute(
             run_nested_list(state, a, branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
+        ActivityKind::Switch => {
+            let branch = crate::pipeline::switch::branch(a, &prop(a, &scope, "on")?)?;
+            run_nested_list(state, a, &branch, nested_frame(frame, cancel)).await?;
+            Ok(json!({}))
+        }
         ActivityKind::ForEach => Box::pin(for_each(state, a, &scope, cancel)).await,
         ActivityKind::Until => Box::pin(until(state, a, &nested_frame(frame, cancel))).await,
         ActivityKind::Filter => filter(a, &scope),
@@ -218,6 +223,26 @@ fn boolean(a: &Activity, key: &str, v: Value) -> Result<bool, Failure> {
             a,
             key,
             &format!("must evaluate to a boolean, got {other}"),
+        )),
+    }
+}
+
+/// A boolean switch such as ForEach's `isSequential`: `true`/`false`, or the strings `"true"`
+/// and `"false"` (any case), which ADF's own ForEach syntax example uses
+/// (learn.microsoft.com/azure/data-factory/control-flow-for-each-activity: `"isSequential":
+/// "true"`). Anything else is an error rather than silently meaning `false`: a sequential loop
+/// run in parallel reorders its side effects.
+fn flag(a: &Activity, key: &str, v: Value) -> Result<bool, Failure> {
+    match &v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(bad(
+            a,
+            key,
+            &format!(
+                "must be true or false (a boolean or the string \"true\"/\"false\"), found {v}"
+            ),
         )),
     }
 }
@@ -317,14 +342,21 @@ async fn for_each(
     cancel: &CancellationToken,
 ) -> Outcome {
     let items = array_prop(a, scope, "items")?;
-    let sequential = opt_prop(a, scope, "isSequential")?
-        .map(|v| v == Value::Bool(true))
-        .unwrap_or(false);
+    let sequential = match opt_prop(a, scope, "isSequential")? {
+        None => false,
+        Some(v) => flag(a, "isSequential", v)?,
+    };
     let batch = match opt_prop(a, scope, "batchCount")? {
         None => DEFAULT_BATCH_COUNT,
-        Some(v) => match v.as_u64() {
+        Some(v) => match v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()) {
             Some(n) if (1..=MAX_BATCH_COUNT as u64).contains(&n) => n as usize,
-            _ => return Err(bad(a, "batchCount", "must be an integer from 1 to 50")),
+            _ => {
+                return Err(bad(
+                    a,
+                    "batchCount",
+                    &format!("must be an integer from 1 to 50, found {v}"),
+                ))
+            }
         },
     };
     let width = if sequential { 1 } else { batch };

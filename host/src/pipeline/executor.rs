@@ -37,7 +37,8 @@ pub struct RunState {
     pub pipeline: Arc<Value>,
     /// `variables('v')`: a persistent map, so each activity's snapshot is O(1).
     pub variables: Mutex<Named>,
-    /// Every activity's latest `{"output": ...}`, as `activity('A')` reads it.
+    /// Every activity's latest `{"output", "status", "error", ...}`, as `activity('A')`
+    /// reads it.
     pub outputs: Mutex<Named>,
     /// Activity runs in the order they finished (nested ones included).
     records: Mutex<Vec<ActivityRun>>,
@@ -92,8 +93,30 @@ impl RunState {
         }
     }
 
-    fn record_output(&self, frame: &Frame, name: &str, output: &Value) {
-        let record = Arc::new(serde_json::json!({ "output": output }));
+    /// What `activity('A')` reads once `A` ended: `output`, `status`, `error` (`errorCode`,
+    /// `message`, `failureType`, `target`; empty strings when it succeeded, as ADF's activity
+    /// run shows them) and `ActivityRunId`, so a Try-Catch branch on `Failed` or `Completed`
+    /// can log `@activity('A').error.message` (names are matched in any case).
+    fn record_output(
+        &self,
+        frame: &Frame,
+        name: &str,
+        output: &Value,
+        ended: (Status, Option<&ActivityError>, &str),
+    ) {
+        let (status, error, run_id) = ended;
+        let error = match error {
+            Some(e) => serde_json::json!({"errorCode": e.error_code, "message": e.message,
+                "failureType": e.failure_type, "target": name}),
+            None => serde_json::json!({"errorCode": "", "message": "", "failureType": "",
+                "target": name}),
+        };
+        let record = Arc::new(serde_json::json!({
+            "output": output,
+            "status": status,
+            "error": error,
+            "ActivityRunId": run_id,
+        }));
         if let Some(local) = &frame.local {
             lock(local).insert(name.to_string(), record.clone());
         }
@@ -267,7 +290,7 @@ pub fn run_container(
                 if let (true, Some(output)) = (met, replayed) {
                     // A rerun takes this activity's result over from the run it recovers.
                     tracing::info!(activity = %a.name, "not run again: it succeeded in the run being recovered");
-                    state.record_output(&frame, &a.name, output);
+                    state.record_output(&frame, &a.name, output, (Status::Succeeded, None, ""));
                     graph.settle(i, Status::Succeeded, &mut status, &mut waiting, &mut ready);
                 } else if met {
                     let (state, list, frame) = (state.clone(), activities.clone(), frame.clone());
@@ -472,7 +495,12 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
             (status, Some(error), output)
         }
     };
-    state.record_output(frame, &a.name, &output);
+    state.record_output(
+        frame,
+        &a.name,
+        &output,
+        (status, error.as_ref(), &activity_run_id),
+    );
     let shown = if a.policy.secure_output && status == Status::Succeeded {
         Value::String(MASK.to_string())
     } else {

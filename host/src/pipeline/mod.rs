@@ -12,3 +12,4 @@ pub mod lookup;
 pub mod run;
 pub mod script;
 pub mod web;
+pub mod switch;

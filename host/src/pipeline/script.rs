@@ -1,5 +1,7 @@
 //! Runs a Script activity: each block in order on one session, one transaction per block (as
-//! separate batches in ADF), with ADF's output shape.
+//! separate batches in ADF), with ADF's output shape. A block of several statements runs them
+//! one by one inside one transaction (see [`crate::model::script`]), each with the extended
+//! protocol so result columns keep their types (numbers stay numbers in `rows`).
 
 use bytes::BytesMut;
 use postgres_types::{Format, FromSql, IsNull, ToSql, Type};
@@ -93,12 +95,9 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
         .map_err(|e| {
             StoreError::with_kind(kind_of(&e), format!("cannot set the script timeout: {e}"))
         })?;
-    let mut result_sets = Vec::new();
-    let mut affected: u64 = 0;
-    let mut budget = OutputBudget::default();
+    let mut out = Outcome::default();
     for (i, block) in plan.scripts.iter().enumerate() {
-        let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("scripts[{i}]: {e}"));
-        let pg = |e: tokio_postgres::Error| StoreError::postgres(format_args!("scripts[{i}]"), &e);
+        let at = format!("scripts[{i}]");
         let params: Vec<TextParam<'_>> = block
             .parameters
             .iter()
@@ -106,39 +105,48 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
             .collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let at = format!("scripts[{i}]");
-        match block.kind {
-            ScriptKind::NonQuery => {
-                let n = client
-                    .bounded(bound, client.execute(block.text.as_str(), &refs))
-                    .await
-                    .map_err(unanswered(&at))?
-                    .map_err(pg)?;
-                affected += n;
+        if let [one] = block.statements.as_slice() {
+            client
+                .bounded(
+                    bound,
+                    run_statement(&client, block.kind, one, &refs, &at, &mut out),
+                )
+                .await
+                .map_err(unanswered(&at))??;
+            continue;
+        }
+        // Several statements: one transaction, as PostgreSQL runs a multi-statement simple
+        // query (a failing statement undoes the block's earlier ones), each statement
+        // prepared so its result columns keep their types.
+        let all = async {
+            client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| StoreError::postgres(format_args!("{at}: BEGIN"), &e))?;
+            for (j, sql) in block.statements.iter().enumerate() {
+                let at = format!("{at} statement {}", j + 1);
+                run_statement(&client, block.kind, sql, &[], &at, &mut out).await?;
             }
-            ScriptKind::Query => {
-                let rows = client
-                    .bounded(bound, client.query(block.text.as_str(), &refs))
-                    .await
-                    .map_err(unanswered(&at))?
-                    .map_err(pg)?;
-                let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
-                for row in rows.iter().take(MAX_ROWS) {
-                    let values = (0..row.len())
-                        .map(|c| row.try_get(c).map(|AnyValue(v)| v))
-                        .collect::<Result<Vec<Value>, _>>()
-                        .map_err(pg)?;
-                    let names = row.columns().iter().map(|col| col.name());
-                    let row = json_row(names.zip(&values)).map_err(|e| fail(&e))?;
-                    if !budget.admit(&row) {
-                        return Err(fail(&"the result sets exceed the 4 MB output limit"));
-                    }
-                    out.push(row);
-                }
-                result_sets.push(json!({"rowCount": out.len(), "rows": out}));
-            }
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| StoreError::postgres(format_args!("{at}: COMMIT"), &e))
+        };
+        let done = client.bounded(bound, all).await.map_err(unanswered(&at))?;
+        if let Err(e) = done {
+            // The session ends with this error; rolling back first keeps the server's log
+            // clear of an aborted connection mid-transaction.
+            let _ = client
+                .bounded(bound, client.batch_execute("ROLLBACK"))
+                .await;
+            return Err(e);
         }
     }
+    let Outcome {
+        result_sets,
+        affected,
+        ..
+    } = out;
     Ok(json!({
         "resultSetCount": result_sets.len(),
         "recordsAffected": affected,
@@ -148,4 +156,49 @@ pub async fn run_script(plan: &ScriptPlan) -> Result<Json, StoreError> {
         "outputLogsLocation": "",
         "outputTruncated": false
     }))
+}
+
+/// What the blocks have produced so far.
+#[derive(Default)]
+struct Outcome {
+    result_sets: Vec<Json>,
+    affected: u64,
+    budget: OutputBudget,
+}
+
+/// Runs one statement with the extended protocol: a NonQuery adds the rows it affected; a
+/// Query adds a result set when the statement returns rows (`SELECT`, `... RETURNING`) and the
+/// rows it affected otherwise (a `TRUNCATE; INSERT; SELECT` block reports both).
+async fn run_statement(
+    client: &tokio_postgres::Client,
+    kind: ScriptKind,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    at: &str,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    let fail = |e: &dyn std::fmt::Display| StoreError::new(format!("{at}: {e}"));
+    let pg = |e: tokio_postgres::Error| StoreError::postgres(format_args!("{at}"), &e);
+    let statement = client.prepare(sql).await.map_err(pg)?;
+    if kind == ScriptKind::NonQuery || statement.columns().is_empty() {
+        out.affected += client.execute(&statement, params).await.map_err(pg)?;
+        return Ok(());
+    }
+    let rows = client.query(&statement, params).await.map_err(pg)?;
+    let mut kept = Vec::with_capacity(rows.len().min(MAX_ROWS));
+    for row in rows.iter().take(MAX_ROWS) {
+        let values = (0..row.len())
+            .map(|c| row.try_get(c).map(|AnyValue(v)| v))
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(pg)?;
+        let names = row.columns().iter().map(|col| col.name());
+        let row = json_row(names.zip(&values)).map_err(|e| fail(&e))?;
+        if !out.budget.admit(&row) {
+            return Err(fail(&"the result sets exceed the 4 MB output limit"));
+        }
+        kept.push(row);
+    }
+    out.result_sets
+        .push(json!({"rowCount": kept.len(), "rows": kept}));
+    Ok(())
 }
