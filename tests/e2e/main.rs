@@ -19,6 +19,7 @@ mod files;
 mod formats;
 mod hardening;
 mod lookup;
+mod messages;
 mod matrix;
 mod partition;
 mod pipeline;

@@ -190,7 +190,7 @@ pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
     let factory = Factory::load(path)?;
     let found = engine::validate(&factory);
     for w in &found.warnings {
-        eprintln!("warning: not implemented, ignored: {w}");
+        eprintln!("warning: {w}");
     }
     for n in &found.notes {
         eprintln!("note: {n}");

@@ -26,3 +26,4 @@ pub mod plugin_ref;
 pub mod props;
 pub mod script;
 pub mod timespan;
+pub mod warnings;
