@@ -46,66 +46,91 @@ fn git(f: &TestFactory, kind: &str, name: &str, properties: Value) {
 fn adf_export() -> TestFactory {
     let f = TestFactory::new();
     let ir = json!({"referenceName": "AutoResolveIntegrationRuntime", "type": "IntegrationRuntimeReference"});
-    git(&f, "linkedService", "AzureStorageLinkedService", json!({
-        "annotations": [],
-        "type": "AzureBlobStorage",
-        "typeProperties": {"connectionString": format!(
-            "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net")},
-        "connectVia": ir,
-        "description": "tutorial storage"
-    }));
-    git(&f, "linkedService", "AzurePostgreSqlLinkedService", json!({
-        "annotations": [],
-        "type": "AzurePostgreSql",
-        "typeProperties": {"connectionString": {"type": "SecureString", "value": local_connection_string()}},
-        "connectVia": {"referenceName": "SelfHostedRuntime", "type": "IntegrationRuntimeReference"}
-    }));
-    git(&f, "dataset", "SourceBlobDataset", json!({
-        "linkedServiceName": {"referenceName": "AzureStorageLinkedService", "type": "LinkedServiceReference"},
-        "annotations": [],
-        "folder": {"name": "tutorial"},
-        "type": "DelimitedText",
-        "typeProperties": {
-            "location": {"type": "AzureBlobStorageLocation", "fileName": "emp.txt",
-                         "folderPath": "input", "container": "adftutorial"},
-            "columnDelimiter": ",", "escapeChar": "\\", "firstRowAsHeader": true, "quoteChar": "\""
-        },
-        "schema": [{"name": "FirstName", "type": "String"}, {"name": "LastName", "type": "String"}]
-    }));
-    git(&f, "dataset", "OutputPgDataset", json!({
-        "linkedServiceName": {"referenceName": "AzurePostgreSqlLinkedService", "type": "LinkedServiceReference"},
-        "annotations": [],
-        "type": "AzurePostgreSqlTable",
-        "schema": [],
-        "typeProperties": {"schema": "public", "table": "emp"}
-    }));
-    git(&f, "pipeline", "CopyPipeline", json!({
-        "activities": [{
-            "name": "CopyFromBlobToPg",
-            "type": "Copy",
-            "dependsOn": [],
-            "policy": {"timeout": "0.12:00:00", "retry": 0, "retryIntervalInSeconds": 30,
-                       "secureOutput": false, "secureInput": false},
-            "userProperties": [],
+    git(
+        &f,
+        "linkedService",
+        "AzureStorageLinkedService",
+        json!({
+            "annotations": [],
+            "type": "AzureBlobStorage",
+            "typeProperties": {"connectionString": format!(
+                "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net")},
+            "connectVia": ir,
+            "description": "tutorial storage"
+        }),
+    );
+    git(
+        &f,
+        "linkedService",
+        "AzurePostgreSqlLinkedService",
+        json!({
+            "annotations": [],
+            "type": "AzurePostgreSql",
+            "typeProperties": {"connectionString": {"type": "SecureString", "value": local_connection_string()}},
+            "connectVia": {"referenceName": "SelfHostedRuntime", "type": "IntegrationRuntimeReference"}
+        }),
+    );
+    git(
+        &f,
+        "dataset",
+        "SourceBlobDataset",
+        json!({
+            "linkedServiceName": {"referenceName": "AzureStorageLinkedService", "type": "LinkedServiceReference"},
+            "annotations": [],
+            "folder": {"name": "tutorial"},
+            "type": "DelimitedText",
             "typeProperties": {
-                "source": {"type": "DelimitedTextSource",
-                           "storeSettings": {"type": "AzureBlobStorageReadSettings", "recursive": true,
-                                             "enablePartitionDiscovery": false},
-                           "formatSettings": {"type": "DelimitedTextReadSettings"}},
-                "sink": {"type": "AzurePostgreSqlSink", "writeBatchSize": 1000000},
-                "enableStaging": false,
-                "dataIntegrationUnits": 4,
-                "validateDataConsistency": false,
-                "logSettings": {"enableCopyActivityLog": false}
+                "location": {"type": "AzureBlobStorageLocation", "fileName": "emp.txt",
+                             "folderPath": "input", "container": "adftutorial"},
+                "columnDelimiter": ",", "escapeChar": "\\", "firstRowAsHeader": true, "quoteChar": "\""
             },
-            "inputs": [{"referenceName": "SourceBlobDataset", "type": "DatasetReference"}],
-            "outputs": [{"referenceName": "OutputPgDataset", "type": "DatasetReference"}]
-        }],
-        "annotations": [],
-        "folder": {"name": "tutorial"},
-        "concurrency": 1,
-        "lastPublishTime": "2024-03-01T10:00:00Z"
-    }));
+            "schema": [{"name": "FirstName", "type": "String"}, {"name": "LastName", "type": "String"}]
+        }),
+    );
+    git(
+        &f,
+        "dataset",
+        "OutputPgDataset",
+        json!({
+            "linkedServiceName": {"referenceName": "AzurePostgreSqlLinkedService", "type": "LinkedServiceReference"},
+            "annotations": [],
+            "type": "AzurePostgreSqlTable",
+            "schema": [],
+            "typeProperties": {"schema": "public", "table": "emp"}
+        }),
+    );
+    git(
+        &f,
+        "pipeline",
+        "CopyPipeline",
+        json!({
+            "activities": [{
+                "name": "CopyFromBlobToPg",
+                "type": "Copy",
+                "dependsOn": [],
+                "policy": {"timeout": "0.12:00:00", "retry": 0, "retryIntervalInSeconds": 30,
+                           "secureOutput": false, "secureInput": false},
+                "userProperties": [],
+                "typeProperties": {
+                    "source": {"type": "DelimitedTextSource",
+                               "storeSettings": {"type": "AzureBlobStorageReadSettings", "recursive": true,
+                                                 "enablePartitionDiscovery": false},
+                               "formatSettings": {"type": "DelimitedTextReadSettings"}},
+                    "sink": {"type": "AzurePostgreSqlSink", "writeBatchSize": 1000000},
+                    "enableStaging": false,
+                    "dataIntegrationUnits": 4,
+                    "validateDataConsistency": false,
+                    "logSettings": {"enableCopyActivityLog": false}
+                },
+                "inputs": [{"referenceName": "SourceBlobDataset", "type": "DatasetReference"}],
+                "outputs": [{"referenceName": "OutputPgDataset", "type": "DatasetReference"}]
+            }],
+            "annotations": [],
+            "folder": {"name": "tutorial"},
+            "concurrency": 1,
+            "lastPublishTime": "2024-03-01T10:00:00Z"
+        }),
+    );
     f
 }
 
@@ -136,7 +161,8 @@ fn unimplemented_properties_and_typos_are_told_apart() {
     let f = adf_export();
     with_copy_properties(&f, |tp| {
         tp["enableStaging"] = json!(true);
-        tp["stagingSettings"] = json!({"linkedServiceName": {"referenceName": "AzureStorageLinkedService"}});
+        tp["stagingSettings"] =
+            json!({"linkedServiceName": {"referenceName": "AzureStorageLinkedService"}});
         tp["parallelCopie"] = json!(4);
     });
     let run = validate(&f);
@@ -173,14 +199,18 @@ async fn one_warning_shared_by_many_activities_is_printed_once() {
                                   "sink": {"type": "AzurePostgreSqlSink"}}})
     };
     // A ForEach running CopyA three times, beside CopyB and CopyC.
-    f.put("pipeline", "P", json!({"activities": [
-        copy("CopyB"),
-        copy("CopyC"),
-        {"name": "Each", "type": "ForEach",
-         "typeProperties": {"items": {"value": "@createArray(1,2,3)", "type": "Expression"},
-                            "isSequential": true,
-                            "activities": [copy("CopyA")]}}
-    ]}));
+    f.put(
+        "pipeline",
+        "P",
+        json!({"activities": [
+            copy("CopyB"),
+            copy("CopyC"),
+            {"name": "Each", "type": "ForEach",
+             "typeProperties": {"items": {"value": "@createArray(1,2,3)", "type": "Expression"},
+                                "isSequential": true,
+                                "activities": [copy("CopyA")]}}
+        ]}),
+    );
     let expected = "property 'sourceRetryCount' is not implemented by Sluice; ignored (in 3 \
         objects: pipeline 'P' activity 'CopyA' typeProperties.source; pipeline 'P' activity \
         'CopyB' typeProperties.source; pipeline 'P' activity 'CopyC' typeProperties.source)";
@@ -210,10 +240,15 @@ fn published_pg(f: &TestFactory, password: Option<Value>) {
     if let Some(pw) = password {
         tp["password"] = pw;
     }
-    git(f, "linkedService", "Pg", json!({
-        "annotations": [], "type": "AzurePostgreSql", "version": "2.0", "typeProperties": tp,
-        "connectVia": {"referenceName": "AutoResolveIntegrationRuntime", "type": "IntegrationRuntimeReference"}
-    }));
+    git(
+        f,
+        "linkedService",
+        "Pg",
+        json!({
+            "annotations": [], "type": "AzurePostgreSql", "version": "2.0", "typeProperties": tp,
+            "connectVia": {"referenceName": "AutoResolveIntegrationRuntime", "type": "IntegrationRuntimeReference"}
+        }),
+    );
 }
 
 #[tokio::test]
@@ -236,7 +271,12 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
     let run = validate(&f);
     assert_eq!(run.code, 1, "{}", run.all());
     let errors = lines(&run, "error: ");
-    assert_eq!(errors.len(), 1, "once, though two datasets use it: {}", run.stderr);
+    assert_eq!(
+        errors.len(),
+        1,
+        "once, though two datasets use it: {}",
+        run.stderr
+    );
     let ls_file = f.path().join("linkedService/Pg.json");
     assert_eq!(
         errors[0],
@@ -249,7 +289,11 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
             ls_file.display()
         )
     );
-    assert!(run.stderr.ends_with("1 problem(s) found\n"), "{:?}", run.stderr);
+    assert!(
+        run.stderr.ends_with("1 problem(s) found\n"),
+        "{:?}",
+        run.stderr
+    );
 
     // The fix it names works.
     let run = run_factory(&f, &["--connection", &format!("Pg={}", pg_url())]);
@@ -260,7 +304,10 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
 #[test]
 fn encrypted_credential_beside_a_password_is_one_notice() {
     let f = TestFactory::new();
-    published_pg(&f, Some(json!({"type": "SecureString", "value": "not-used-here-1"})));
+    published_pg(
+        &f,
+        Some(json!({"type": "SecureString", "value": "not-used-here-1"})),
+    );
     f.table("Src", "Pg", "public", "a")
         .table("Dst", "Pg", "public", "b")
         .copy_pipeline(
@@ -292,9 +339,11 @@ fn validate_reports_every_unsupported_activity() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     let acts = v["properties"]["activities"].as_array_mut().unwrap();
     acts.push(json!({"name": "Notebook", "type": "DatabricksNotebook", "typeProperties": {}}));
-    acts.push(json!({"name": "Each", "type": "ForEach", "typeProperties": {
+    acts.push(
+        json!({"name": "Each", "type": "ForEach", "typeProperties": {
         "items": {"value": "@createArray(1)", "type": "Expression"},
-        "activities": [{"name": "Hive", "type": "HDInsightHive", "typeProperties": {}}]}}));
+        "activities": [{"name": "Hive", "type": "HDInsightHive", "typeProperties": {}}]}}),
+    );
     acts.push(json!({"name": "Proc", "type": "SqlServerStoredProcedure", "typeProperties": {}}));
     std::fs::write(&p, v.to_string()).unwrap();
     let run = validate(&f);
@@ -312,19 +361,33 @@ fn validate_reports_every_unsupported_activity() {
         );
         assert!(line.starts_with(&head), "{line}");
     }
-    assert!(run.stderr.ends_with("3 problem(s) found\n"), "{:?}", run.stderr);
+    assert!(
+        run.stderr.ends_with("3 problem(s) found\n"),
+        "{:?}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_key_vault_reference_where_no_secret_can_go_names_the_properties_that_can() {
     let f = TestFactory::new();
-    git(&f, "linkedService", "Vault", json!({"type": "AzureKeyVault",
-        "typeProperties": {"baseUrl": "https://example.vault.azure.net/"}}));
-    git(&f, "linkedService", "Pg", json!({"type": "AzurePostgreSql", "version": "2.0", "typeProperties": {
+    git(
+        &f,
+        "linkedService",
+        "Vault",
+        json!({"type": "AzureKeyVault",
+        "typeProperties": {"baseUrl": "https://example.vault.azure.net/"}}),
+    );
+    git(
+        &f,
+        "linkedService",
+        "Pg",
+        json!({"type": "AzurePostgreSql", "version": "2.0", "typeProperties": {
         "server": {"type": "AzureKeyVaultSecret",
                    "store": {"referenceName": "Vault", "type": "LinkedServiceReference"},
                    "secretName": "pg-server"},
-        "database": "test", "username": "postgres"}}));
+        "database": "test", "username": "postgres"}}),
+    );
     let run = validate(&f);
     assert_eq!(run.code, 1, "{}", run.all());
     assert_eq!(
@@ -337,5 +400,41 @@ fn a_key_vault_reference_where_no_secret_can_go_names_the_properties_that_can() 
         )],
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_blob_account_key_only_in_encrypted_credential_names_the_fix() {
+    let f = TestFactory::new();
+    // As ADF publishes an account-key linked service: the key itself is encrypted.
+    git(
+        &f,
+        "linkedService",
+        "Blob",
+        json!({"annotations": [], "type": "AzureBlobStorage",
+        "typeProperties": {
+            "connectionString": "DefaultEndpointsProtocol=https;AccountName=acct;EndpointSuffix=core.windows.net;",
+            "encryptedCredential": "ew0KICAiVmVyc2lvbiI6ICIyMDE3LTExLTMwIiwNCn0="}}),
+    );
+    let run = validate(&f);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let errors = lines(&run, "error: ");
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].starts_with(&format!(
+            "error: linked service 'Blob' ({}).typeProperties: property 'connectionString': has neither AccountKey",
+            f.path().join("linkedService/Blob.json").display()
+        )),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].ends_with(
+            "(encryptedCredential was encrypted by ADF with a key only Azure holds and cannot be \
+             decrypted outside Azure; give `connectionString` (with its AccountKey) or `sasUri` as \
+             a SecureString or an Azure Key Vault reference)"
+        ),
+        "{}",
+        errors[0]
     );
 }

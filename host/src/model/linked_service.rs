@@ -95,9 +95,7 @@ fn parse_type(
     } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
         type_props.secret_properties(&["connectionString", "sasUri", "sasToken", "accountKey"]);
         LinkedService::AzureBlob(crate::model::files::blob_account::BlobAccount::from_props(
-            type_props,
-            &def.name,
-            book,
+            type_props, &def.name, book,
         )?)
     } else {
         return Err(ModelError::invalid(

@@ -167,9 +167,9 @@ pub fn unused_property(object: &str, key: &str, understood: &BTreeSet<String>) -
     let known = ADF_NAMES.iter().any(|n| n.eq_ignore_ascii_case(key));
     let nearest = (!known).then(|| nearest(key, understood)).flatten();
     match nearest {
-        Some(name) => format!(
-            "{object}: unknown property '{key}' (did you mean '{name}'?); ignored"
-        ),
+        Some(name) => {
+            format!("{object}: unknown property '{key}' (did you mean '{name}'?); ignored")
+        }
         None => format!("{object}: property '{key}' is not implemented by Sluice; ignored"),
     }
 }
@@ -198,8 +198,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -280,8 +280,14 @@ mod tests {
         for (k, v) in [
             ("lastPublishTime", json!("2024-01-01T00:00:00Z")),
             ("annotations", json!([])),
-            ("connectVia", json!({"referenceName": "AutoResolveIntegrationRuntime", "type": "IntegrationRuntimeReference"})),
-            ("connectVia", json!({"referenceName": "SelfHostedIR", "type": "IntegrationRuntimeReference"})),
+            (
+                "connectVia",
+                json!({"referenceName": "AutoResolveIntegrationRuntime", "type": "IntegrationRuntimeReference"}),
+            ),
+            (
+                "connectVia",
+                json!({"referenceName": "SelfHostedIR", "type": "IntegrationRuntimeReference"}),
+            ),
             ("dataIntegrationUnits", json!(4)),
             ("enableStaging", json!(false)),
             ("validateDataConsistency", json!(false)),
@@ -350,7 +356,9 @@ mod tests {
     #[test]
     fn long_groups_are_cut() {
         let many: Vec<String> = (0..12)
-            .map(|i| format!("dataset 'D{i:02}': property 'x' is not implemented by Sluice; ignored"))
+            .map(|i| {
+                format!("dataset 'D{i:02}': property 'x' is not implemented by Sluice; ignored")
+            })
             .collect();
         let out = summarize(&many);
         assert_eq!(out.len(), 1);
