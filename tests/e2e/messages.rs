@@ -295,8 +295,17 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
         run.stderr
     );
 
-    // The fix it names works.
-    let run = run_factory(&f, &["--connection", &format!("Pg={}", pg_url())]);
+    // The fix it names works, in validate and in run.
+    let connection = format!("Pg={}", pg_url());
+    let run = sluice(&[
+        "validate",
+        f.path().to_str().unwrap(),
+        "--connection",
+        &connection,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.stderr, "", "replaced, the linked service is not read");
+    let run = run_factory(&f, &["--connection", &connection]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(db.count("dst").await, 4);
 }

@@ -210,7 +210,13 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut warnings = factory.notices.clone();
     let collecting = book.collecting();
     let lenient = planning_scope(Map::new(), book);
-    for def in factory.linked_services.values() {
+    // A linked service replaced with `--connection` is not read (as when the pipeline runs).
+    let replaced = |name: &String| factory.pg_overrides.contains_key(name);
+    for def in factory
+        .linked_services
+        .values()
+        .filter(|d| !replaced(&d.name))
+    {
         if let Err(e) =
             super::linked_service::parse(def, &def.properties, &collecting, &mut warnings)
         {
