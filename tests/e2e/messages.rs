@@ -137,6 +137,17 @@ fn adf_export() -> TestFactory {
 #[test]
 fn an_adf_git_export_validates_without_warnings() {
     let f = adf_export();
+    // The settings files ADF's git integration keeps at the root hold no definitions.
+    std::fs::write(
+        f.path().join("publish_config.json"),
+        r#"{"publishBranch": "factory/adf_publish"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        f.path().join("arm-template-parameters-definition.json"),
+        r#"{"Microsoft.DataFactory/factories/pipelines": {}}"#,
+    )
+    .unwrap();
     let run = validate(&f);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(run.stderr, "", "no warnings for what changes nothing");

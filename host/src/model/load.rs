@@ -140,6 +140,9 @@ impl Factory {
             }
         }
         for file in json_files(dir)? {
+            if is_git_settings(&file) {
+                continue;
+            }
             self.load_file(&file, None)?;
         }
         if self.linked_services.is_empty() && self.datasets.is_empty() && self.pipelines.is_empty()
@@ -251,6 +254,16 @@ fn classify(obj: &Value, props: &Value) -> Option<Kind> {
     } else {
         None
     }
+}
+
+/// Settings files ADF's git integration keeps at the root of a factory folder, which hold no
+/// definitions: `publish_config.json` (the custom publish branch) and
+/// `arm-template-parameters-definition.json` (the custom ARM template parameters).
+fn is_git_settings(file: &Path) -> bool {
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.eq_ignore_ascii_case("publish_config.json")
+            || n.eq_ignore_ascii_case("arm-template-parameters-definition.json")
+    })
 }
 
 fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
