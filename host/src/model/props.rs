@@ -260,3 +260,67 @@ fn short(v: &Value) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_secret_where_none_can_go_names_the_properties_that_can() {
+        let v = json!({
+            "port": {"type": "AzureKeyVaultSecret", "store": {"referenceName": "kv"}, "secretName": "p"},
+            "ssl": {"type": "SecureString", "value": "true"},
+            "host": {"type": "Other"}
+        });
+        let p = Props::of("linked service 'L'.typeProperties", &v).unwrap();
+        p.secret_properties(&["connectionString", "password"]);
+        assert_eq!(
+            p.int("port").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'port': this property cannot be an \
+             Azure Key Vault reference (expected an integer); properties that can: \
+             connectionString, password"
+        );
+        assert_eq!(
+            p.bool("ssl").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'ssl': this property cannot be a \
+             SecureString (expected true or false); properties that can: connectionString, password"
+        );
+        // Any other object is just the wrong kind of value.
+        assert_eq!(
+            p.str("host").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'host': expected a string, found an object"
+        );
+        let q = Props::of("dataset 'D'", &v).unwrap();
+        assert!(q
+            .str("port")
+            .unwrap_err()
+            .to_string()
+            .ends_with("no property of this object can hold a secret"));
+    }
+
+    #[test]
+    fn unused_properties_become_worded_warnings() {
+        let v = json!({"source": {}, "enableStaging": true, "annotations": [], "sourc": 1,
+                       "dataIntegrationUnits": 8});
+        let p = Props::of("activity 'C' typeProperties", &v).unwrap();
+        p.accept("source");
+        let _ = p.get("sink");
+        assert_eq!(
+            p.unused(),
+            vec![
+                "activity 'C' typeProperties: property 'enableStaging' is not implemented by Sluice; ignored",
+                "activity 'C' typeProperties: unknown property 'sourc' (did you mean 'source'?); ignored",
+            ]
+        );
+        assert_eq!(
+            p.unused_keys(),
+            vec![
+                "activity 'C' typeProperties.enableStaging",
+                "activity 'C' typeProperties.annotations",
+                "activity 'C' typeProperties.sourc",
+                "activity 'C' typeProperties.dataIntegrationUnits",
+            ]
+        );
+    }
+}
