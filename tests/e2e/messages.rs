@@ -386,6 +386,15 @@ fn validate_reports_every_unsupported_activity() {
         "{:?}",
         run.stderr
     );
+
+    // `run` refuses the pipeline with the same three errors, one per line.
+    let run = sluice(&["run", f.path().to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let errors = lines(&run, "error: ");
+    assert_eq!(errors.len(), expected.len(), "{}", run.stderr);
+    for ((name, _), line) in expected.iter().zip(&errors) {
+        assert!(line.contains(&format!("activity '{name}'")), "{line}");
+    }
 }
 
 #[test]

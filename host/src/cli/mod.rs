@@ -124,7 +124,10 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::secrets::redact_logs(&format!("{e:#}")));
+            // Several problems (every unsupported activity of a pipeline) come one per line.
+            for line in crate::secrets::redact_logs(&format!("{e:#}")).lines() {
+                eprintln!("error: {line}");
+            }
             ExitCode::FAILURE
         }
     }
