@@ -171,8 +171,8 @@ pub async fn start(
         .map_err(masked)?;
     let vaults = crate::model::plan::vault_addresses_of(&factory, &ctx.secrets).map_err(masked)?;
     ctx.secrets.fetch(vaults).await;
-    for w in &plan.warnings {
-        tracing::warn!("not implemented, ignored: {}", ctx.redactor().redact(w));
+    for w in &crate::model::warnings::summarize(&plan.warnings) {
+        tracing::warn!("{}", ctx.redactor().redact(w));
     }
     let run_ctx = ctx.clone();
     // The run's logs carry the caller's span (the service's tenant, factory and runId).

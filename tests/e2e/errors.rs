@@ -162,12 +162,16 @@ fn unimplemented_properties_are_listed_in_warnings() {
     let run = validate(&f);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stderr.contains("typeProperties.enableStaging"),
+        run.stderr.contains(
+            "typeProperties: property 'enableStaging' is not implemented by Sluice; ignored"
+        ),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("sink.disableMetricsCollection"),
+        run.stderr.contains(
+            "sink: property 'disableMetricsCollection' is not implemented by Sluice; ignored"
+        ),
         "{}",
         run.stderr
     );

@@ -44,6 +44,10 @@ pub enum Command {
     Validate {
         /// Factory folder (linkedService/, dataset/, pipeline/) or a JSON file.
         path: PathBuf,
+        /// Check as `run --connection NAME=URL` would run: that PostgreSQL linked service is
+        /// replaced by the server at URL (nothing connects to it).
+        #[arg(long = "connection", value_name = "NAME=URL", value_parser = parse_key_value)]
+        connections: Vec<(String, String)>,
     },
     /// Fill a table with generated rows and copy it to a table and to CSV (see examples/demo).
     Demo(crate::cli::demo::DemoArgs),
@@ -120,7 +124,10 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::secrets::redact_logs(&format!("{e:#}")));
+            // Several problems (every unsupported activity of a pipeline) come one per line.
+            for line in crate::secrets::redact_logs(&format!("{e:#}")).lines() {
+                eprintln!("error: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -152,7 +159,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Validate { path } => validate(&path),
+        Command::Validate { path, connections } => validate(&path, &connections),
         Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
         Command::Tenant(c) => tenant::dispatch(c).await,
@@ -161,17 +168,27 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// Loads the factory (with `--connection` overrides) and runs the chosen pipeline through the
-/// engine. Errors are masked with the run's redactor.
-pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
-    let mut factory = Factory::load(&args.path)?;
+/// Replaces the PostgreSQL linked services named by `--connection NAME=URL`; returns the
+/// passwords given, for masking.
+fn apply_connections(
+    factory: &mut Factory,
+    connections: &[(String, String)],
+) -> Result<Vec<crate::secrets::Secret>> {
     let mut passwords = Vec::new();
-    for (name, url) in &args.connections {
+    for (name, url) in connections {
         factory.get(Kind::LinkedService, name, "--connection")?;
         let endpoint = PgEndpoint::from_url(url).with_context(|| format!("--connection {name}"))?;
         passwords.extend(endpoint.password.clone());
         factory.pg_overrides.insert(name.clone(), endpoint);
     }
+    Ok(passwords)
+}
+
+/// Loads the factory (with `--connection` overrides) and runs the chosen pipeline through the
+/// engine. Errors are masked with the run's redactor.
+pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
+    let mut factory = Factory::load(&args.path)?;
+    let passwords = apply_connections(&mut factory, &args.connections)?;
     let options = engine::RunOptions {
         parameters: args.params.clone(),
         plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
@@ -186,11 +203,24 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
 }
 
 /// Checks every linked service, dataset and pipeline; prints all problems, not just the first.
-pub fn validate(path: &std::path::Path) -> Result<ExitCode> {
-    let factory = Factory::load(path)?;
-    let found = engine::validate(&factory);
+pub fn validate(path: &std::path::Path, connections: &[(String, String)]) -> Result<ExitCode> {
+    let mut factory = Factory::load(path)?;
+    let passwords = apply_connections(&mut factory, connections)?;
+    let mut found = engine::validate(&factory);
+    let mask = crate::secrets::Redactor::default();
+    for p in &passwords {
+        mask.register(p.expose());
+    }
+    for line in found
+        .errors
+        .iter_mut()
+        .chain(found.warnings.iter_mut())
+        .chain(found.notes.iter_mut())
+    {
+        *line = mask.redact(line);
+    }
     for w in &found.warnings {
-        eprintln!("warning: not implemented, ignored: {w}");
+        eprintln!("warning: {w}");
     }
     for n in &found.notes {
         eprintln!("note: {n}");

@@ -190,7 +190,7 @@ fn plugin_use(p: &Props<'_>) -> Result<PluginUse, ModelError> {
             ))
         }
     };
-    let unused = p.unused();
+    let unused = p.unused_keys();
     if !unused.is_empty() {
         return Err(p.err(
             "",

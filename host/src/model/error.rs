@@ -37,6 +37,9 @@ pub enum ModelError {
     },
     #[error("{0}")]
     Other(String),
+    /// Several independent problems (every unsupported activity of a pipeline), one per line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ModelError>),
 }
 
 fn hint_known(known: &[String]) -> String {
@@ -48,6 +51,31 @@ fn hint_known(known: &[String]) -> String {
 }
 
 impl ModelError {
+    /// One error for `errors` (at least one), nested lists flattened.
+    pub fn several(errors: Vec<ModelError>) -> Self {
+        let mut flat = Vec::new();
+        for e in errors {
+            match e {
+                ModelError::Several(inner) => flat.extend(inner),
+                other => flat.push(other),
+            }
+        }
+        if flat.len() == 1 {
+            if let Some(only) = flat.pop() {
+                return only;
+            }
+        }
+        ModelError::Several(flat)
+    }
+
+    /// Each problem's message: one for most errors, one per problem for [`ModelError::Several`].
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ModelError::Several(all) => all.iter().flat_map(ModelError::messages).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
     pub fn invalid(object: &str, property: &str, reason: impl Into<String>) -> Self {
         ModelError::Invalid {
             object: object.to_string(),

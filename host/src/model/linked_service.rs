@@ -1,5 +1,7 @@
 //! Linked services: where a store lives and how to log in.
 
+mod encrypted;
+
 use std::path::PathBuf;
 
 use super::error::ModelError;
@@ -7,6 +9,7 @@ use super::load::Definition;
 use super::props::Props;
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::secrets::SecretBook;
+use encrypted::EncryptedCredential;
 
 /// The linked service types Sluice accepts for PostgreSQL.
 pub const POSTGRES_TYPES: [&str; 3] = ["AzurePostgreSql", "PostgreSql", "PostgreSqlV2"];
@@ -41,22 +44,39 @@ pub fn parse(
     let props = Props::of(at.clone(), properties)?;
     let ty = props.req_str("type")?;
     let version = props.str("version")?;
-    for k in ["description", "annotations", "parameters"] {
+    // `connectVia` names the integration runtime ADF would run on: Sluice runs where it runs.
+    for k in ["description", "annotations", "parameters", "connectVia"] {
         props.accept(k);
-    }
-    if props.get("connectVia").is_some() {
-        warnings.push(format!(
-            "{at}: connectVia is ignored; Sluice connects directly"
-        ));
     }
     let type_props = props
         .object("typeProperties")?
         .ok_or_else(|| props.err("typeProperties", "is required"))?;
+    let encrypted = EncryptedCredential::of(&type_props, &def.name, ty);
+    let ls = parse_type(def, ty, version, &type_props, book).map_err(|e| encrypted.explain(e))?;
+    if let LinkedService::Postgres(endpoint) = &ls {
+        encrypted.require_password(endpoint, &type_props)?;
+    }
+    warnings.extend(encrypted.notice(&at));
+    warnings.extend(props.unused());
+    warnings.extend(type_props.unused());
+    Ok(ls)
+}
+
+/// The linked service of type `ty` from its `typeProperties`.
+fn parse_type(
+    def: &Definition,
+    ty: &str,
+    version: Option<&str>,
+    type_props: &Props<'_>,
+    book: &SecretBook,
+) -> Result<LinkedService, ModelError> {
     let ls = if POSTGRES_TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
-        let mut endpoint = PgEndpoint::from_linked_service(&type_props, ty, version, book)?;
+        type_props.secret_properties(&["connectionString", "password"]);
+        let mut endpoint = PgEndpoint::from_linked_service(type_props, ty, version, book)?;
         endpoint.linked_service = Some(def.name.clone());
         LinkedService::Postgres(endpoint)
     } else if ty == "FileServer" {
+        type_props.secret_properties(&["password"]);
         let host = type_props.req_str("host")?;
         type_props.accept("userId");
         type_props.accept("password");
@@ -71,13 +91,12 @@ pub fn parse(
         LinkedService::Files { root }
     } else if ty == "AzureKeyVault" {
         LinkedService::KeyVault {
-            base_url: super::key_vault::base_url_from(&type_props)?,
+            base_url: super::key_vault::base_url_from(type_props)?,
         }
     } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
+        type_props.secret_properties(&["connectionString", "sasUri", "sasToken", "accountKey"]);
         LinkedService::AzureBlob(crate::model::files::blob_account::BlobAccount::from_props(
-            &type_props,
-            &def.name,
-            book,
+            type_props, &def.name, book,
         )?)
     } else if ty == crate::model::files::adls::ADLS_TYPE {
         LinkedService::AzureBlob(crate::model::files::adls::from_props(
@@ -86,7 +105,8 @@ pub fn parse(
             book,
         )?)
     } else {
-        return Err(props.err(
+        return Err(ModelError::invalid(
+            &format!("linked service '{}' ({})", def.name, def.file.display()),
             "type",
             format!(
                 "linked service type {ty:?} is not supported (supported: {}, FileServer, AzureBlobStorage, AzureBlobFS, AzureKeyVault)",
@@ -94,7 +114,5 @@ pub fn parse(
             ),
         ));
     };
-    warnings.extend(props.unused());
-    warnings.extend(type_props.unused());
     Ok(ls)
 }

@@ -30,4 +30,5 @@ pub mod props;
 pub mod script;
 pub mod timespan;
 pub mod translator;
+pub mod warnings;
 pub mod web;

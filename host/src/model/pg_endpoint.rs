@@ -139,12 +139,6 @@ impl PgEndpoint {
         version: Option<&str>,
         book: &SecretBook,
     ) -> Result<Self, ModelError> {
-        if props.get("connectVia").is_some() {
-            tracing::info!(
-                "{}: connectVia (integration runtime) is ignored; Sluice connects directly",
-                props.path
-            );
-        }
         let v2_declared = version.is_some_and(|v| v.trim().starts_with('2'))
             || ls_type.eq_ignore_ascii_case("PostgreSqlV2");
         let has_server = props.get("server").is_some();

@@ -7,7 +7,7 @@ fn endpoint(ls_type: &str, version: Option<&str>, tp: Value) -> Result<PgEndpoin
     let map = tp.as_object().cloned().unwrap_or_default();
     let props = Props::new("linkedService 'LS' typeProperties", &map);
     let r = PgEndpoint::from_linked_service(&props, ls_type, version, &SecretBook::default());
-    let unused = props.unused();
+    let unused = props.unused_keys();
     r.map_err(|e| e.to_string()).and_then(|ep| {
         if unused.is_empty() {
             Ok(ep)

@@ -304,9 +304,16 @@ fn parse_container(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Activity>, ModelError> {
     let mut activities = Vec::new();
+    // Every activity is parsed, so `validate` reports each unsupported or bad one, not the first.
+    let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let a = parse_activity(pipeline, at, i, item, all_names, warnings)?;
-        activities.push(a);
+        match parse_activity(pipeline, at, i, item, all_names, warnings) {
+            Ok(a) => activities.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ModelError::several(errors));
     }
     let names: BTreeSet<&str> = activities.iter().map(|a| a.name.as_str()).collect();
     for a in &activities {

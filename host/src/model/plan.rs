@@ -142,6 +142,24 @@ fn check_activities(
     Ok(())
 }
 
+/// Like [`check_activities`], but every activity is checked and every error kept (`validate`).
+fn check_every_activity(
+    factory: &Factory,
+    activities: &[Activity],
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) {
+    for a in activities {
+        if let Err(e) = check_activity(factory, a, scope, warnings) {
+            errors.extend(e.messages());
+        }
+        for inner in a.nested.values() {
+            check_every_activity(factory, inner, scope, warnings, errors);
+        }
+    }
+}
+
 /// Resolves one activity's definition (references, properties) without running it.
 fn check_activity(
     factory: &Factory,
@@ -202,11 +220,17 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut warnings = factory.notices.clone();
     let collecting = book.collecting();
     let lenient = planning_scope(factory, Map::new(), book);
-    for def in factory.linked_services.values() {
+    // A linked service replaced with `--connection` is not read (as when the pipeline runs).
+    let replaced = |name: &String| factory.pg_overrides.contains_key(name);
+    for def in factory
+        .linked_services
+        .values()
+        .filter(|d| !replaced(&d.name))
+    {
         if let Err(e) =
             super::linked_service::parse(def, &def.properties, &collecting, &mut warnings)
         {
-            errors.push(e.to_string());
+            errors.extend(e.messages());
         }
     }
     for name in factory.datasets.keys() {
@@ -218,7 +242,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
             &lenient,
             &mut Vec::new(),
         ) {
-            errors.push(e.to_string());
+            errors.extend(e.messages());
         }
     }
     for name in factory.pipelines.keys() {
@@ -226,14 +250,17 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
             Ok(p) => match p.parameter_values(&[], true) {
                 Ok(params) => {
                     let scope = planning_scope(factory, params, book);
-                    if let Err(e) = check_activities(factory, &p.activities, &scope, &mut warnings)
-                    {
-                        errors.push(e.to_string());
-                    }
+                    check_every_activity(
+                        factory,
+                        &p.activities,
+                        &scope,
+                        &mut warnings,
+                        &mut errors,
+                    );
                 }
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.extend(e.messages()),
             },
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.extend(e.messages()),
         }
     }
     let wanted = book.wanted();
@@ -248,9 +275,10 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
         })
         .collect();
     errors.extend(super::key_vault::vault_addresses(factory, &wanted, book, true).1);
-    errors.dedup();
-    warnings.sort();
-    warnings.dedup();
+    // A linked service's error comes back from every dataset and activity that uses it: once.
+    let mut seen = BTreeSet::new();
+    errors.retain(|e| seen.insert(e.clone()));
+    let warnings = super::warnings::summarize(&warnings);
     let r = book.redactor();
     Validation {
         errors: errors.iter().map(|e| r.redact(e)).collect(),
@@ -276,7 +304,7 @@ impl RunPlan {
             out.push_str(&format!("  variables: {}\n", names.join(", ")));
         }
         outline(&self.pipeline.activities, 1, &mut out);
-        for w in &self.warnings {
+        for w in &super::warnings::summarize(&self.warnings) {
             out.push_str(&format!("  warning: {w}\n"));
         }
         out

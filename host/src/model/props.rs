@@ -1,6 +1,12 @@
 //! A reader over one JSON object that remembers which properties were used, so that every
 //! property Sluice does not implement is reported in a warning instead of silently ignored, and
 //! every bad value is reported with the object and property path.
+//!
+//! Warnings are worded for the user who exported the factory from ADF: properties that change
+//! nothing for Sluice (ADF's bookkeeping, integration runtimes, defaults written out) are not
+//! reported at all; a property ADF has but Sluice does not implement is reported as such; and a
+//! name ADF does not have, close to one it does, is reported as an unknown property with the
+//! name it probably meant (see [`super::warnings`] for the wording and grouping).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -16,6 +22,11 @@ pub struct Props<'a> {
     pub path: String,
     map: &'a Map<String, Value>,
     used: RefCell<BTreeSet<String>>,
+    /// Every name read, present or not: the names this object understands, for suggestions.
+    asked: RefCell<BTreeSet<String>>,
+    /// The properties of this object that may hold a secret (set by the linked service
+    /// parsers), named when a secret is given to another property.
+    secret_keys: RefCell<Vec<&'static str>>,
 }
 
 impl<'a> Props<'a> {
@@ -24,6 +35,8 @@ impl<'a> Props<'a> {
             path: path.into(),
             map,
             used: RefCell::new(BTreeSet::new()),
+            asked: RefCell::new(BTreeSet::new()),
+            secret_keys: RefCell::new(Vec::new()),
         }
     }
 
@@ -43,6 +56,7 @@ impl<'a> Props<'a> {
     /// The raw value of a property, marking it used. Keys match exactly first, then
     /// case-insensitively (ADF tolerates both `partitionOption` and `PartitionOption`).
     pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.asked.borrow_mut().insert(key.to_string());
         let (k, v) = self
             .map
             .get_key_value(key)
@@ -60,11 +74,40 @@ impl<'a> Props<'a> {
         ModelError::invalid(&self.path, key, reason)
     }
 
+    /// Declares which properties of this object may hold a secret (a SecureString or an Azure
+    /// Key Vault reference), so a secret given to any other property is explained.
+    pub fn secret_properties(&self, keys: &[&'static str]) {
+        *self.secret_keys.borrow_mut() = keys.to_vec();
+    }
+
+    /// "`key` expected `what`, found ..." — or, when the value is a secret object in a
+    /// property that cannot hold one, which properties can.
+    fn mismatch(&self, key: &str, what: &str, found: &Value) -> ModelError {
+        let secret = match found.get("type").and_then(Value::as_str) {
+            Some("AzureKeyVaultSecret") => Some("an Azure Key Vault reference"),
+            Some("SecureString") => Some("a SecureString"),
+            _ => None,
+        };
+        let Some(secret) = secret.filter(|_| found.is_object()) else {
+            return self.err(key, format!("expected {what}, found {}", kind(found)));
+        };
+        let keys = self.secret_keys.borrow();
+        let which = if keys.is_empty() {
+            "no property of this object can hold a secret".to_string()
+        } else {
+            format!("properties that can: {}", keys.join(", "))
+        };
+        self.err(
+            key,
+            format!("this property cannot be {secret} (expected {what}); {which}"),
+        )
+    }
+
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, ModelError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.err(key, format!("expected a string, found {}", kind(other)))),
+            Some(other) => Err(self.mismatch(key, "a string", other)),
         }
     }
 
@@ -78,6 +121,7 @@ impl<'a> Props<'a> {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other @ Value::Object(_)) => Err(self.mismatch(key, "true or false", other)),
             Some(other) => Err(self.err(
                 key,
                 format!("expected true or false, found {}", short(other)),
@@ -98,9 +142,7 @@ impl<'a> Props<'a> {
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| self.err(key, format!("expected an integer, found {s:?}"))),
-            Some(other) => {
-                Err(self.err(key, format!("expected an integer, found {}", kind(other))))
-            }
+            Some(other) => Err(self.mismatch(key, "an integer", other)),
         }
     }
 
@@ -171,13 +213,26 @@ impl<'a> Props<'a> {
         self.map.keys().cloned().collect()
     }
 
-    /// Properties present but never read: what Sluice does not implement.
-    pub fn unused(&self) -> Vec<String> {
+    /// Paths (`object.key`) of the properties present but never read.
+    pub fn unused_keys(&self) -> Vec<String> {
         let used = self.used.borrow();
         self.map
             .keys()
             .filter(|k| !used.contains(*k))
             .map(|k| format!("{}.{k}", self.path))
+            .collect()
+    }
+
+    /// Warnings for the properties present but never read, except those that change nothing
+    /// for Sluice: "not implemented by Sluice" for a property ADF has, "unknown property" with
+    /// the nearest name for what looks like a typo.
+    pub fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        let asked = self.asked.borrow();
+        self.map
+            .iter()
+            .filter(|(k, v)| !used.contains(*k) && !super::warnings::changes_nothing(k, v))
+            .map(|(k, _)| super::warnings::unused_property(&self.path, k, &asked))
             .collect()
     }
 }
@@ -203,5 +258,69 @@ fn short(v: &Value) -> String {
         )
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_secret_where_none_can_go_names_the_properties_that_can() {
+        let v = json!({
+            "port": {"type": "AzureKeyVaultSecret", "store": {"referenceName": "kv"}, "secretName": "p"},
+            "ssl": {"type": "SecureString", "value": "true"},
+            "host": {"type": "Other"}
+        });
+        let p = Props::of("linked service 'L'.typeProperties", &v).unwrap();
+        p.secret_properties(&["connectionString", "password"]);
+        assert_eq!(
+            p.int("port").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'port': this property cannot be an \
+             Azure Key Vault reference (expected an integer); properties that can: \
+             connectionString, password"
+        );
+        assert_eq!(
+            p.bool("ssl").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'ssl': this property cannot be a \
+             SecureString (expected true or false); properties that can: connectionString, password"
+        );
+        // Any other object is just the wrong kind of value.
+        assert_eq!(
+            p.str("host").unwrap_err().to_string(),
+            "linked service 'L'.typeProperties: property 'host': expected a string, found an object"
+        );
+        let q = Props::of("dataset 'D'", &v).unwrap();
+        assert!(q
+            .str("port")
+            .unwrap_err()
+            .to_string()
+            .ends_with("no property of this object can hold a secret"));
+    }
+
+    #[test]
+    fn unused_properties_become_worded_warnings() {
+        let v = json!({"source": {}, "enableStaging": true, "annotations": [], "sourc": 1,
+                       "dataIntegrationUnits": 8});
+        let p = Props::of("activity 'C' typeProperties", &v).unwrap();
+        p.accept("source");
+        let _ = p.get("sink");
+        assert_eq!(
+            p.unused(),
+            vec![
+                "activity 'C' typeProperties: property 'enableStaging' is not implemented by Sluice; ignored",
+                "activity 'C' typeProperties: unknown property 'sourc' (did you mean 'source'?); ignored",
+            ]
+        );
+        assert_eq!(
+            p.unused_keys(),
+            vec![
+                "activity 'C' typeProperties.enableStaging",
+                "activity 'C' typeProperties.annotations",
+                "activity 'C' typeProperties.sourc",
+                "activity 'C' typeProperties.dataIntegrationUnits",
+            ]
+        );
     }
 }

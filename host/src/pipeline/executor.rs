@@ -232,9 +232,8 @@ pub async fn run_nested(
         overall = Status::Cancelled;
     }
     let end = chrono::Utc::now();
-    let mut warnings = std::mem::take(&mut *lock(&state.warnings));
-    warnings.sort();
-    warnings.dedup();
+    // Each warning once, however many iterations or datasets produced it.
+    let warnings = crate::model::warnings::summarize(&lock(&state.warnings));
     let mut run = PipelineRun {
         pipeline_name: pipeline.name.clone(),
         run_id,

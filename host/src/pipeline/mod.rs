@@ -11,5 +11,5 @@ pub mod get_metadata;
 pub mod lookup;
 pub mod run;
 pub mod script;
-pub mod web;
 pub mod switch;
+pub mod web;
