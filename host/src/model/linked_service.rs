@@ -94,15 +94,27 @@ fn parse_type(
             base_url: super::key_vault::base_url_from(type_props)?,
         }
     } else if ty == "AzureBlobStorage" || ty == "AzureStorage" {
-        type_props.secret_properties(&["connectionString", "sasUri", "sasToken", "accountKey"]);
+        type_props.secret_properties(&[
+            "connectionString",
+            "sasUri",
+            "sasToken",
+            "accountKey",
+            "servicePrincipalKey",
+            "servicePrincipalCredential",
+        ]);
         LinkedService::AzureBlob(crate::model::files::blob_account::BlobAccount::from_props(
             type_props, &def.name, book,
         )?)
     } else if ty == crate::model::files::adls::ADLS_TYPE {
+        type_props.secret_properties(&[
+            "accountKey",
+            "sasUri",
+            "sasToken",
+            "servicePrincipalKey",
+            "servicePrincipalCredential",
+        ]);
         LinkedService::AzureBlob(crate::model::files::adls::from_props(
-            &type_props,
-            &def.name,
-            book,
+            type_props, &def.name, book,
         )?)
     } else {
         return Err(ModelError::invalid(
