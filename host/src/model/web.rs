@@ -1,6 +1,6 @@
 //! The Web activity (ADF's `WebActivity`): its `typeProperties` become a typed [`WebPlan`]
 //! by pure code, so `validate` checks them and the request itself
-//! ([`crate::pipeline::web`]) only sends what was checked.
+//! (`pipeline::web`) only sends what was checked.
 //!
 //! Shape followed: "Web activity in Azure Data Factory and Azure Synapse Analytics"
 //! (learn.microsoft.com, data-factory/control-flow-web-activity) and the `WebActivity` ARM
