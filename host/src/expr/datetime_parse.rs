@@ -117,36 +117,11 @@ pub fn parse_exact(text: &str, fmt: &str) -> Result<Parsed, String> {
                     offset = Some(p.offset(true)?);
                 }
             }
-            '\'' | '"' => {
-                let close = f[i + 1..]
-                    .iter()
-                    .position(|&x| x == c)
-                    .ok_or_else(|| format!("'{fmt}' has an unterminated quote"))?;
-                let lit: String = f[i + 1..i + 1 + close].iter().collect();
-                p.literal(&lit)?;
-                n = close + 2;
-            }
-            '\\' => {
-                let lit = f
-                    .get(i + 1)
-                    .ok_or_else(|| format!("'{fmt}' ends with '\\'"))?;
-                p.literal(&lit.to_string())?;
-                n = 2;
-            }
-            '%' => n = 1,
-            other => {
-                n = 1;
-                p.literal(&other.to_string())?;
-            }
+            _ => n = p.verbatim(&f, i, fmt)?,
         }
         i += n;
     }
-    if !p.rest().is_empty() {
-        return Err(format!(
-            "unexpected {:?} after the end of format '{fmt}'",
-            p.rest()
-        ));
-    }
+    p.finish(fmt)?;
     match pm {
         Some(true) if hour < 12 => hour += 12,
         Some(false) if hour == 12 => hour = 0,
@@ -194,36 +169,11 @@ pub fn parse_timespan(text: &str, fmt: &str) -> Result<i64, String> {
                 let len = (p.at - start) as u32;
                 micros = digits * 10u64.pow(9 - len) / 1000;
             }
-            '\'' | '"' => {
-                let close = f[i + 1..]
-                    .iter()
-                    .position(|&x| x == c)
-                    .ok_or_else(|| format!("'{fmt}' has an unterminated quote"))?;
-                let lit: String = f[i + 1..i + 1 + close].iter().collect();
-                p.literal(&lit)?;
-                n = close + 2;
-            }
-            '\\' => {
-                let lit = f
-                    .get(i + 1)
-                    .ok_or_else(|| format!("'{fmt}' ends with '\\'"))?;
-                p.literal(&lit.to_string())?;
-                n = 2;
-            }
-            '%' => n = 1,
-            other => {
-                n = 1;
-                p.literal(&other.to_string())?;
-            }
+            _ => n = p.verbatim(&f, i, fmt)?,
         }
         i += n;
     }
-    if !p.rest().is_empty() {
-        return Err(format!(
-            "unexpected {:?} after the end of format '{fmt}'",
-            p.rest()
-        ));
-    }
+    p.finish(fmt)?;
     if hours > 23 || minutes > 59 || seconds > 59 {
         return Err(format!(
             "{text:?} has hours, minutes or seconds out of range"
@@ -277,6 +227,46 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// Matches the format characters at `f[i]` that stand for themselves (a quoted literal, a
+    /// `\\`-escaped character, `%` before a one-letter custom format, any other character);
+    /// returns how many format characters were used.
+    fn verbatim(&mut self, f: &[char], i: usize, fmt: &str) -> Result<usize, String> {
+        let c = f[i];
+        match c {
+            '\'' | '"' => {
+                let close = f[i + 1..]
+                    .iter()
+                    .position(|&x| x == c)
+                    .ok_or_else(|| format!("'{fmt}' has an unterminated quote"))?;
+                let lit: String = f[i + 1..i + 1 + close].iter().collect();
+                self.literal(&lit)?;
+                Ok(close + 2)
+            }
+            '\\' => {
+                let lit = f
+                    .get(i + 1)
+                    .ok_or_else(|| format!("'{fmt}' ends with '\\'"))?;
+                self.literal(&lit.to_string())?;
+                Ok(2)
+            }
+            '%' => Ok(1),
+            other => {
+                self.literal(&other.to_string())?;
+                Ok(1)
+            }
+        }
+    }
+
+    /// Fails when text is left after the whole format was matched.
+    fn finish(&self, fmt: &str) -> Result<(), String> {
+        match self.rest() {
+            "" => Ok(()),
+            rest => Err(format!(
+                "unexpected {rest:?} after the end of format '{fmt}'"
+            )),
+        }
+    }
+
     fn rest(&self) -> &str {
         self.text.get(self.at..).unwrap_or("")
     }

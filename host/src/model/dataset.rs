@@ -90,6 +90,42 @@ pub fn linked(
     linked_service::parse(def, &props, &scope.secrets, warnings)
 }
 
+/// An activity's `typeProperties`, evaluated in `scope` (`null` when it has none), for the
+/// activities that read one dataset (Lookup, GetMetadata, Delete).
+pub fn activity_type_properties(
+    activity: &Value,
+    at: &str,
+    scope: &Scope,
+) -> Result<Value, ModelError> {
+    substitute(
+        activity.get("typeProperties").unwrap_or(&Value::Null),
+        scope,
+        at,
+    )
+}
+
+/// The dataset `typeProperties.dataset` references, resolved in `scope`; `purpose` says what
+/// the dataset is for when the property is missing.
+pub fn referenced(
+    factory: &Factory,
+    tp: &Props<'_>,
+    at: &str,
+    scope: &Scope,
+    warnings: &mut Vec<String>,
+    purpose: &str,
+) -> Result<Dataset, ModelError> {
+    let reference = tp
+        .get("dataset")
+        .ok_or_else(|| tp.err("dataset", format!("is required: {purpose}")))?;
+    resolve(
+        factory,
+        reference,
+        &format!("{at} typeProperties.dataset"),
+        scope,
+        warnings,
+    )
+}
+
 /// Resolves a `DatasetReference` (`{"referenceName": ..., "parameters": {...}}`) from `from`.
 pub fn resolve(
     factory: &Factory,

@@ -17,7 +17,7 @@ use super::fault_tolerance::LogFolder;
 use super::files::location::{glob, Selection};
 use super::files::FileDataset;
 use super::load::Factory;
-use super::params::{substitute, Scope};
+use super::params::Scope;
 use super::props::Props;
 
 /// `maxConcurrentConnections`' default (ADF: 1) and the most Sluice opens.
@@ -53,18 +53,15 @@ pub fn resolve(
     scope: &Scope,
     warnings: &mut Vec<String>,
 ) -> Result<DeletePlan, ModelError> {
-    let act = Props::of(at.to_string(), activity)?;
-    let tp_value = substitute(act.get("typeProperties").unwrap_or(&Value::Null), scope, at)?;
+    let tp_value = dataset::activity_type_properties(activity, at, scope)?;
     let tp = Props::of(format!("{at} typeProperties"), &tp_value)?;
-    let reference = tp
-        .get("dataset")
-        .ok_or_else(|| tp.err("dataset", "is required: the files or folder to delete"))?;
-    let ds = dataset::resolve(
+    let ds = dataset::referenced(
         factory,
-        reference,
-        &format!("{at} typeProperties.dataset"),
+        &tp,
+        at,
         scope,
         warnings,
+        "the files or folder to delete",
     )?;
     let (dataset_name, mut file) = match ds {
         Dataset::File { name, file } => (name, file),

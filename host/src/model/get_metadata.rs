@@ -12,7 +12,7 @@ use super::dataset::{self, Dataset};
 use super::error::ModelError;
 use super::files::location::Selection;
 use super::load::Factory;
-use super::params::{substitute, Scope};
+use super::params::Scope;
 use super::props::Props;
 
 /// One `fieldList` entry.
@@ -95,18 +95,15 @@ pub fn resolve(
     scope: &Scope,
     warnings: &mut Vec<String>,
 ) -> Result<GetMetadataPlan, ModelError> {
-    let act = Props::of(at.to_string(), activity)?;
-    let tp_value = substitute(act.get("typeProperties").unwrap_or(&Value::Null), scope, at)?;
+    let tp_value = dataset::activity_type_properties(activity, at, scope)?;
     let tp = Props::of(format!("{at} typeProperties"), &tp_value)?;
-    let reference = tp
-        .get("dataset")
-        .ok_or_else(|| tp.err("dataset", "is required: the dataset whose metadata to get"))?;
-    let ds = dataset::resolve(
+    let ds = dataset::referenced(
         factory,
-        reference,
-        &format!("{at} typeProperties.dataset"),
+        &tp,
+        at,
         scope,
         warnings,
+        "the dataset whose metadata to get",
     )?;
     let list = tp
         .array("fieldList")?

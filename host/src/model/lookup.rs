@@ -6,7 +6,7 @@ use super::copy::{source_plan, SourcePlan};
 use super::dataset;
 use super::error::ModelError;
 use super::load::Factory;
-use super::params::{substitute, Scope};
+use super::params::Scope;
 use super::props::Props;
 
 /// ADF returns at most this many rows (the first ones).
@@ -31,19 +31,9 @@ pub fn resolve(
     scope: &Scope,
     warnings: &mut Vec<String>,
 ) -> Result<LookupPlan, ModelError> {
-    let act = Props::of(at.to_string(), activity)?;
-    let tp_value = substitute(act.get("typeProperties").unwrap_or(&Value::Null), scope, at)?;
+    let tp_value = dataset::activity_type_properties(activity, at, scope)?;
     let tp = Props::of(format!("{at} typeProperties"), &tp_value)?;
-    let reference = tp
-        .get("dataset")
-        .ok_or_else(|| tp.err("dataset", "is required: the dataset to read"))?;
-    let ds = dataset::resolve(
-        factory,
-        reference,
-        &format!("{at} typeProperties.dataset"),
-        scope,
-        warnings,
-    )?;
+    let ds = dataset::referenced(factory, &tp, at, scope, warnings, "the dataset to read")?;
     let source_p = tp
         .object("source")?
         .ok_or_else(|| tp.err("source", "is required"))?;

@@ -10,9 +10,7 @@
 //! system-assigned managed identity (no credentials).
 
 use super::azure_auth::{blob_endpoint, entra_auth};
-use super::blob_account::{
-    deferred, parse_sas_uri, sas_auth, BlobAccount, BlobAuth, StorageService,
-};
+use super::blob_account::{sas_uri_account, BlobAccount, BlobAuth, StorageService};
 use crate::model::props::Props;
 use crate::secrets::SecretBook;
 use crate::ModelError;
@@ -29,28 +27,7 @@ pub fn from_props(
     let url = tp.str("url")?.map(str::trim).filter(|u| !u.is_empty());
     let sas_token = tp.secret("sasToken", book)?;
     if let Some(uri) = tp.secret("sasUri", book)? {
-        if uri.is_deferred() {
-            return Ok(data_lake(deferred(linked_service)));
-        }
-        let (endpoint, account, query) = parse_sas_uri(uri.expose(), book.redactor())
-            .map_err(|reason| tp.err("sasUri", reason))?;
-        let auth = match sas_token {
-            Some(t) => sas_auth(t, book.redactor()),
-            None if query.is_empty() => {
-                return Err(tp.err(
-                    "sasUri",
-                    "has no SAS token (the part after '?'); add it or set sasToken",
-                ))
-            }
-            None => BlobAuth::Sas(book.redactor().secret(query)),
-        };
-        return Ok(BlobAccount {
-            linked_service: linked_service.to_string(),
-            account,
-            endpoint,
-            auth,
-            service: StorageService::DataLake,
-        });
+        return sas_uri_account(tp, &uri, sas_token, linked_service, book).map(data_lake);
     }
     let url = url.ok_or_else(|| {
         tp.err(

@@ -98,28 +98,7 @@ impl BlobAccount {
             return Ok(acct);
         }
         if let Some(uri) = tp.secret("sasUri", book)? {
-            if uri.is_deferred() {
-                return Ok(deferred(linked_service));
-            }
-            let (endpoint, account, query) = parse_sas_uri(uri.expose(), book.redactor())
-                .map_err(|reason| tp.err("sasUri", reason))?;
-            let auth = match sas_token {
-                Some(t) => sas_auth(t, book.redactor()),
-                None if query.is_empty() => {
-                    return Err(tp.err(
-                        "sasUri",
-                        "has no SAS token (the part after '?'); add it or set sasToken",
-                    ))
-                }
-                None => BlobAuth::Sas(book.redactor().secret(query)),
-            };
-            return Ok(BlobAccount {
-                linked_service: linked_service.to_string(),
-                account,
-                endpoint,
-                auth,
-                service: StorageService::Blob,
-            });
+            return sas_uri_account(tp, &uri, sas_token, linked_service, book);
         }
         if let Some(url) = tp.str("serviceEndpoint")? {
             let (endpoint, account) =
@@ -138,6 +117,39 @@ impl BlobAccount {
             "is required (or sasUri, or serviceEndpoint with a service principal or managed identity): an AzureBlobStorage linked service needs to know the account",
         ))
     }
+}
+
+/// The account a `sasUri` names, authorized by its query or by a separate `sasToken` (Blob
+/// Storage and ADLS Gen2 read it alike; the caller sets the service).
+pub(super) fn sas_uri_account(
+    tp: &Props<'_>,
+    uri: &Secret,
+    sas_token: Option<Secret>,
+    linked_service: &str,
+    book: &SecretBook,
+) -> Result<BlobAccount, ModelError> {
+    if uri.is_deferred() {
+        return Ok(deferred(linked_service));
+    }
+    let (endpoint, account, query) =
+        parse_sas_uri(uri.expose(), book.redactor()).map_err(|reason| tp.err("sasUri", reason))?;
+    let auth = match sas_token {
+        Some(t) => sas_auth(t, book.redactor()),
+        None if query.is_empty() => {
+            return Err(tp.err(
+                "sasUri",
+                "has no SAS token (the part after '?'); add it or set sasToken",
+            ))
+        }
+        None => BlobAuth::Sas(book.redactor().secret(query)),
+    };
+    Ok(BlobAccount {
+        linked_service: linked_service.to_string(),
+        account,
+        endpoint,
+        auth,
+        service: StorageService::Blob,
+    })
 }
 
 pub(super) fn deferred(linked_service: &str) -> BlobAccount {
