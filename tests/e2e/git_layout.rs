@@ -1,7 +1,8 @@
 //! A factory folder laid out as ADF's git integration writes it (root `publish_config.json`
 //! and `arm-template-parameters-definition.json`, `factory/<name>.json` with global
 //! parameters, `trigger/`, `integrationRuntime/`, `dataflow/`, `managedVirtualNetwork/` beside
-//! the definitions): `validate` passes with one notice naming what was passed over, `run` reads
+//! the definitions): `validate` passes with one notice naming the folders passed over (the root
+//! settings files, which change nothing, silently), `run` reads
 //! `pipeline().globalParameters` in a Script and a dataset reference; and system variables
 //! (`pipeline().RunId`, `pipeline().Pipeline`) in dataset and linked service expressions
 //! resolve in the context of the activity using them.
@@ -118,11 +119,13 @@ async fn a_git_integration_folder_validates_with_one_notice_and_runs_with_global
         "dataflow/",
         "integrationRuntime/",
         "managedVirtualNetwork/",
-        "publish_config.json",
-        "arm-template-parameters-definition.json",
     ] {
         assert!(notices[0].contains(part), "{part} in {}", notices[0]);
     }
+    assert!(
+        !all.contains("publish_config.json") && !all.contains("arm-template-parameters"),
+        "git integration's own settings files change nothing and are skipped silently: {all}"
+    );
 
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());

@@ -24,7 +24,8 @@ const SKIPPED_FOLDERS: [&str; 5] = [
     "credential",
 ];
 
-/// Root files ADF's git integration writes that are settings, not definitions.
+/// Root files ADF's git integration writes for its own publishing (settings, not definitions):
+/// skipped without a notice, as they change nothing about what a pipeline does.
 const SKIPPED_ROOT_FILES: [&str; 2] = [
     "publish_config.json",
     "arm-template-parameters-definition.json",
@@ -181,7 +182,6 @@ impl Factory {
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(name))
             {
-                passed_over.push(name.to_string());
                 continue;
             }
             self.load_file(&file, None)?;
