@@ -12,7 +12,10 @@
 
 mod common;
 
-use common::{build_sluice, env_usize, source_revision, tail, write_doc};
+use common::{
+    build_bench_plugins, build_sluice, env_usize, private_copy, server_url, source_revision, tail,
+    write_doc,
+};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -45,23 +48,15 @@ fn main() -> Result<()> {
 
     eprintln!("building the sluice binary (cargo build --release -p sluice) ...");
     let built = build_sluice(&root)?;
-    // Run a private copy: a concurrent `cargo build` must not swap the binary mid-run.
-    let bin_dir = tempfile::tempdir()?;
-    let sluice_bin = bin_dir.path().join("sluice");
-    std::fs::copy(&built, &sluice_bin).with_context(|| format!("copying {}", built.display()))?;
-    let plugin_dir = root.join("target").join("sluice-bench-plugins");
-    eprintln!("building guest-plugins/ ...");
-    sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &plugin_dir)?;
+    let (_bin_dir, sluice_bin) = private_copy(&built)?;
+    let plugin_dir = build_bench_plugins(&root)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let (endpoint, cluster) = rt.block_on(sluice::cli::demo::server())?;
-    let url = match &cluster {
-        Some(c) => c.url(),
-        None => std::env::var("SLUICE_PG_URL").context("SLUICE_PG_URL")?,
-    };
+    let url = server_url(&cluster)?;
     let result = (|| -> Result<()> {
         let client = rt.block_on(connect(&endpoint, "sluice bench suite"))?;
         let db = Db { rt: &rt, client };

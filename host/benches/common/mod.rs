@@ -106,3 +106,29 @@ pub fn source_revision(root: &Path) -> String {
         None => "an unknown revision (no git)".into(),
     }
 }
+
+/// A private copy of the built `sluice` binary in a temporary folder (kept alive by the returned
+/// guard): a concurrent `cargo build` must not swap the binary mid-run.
+pub fn private_copy(built: &Path) -> Result<(tempfile::TempDir, PathBuf)> {
+    let bin_dir = tempfile::tempdir()?;
+    let sluice_bin = bin_dir.path().join("sluice");
+    std::fs::copy(built, &sluice_bin).with_context(|| format!("copying {}", built.display()))?;
+    Ok((bin_dir, sluice_bin))
+}
+
+/// Builds `guest-plugins/` into `target/sluice-bench-plugins` and returns that folder.
+pub fn build_bench_plugins(root: &Path) -> Result<PathBuf> {
+    let plugin_dir = root.join("target").join("sluice-bench-plugins");
+    eprintln!("building guest-plugins/ ...");
+    sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &plugin_dir)?;
+    Ok(plugin_dir)
+}
+
+/// The URL of the bench's PostgreSQL: the throw-away cluster `sluice demo` started, or the
+/// server in `SLUICE_PG_URL` when it did not start one.
+pub fn server_url(cluster: &Option<sluice::cli::pgcluster::TempCluster>) -> Result<String> {
+    match cluster {
+        Some(c) => Ok(c.url()),
+        None => std::env::var("SLUICE_PG_URL").context("SLUICE_PG_URL"),
+    }
+}
