@@ -8,6 +8,10 @@
 //! `SLUICE_BENCH_ROWS` (default 1,000,000) and `SLUICE_BENCH_RUNS` (default 3) set the size;
 //! figures are medians.
 
+// Only the factory writer of the module the other benches share is used here.
+#[allow(dead_code)]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -220,21 +224,7 @@ fn write_factory(dir: &Path) -> Result<()> {
         )?)
     };
     // The connection string is replaced by the bench server (pg_overrides).
-    put(
-        "linkedService",
-        "Pg",
-        json!({"type": "AzurePostgreSql", "typeProperties": {
-        "connectionString": "Server=localhost;Database=postgres;Port=5432;UID=postgres"}}),
-    )?;
-    for (name, table) in [("Events", "events"), ("Copy", "events_copy")] {
-        put(
-            "dataset",
-            name,
-            json!({"type": "AzurePostgreSqlTable",
-            "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
-            "typeProperties": {"schema": "sluice_demo", "table": table}}),
-        )?;
-    }
+    common::write_demo_tables(dir)?;
     for (i, (_, transforms)) in variants().into_iter().enumerate() {
         put(
             "pipeline",

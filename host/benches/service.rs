@@ -29,7 +29,7 @@ mod common;
 
 use common::{
     build_bench_plugins, build_sluice, env_usize, private_copy, server_url, source_revision, tail,
-    write_doc,
+    write_demo_tables, write_doc,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -812,21 +812,7 @@ impl Bench {
                 &factory, kind, name, &props,
             )?)
         };
-        put(
-            "linkedService",
-            "Pg",
-            json!({"type": "AzurePostgreSql", "typeProperties": {
-                "connectionString": "Server=localhost;Database=postgres;Port=5432;UID=postgres"}}),
-        )?;
-        for (name, table) in [("Events", "events"), ("Copy", "events_copy")] {
-            put(
-                "dataset",
-                name,
-                json!({"type": "AzurePostgreSqlTable",
-                    "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
-                    "typeProperties": {"schema": "sluice_demo", "table": table}}),
-            )?;
-        }
+        write_demo_tables(&factory)?;
         put("pipeline", "CopyCommand", pipeline)?;
 
         let mut service_total = Vec::new();

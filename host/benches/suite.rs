@@ -14,7 +14,7 @@ mod common;
 
 use common::{
     build_bench_plugins, build_sluice, env_usize, private_copy, server_url, source_revision, tail,
-    write_doc,
+    write_demo_tables, write_doc,
 };
 use std::ffi::OsString;
 use std::fs::File;
@@ -1193,31 +1193,20 @@ fn write_factory(dir: &Path, files: &Path, rows: usize) -> Result<()> {
             dir, kind, name, &props,
         )?)
     };
-    // Pointed at the bench server with --connection Pg=<url>.
-    put(
-        "linkedService",
-        "Pg",
-        json!({"type": "AzurePostgreSql", "typeProperties": {
-            "connectionString": "Server=localhost;Database=postgres;Port=5432;UID=postgres"}}),
-    )?;
+    // Pg, Events and Copy; Pg is pointed at the bench server with --connection Pg=<url>.
+    write_demo_tables(dir)?;
     put(
         "linkedService",
         "Files",
         json!({"type": "FileServer", "typeProperties": {"host": files.display().to_string()}}),
     )?;
-    for (name, table) in [
-        ("Events", "events"),
-        ("Copy", "events_copy"),
-        ("FromCsv", "events_from_csv"),
-    ] {
-        put(
-            "dataset",
-            name,
-            json!({"type": "AzurePostgreSqlTable",
-                "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
-                "typeProperties": {"schema": "sluice_demo", "table": table}}),
-        )?;
-    }
+    put(
+        "dataset",
+        "FromCsv",
+        json!({"type": "AzurePostgreSqlTable",
+            "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+            "typeProperties": {"schema": "sluice_demo", "table": "events_from_csv"}}),
+    )?;
     // As examples/demo, except that quotes are escaped by doubling them (escapeChar = quoteChar),
     // so psql and pgloader read the same file.
     put(

@@ -1,6 +1,7 @@
 //! What the benches that run the release `sluice` binary share (`suite`, `service`): numbers
 //! from the environment, the release build, short error tails, the source revision they
-//! measured, and their generated sections of BENCHMARKS.md.
+//! measured, their generated sections of BENCHMARKS.md, and the set-up they repeat; and the
+//! bench tables' definitions, which `plugins` writes too.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -131,4 +132,28 @@ pub fn server_url(cluster: &Option<sluice::cli::pgcluster::TempCluster>) -> Resu
         Some(c) => Ok(c.url()),
         None => std::env::var("SLUICE_PG_URL").context("SLUICE_PG_URL"),
     }
+}
+
+/// Writes the bench tables' definitions into factory folder `dir`: linked service `Pg` (its
+/// connection string is replaced by the bench server) and the datasets `Events`
+/// (`sluice_demo.events`) and `Copy` (`sluice_demo.events_copy`).
+pub fn write_demo_tables(dir: &Path) -> Result<()> {
+    sluice::model::load::write_definition(
+        dir,
+        "linkedService",
+        "Pg",
+        &serde_json::json!({"type": "AzurePostgreSql", "typeProperties": {
+            "connectionString": "Server=localhost;Database=postgres;Port=5432;UID=postgres"}}),
+    )?;
+    for (name, table) in [("Events", "events"), ("Copy", "events_copy")] {
+        sluice::model::load::write_definition(
+            dir,
+            "dataset",
+            name,
+            &serde_json::json!({"type": "AzurePostgreSqlTable",
+                "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+                "typeProperties": {"schema": "sluice_demo", "table": table}}),
+        )?;
+    }
+    Ok(())
 }
