@@ -319,10 +319,7 @@ fn format_custom(st: &Stamp, fmt: &str) -> Result<String, String> {
     };
     while i < chars.len() {
         let c = chars[i];
-        let mut n = 1;
-        while i + n < chars.len() && chars[i + n] == c {
-            n += 1;
-        }
+        let mut n = run_length(&chars, i);
         match c {
             'd' => match n {
                 1 => out.push_str(&dt.day().to_string()),
@@ -626,6 +623,13 @@ impl Zone {
             std
         }
     }
+}
+
+/// How many times the format character at `chars[i]` repeats from `i` (.NET custom formats
+/// read `yyyy`, `MM`, `fff` ... as one specifier of that length).
+pub(super) fn run_length(chars: &[char], i: usize) -> usize {
+    let c = chars[i];
+    chars[i..].iter().take_while(|&&x| x == c).count()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::datetime::{standard_pattern, DAYS, MONTHS};
+use super::datetime::{run_length, standard_pattern, DAYS, MONTHS};
 
 /// A parsed date and time, and the UTC offset in seconds when the text had one (`z`, `K`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +37,7 @@ pub fn parse_exact(text: &str, fmt: &str) -> Result<Parsed, String> {
     let mut i = 0;
     while i < f.len() {
         let c = f[i];
-        let mut n = 1;
-        while i + n < f.len() && f[i + n] == c {
-            n += 1;
-        }
+        let mut n = run_length(&f, i);
         match c {
             'd' if n <= 2 => day = p.number(n, 2, "day")? as u32,
             'd' => {
@@ -154,10 +151,7 @@ pub fn parse_timespan(text: &str, fmt: &str) -> Result<i64, String> {
     let mut i = 0;
     while i < f.len() {
         let c = f[i];
-        let mut n = 1;
-        while i + n < f.len() && f[i + n] == c {
-            n += 1;
-        }
+        let mut n = run_length(&f, i);
         match c {
             'd' => days = p.number(n, 8.max(n), "days")?,
             'h' => hours = p.number(n.min(2), 2, "hours")?,
