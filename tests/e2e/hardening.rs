@@ -189,11 +189,14 @@ async fn a_sink_connection_ended_by_the_server_is_a_system_error() {
         if db.count("dst").await == 0 {
             continue;
         }
+        // Only this test's COPY: other tests copy at the same time.
         ended = db
-            .query_i64(
+            .query_i64(&format!(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE query LIKE 'COPY %FROM STDIN%' AND pid <> pg_backend_pid()",
-            )
+                 WHERE query LIKE 'COPY %FROM STDIN%' AND strpos(query, '\"{}\"') > 0 \
+                 AND pid <> pg_backend_pid()",
+                db.schema
+            ))
             .await;
         if ended > 0 {
             break;
@@ -211,4 +214,27 @@ async fn a_sink_connection_ended_by_the_server_is_a_system_error() {
     let committed = db.count("dst").await;
     assert!(committed > 0);
     assert_eq!(copy["output"]["rowsCopied"], committed, "{copy}");
+}
+
+/// A batch the server refuses when it commits (a deferred constraint) fails the copy: the COPY
+/// reporting success before its commit must not count rows that never landed.
+#[tokio::test]
+async fn a_batch_refused_at_commit_fails_the_copy() {
+    let db = TestDb::new("deferred").await;
+    db.exec(
+        "CREATE TABLE {s}.src AS SELECT g AS id, g % 5 AS k FROM generate_series(1, 100) g;
+         CREATE TABLE {s}.dst (id int, k int UNIQUE DEFERRABLE INITIALLY DEFERRED);",
+    )
+    .await;
+    let f = TestFactory::pg_src_to_dst(
+        &db,
+        json!({"type": "AzurePostgreSqlSource"}),
+        json!({"type": "AzurePostgreSqlSink", "writeMethod": "CopyCommand"}),
+    );
+    let run = sluice(&["run", f.path().to_str().unwrap(), "--output", "json"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let copy = &run.json()["activities"][0];
+    assert_eq!(copy["status"], "Failed", "{copy}");
+    assert_eq!(db.count("dst").await, 0);
+    assert_eq!(copy["output"]["rowsCopied"], 0, "{copy}");
 }

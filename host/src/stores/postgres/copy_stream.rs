@@ -10,6 +10,11 @@
 //! chunks until the batch commits, because a batch the server refuses because of some of its
 //! rows is written again in parts (see `super::bisect`). Only the time spent waiting on the
 //! server counts against `writeBatchTimeout`, just as when a batch was sent whole.
+//!
+//! The COPY runs inside `BEGIN` … `COMMIT`. tokio-postgres sends an autocommit COPY's `Sync`
+//! with its `CopyDone` and reports success at `CommandComplete`, before the server commits at
+//! that `Sync`: a session ended in between, or a deferred constraint failing at commit, lost a
+//! batch the copy had counted as written. An explicit `COMMIT` answers only once it is durable.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -61,8 +66,8 @@ pub(super) struct StreamingCopy {
 }
 
 impl StreamingCopy {
-    /// Starts `sql` (a `COPY ... FROM STDIN`). A failure to start is reported by
-    /// [`StreamingCopy::finish`], after the batch's rows have all been kept.
+    /// Starts a transaction and `sql` (a `COPY ... FROM STDIN`) in it. A failure to start is
+    /// reported by [`StreamingCopy::finish`], after the batch's rows have all been kept.
     pub(super) async fn open(client: &Client, sql: &str, binary: bool, limit: Duration) -> Self {
         let mut copy = StreamingCopy {
             sink: None,
@@ -74,7 +79,11 @@ impl StreamingCopy {
             limit,
             failed: None,
         };
-        match timed_step(&mut copy.busy, limit, client.copy_in::<_, Bytes>(sql)).await {
+        let started = async {
+            client.batch_execute("BEGIN").await?;
+            client.copy_in::<_, Bytes>(sql).await
+        };
+        match timed_step(&mut copy.busy, limit, started).await {
             Ok(sink) => copy.sink = Some(Box::pin(sink)),
             Err(f) => copy.failed = Some(f),
         }
@@ -114,21 +123,36 @@ impl StreamingCopy {
         }
     }
 
-    /// Ends the COPY and waits for its commit; returns the bytes sent.
-    pub(super) async fn finish(&mut self) -> Result<u64, Failure> {
+    /// Ends the COPY and commits it; returns the bytes sent. After a server error the
+    /// transaction is rolled back, so the session can write the batch again in parts.
+    pub(super) async fn finish(&mut self, client: &Client) -> Result<u64, Failure> {
         if self.binary {
             let mut trailer = BytesMut::new();
             write_trailer(&mut trailer);
             self.transmit(trailer.freeze()).await;
         }
-        if let Some(failure) = self.failed.take() {
-            return Err(failure);
-        }
-        let Some(sink) = self.sink.as_mut() else {
-            return Ok(self.bytes);
+        let result = match (self.failed.take(), self.sink.as_mut()) {
+            (Some(failure), _) => Err(failure),
+            (None, None) => return Ok(self.bytes),
+            (None, Some(sink)) => {
+                let done = async {
+                    sink.as_mut().finish().await?;
+                    client.batch_execute("COMMIT").await
+                };
+                timed_step(&mut self.busy, self.limit, done).await
+            }
         };
-        timed_step(&mut self.busy, self.limit, sink.as_mut().finish()).await?;
-        Ok(self.bytes)
+        match result {
+            Ok(()) => Ok(self.bytes),
+            Err(failure) => {
+                if let Failure::Db(_) = failure {
+                    // A session the server ended answers nothing; one that refused a row
+                    // leaves the transaction aborted until this.
+                    let _ = client.batch_execute("ROLLBACK").await;
+                }
+                Err(failure)
+            }
+        }
     }
 
     /// Every row kept, as one COPY body.

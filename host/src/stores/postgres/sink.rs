@@ -344,9 +344,14 @@ impl PgSink {
                 self.finish_transaction(result).await
             }
             Unit::Copy { body, .. } => match &self.upsert {
+                // In a transaction: an autocommit COPY reports success before it commits
+                // (see `super::copy_stream`).
                 None => {
-                    self.copy_into(&self.settings.table.quoted(), body.clone())
-                        .await
+                    self.client.batch_execute("BEGIN").await?;
+                    let result = self
+                        .copy_into(&self.settings.table.quoted(), body.clone())
+                        .await;
+                    self.finish_transaction(result).await
                 }
                 Some((keys, staging)) => {
                     self.client.batch_execute("BEGIN").await?;
@@ -819,7 +824,7 @@ impl PgSink {
                 if !buf.is_empty() {
                     open.send(buf.freeze()).await;
                 }
-                match open.finish().await {
+                match open.finish(&self.client).await {
                     Ok(bytes) => (Ok(bytes), None),
                     // Kept rows become a whole batch again, to be written in parts.
                     Err(f) => (
