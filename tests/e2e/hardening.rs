@@ -237,4 +237,6 @@ async fn a_batch_refused_at_commit_fails_the_copy() {
     assert_eq!(copy["status"], "Failed", "{copy}");
     assert_eq!(db.count("dst").await, 0);
     assert_eq!(copy["output"]["rowsCopied"], 0, "{copy}");
+    let message = copy["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("duplicate key"), "{message}");
 }

@@ -899,6 +899,7 @@ impl PgSink {
                 return Err(fail(line.saturating_sub(1), &error));
             }
         }
+        let reason = self.reason(&error);
         let ends = match unit {
             Unit::Copy { body, .. } if self.text_copy => text_row_ends(body),
             Unit::Copy { body, .. } => binary_row_ends(body)
@@ -952,9 +953,13 @@ impl PgSink {
             return Err(match bad.first() {
                 Some((i, e)) => fail(*i as u64, e),
                 // Every part went in on its own: the rows only fail together.
+                // A constraint checked at commit (DEFERRABLE) sees the rows together.
                 None => StoreError::with_kind(
                     StoreErrorKind::Data,
-                    format!("{at} failed, although each part of it can be written on its own"),
+                    format!(
+                        "{at} failed: {reason}; each part of it can be written on its own, so \
+                         a constraint checked at commit (DEFERRABLE) refuses the rows together"
+                    ),
                 ),
             });
         };
