@@ -88,12 +88,14 @@ impl TumblingWindowTrigger {
             "minute" => WindowFrequency::Minute,
             "hour" => WindowFrequency::Hour,
             "month" => WindowFrequency::Month,
-            _ => return Err(at.err(
-                &format!("{P}.frequency"),
-                format!(
+            _ => {
+                return Err(at.err(
+                    &format!("{P}.frequency"),
+                    format!(
                     "{frequency_text:?} is not a tumbling window frequency (Minute, Hour or Month)"
                 ),
-            )),
+                ))
+            }
         };
         let interval = match tp.get("interval") {
             Some(v) => at.int_in(v, &format!("{P}.interval"), 1..=i64::from(u32::MAX))? as u32,
