@@ -67,7 +67,7 @@ fn next(args: &NextArgs) -> Result<ExitCode> {
                 .take(count)
                 .map(|at| {
                     let local = at.with_timezone(&rec.zone);
-                    let text = if rec.zone == chrono_tz::Tz::UTC {
+                    let text = if matches!(rec.zone.name(), "UTC" | "Etc/UTC" | "Etc/GMT") {
                         format_utc(at)
                     } else {
                         format!(

@@ -222,11 +222,12 @@ impl Recurrence {
 
     /// `startTime` + k × `seconds` × `interval`: elapsed time, not wall-clock time.
     fn fixed_step(&self, from: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
-        let step = TimeDelta::try_seconds(seconds * i64::from(self.interval))?;
-        let k = (from - self.start).num_seconds() / step.num_seconds();
+        let step_seconds = seconds * i64::from(self.interval);
+        let step = TimeDelta::try_seconds(step_seconds)?;
+        let k = (from - self.start).num_seconds() / step_seconds;
         let mut at = self
             .start
-            .checked_add_signed(step.checked_mul(i32::try_from(k).ok()?)?)?;
+            .checked_add_signed(TimeDelta::try_seconds(k.checked_mul(step_seconds)?)?)?;
         while at < from {
             at = at.checked_add_signed(step)?;
         }

@@ -257,13 +257,16 @@ impl TumblingWindowTrigger {
 
     /// When a window's run is due: its end plus `delay`.
     pub fn fire_time(&self, window: &Window) -> DateTime<Utc> {
-        window.end + self.delay
+        window
+            .end
+            .checked_add_signed(self.delay)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The windows due at or after `instant`, in order, up to `endTime`. Windows due before it
     /// are the backfill a service starts at once; these are the ones still to come.
     pub fn windows_from(&self, instant: DateTime<Utc>) -> impl Iterator<Item = Window> + '_ {
-        let since = instant - self.delay;
+        let since = instant.checked_sub_signed(self.delay).unwrap_or(instant);
         let k0 = match self.frequency {
             WindowFrequency::Month => {
                 let months = |d: DateTime<Utc>| i64::from(d.year()) * 12 + i64::from(d.month0());
