@@ -758,3 +758,43 @@ fn git_integration_shape_and_other_types() {
     assert_eq!(t.name, "OnUpload");
     assert!(matches!(&t.kind, TriggerKind::Other(ty) if ty == "BlobEventsTrigger"));
 }
+
+/// The docs' "Time zone option" table: each `timeZone` value, its UTC offset outside daylight
+/// saving, and whether it observes daylight saving (checked in January and July 2027).
+#[test]
+fn documented_time_zone_values() {
+    use chrono::Offset;
+    let table: &[(&str, i32, bool)] = &[
+        ("UTC", 0, false),
+        ("Pacific Standard Time", -8 * 60, true),
+        ("Central Standard Time", -6 * 60, true),
+        ("Eastern Standard Time", -5 * 60, true),
+        ("GMT Standard Time", 0, true),
+        ("W. Europe Standard Time", 60, true),
+        ("India Standard Time", 5 * 60 + 30, false),
+        ("China Standard Time", 8 * 60, false),
+    ];
+    let offset_minutes = |zone: chrono_tz::Tz, instant: &str| {
+        at(instant)
+            .with_timezone(&zone)
+            .offset()
+            .fix()
+            .local_minus_utc()
+            / 60
+    };
+    for (name, standard, dst) in table {
+        let zone = super::time::resolve_zone(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            offset_minutes(zone, "2027-01-15T12:00:00Z"),
+            *standard,
+            "{name} in January"
+        );
+        let summer = standard + if *dst { 60 } else { 0 };
+        assert_eq!(
+            offset_minutes(zone, "2027-07-15T12:00:00Z"),
+            summer,
+            "{name} in July"
+        );
+    }
+    assert!(super::time::resolve_zone("Europe/Berlin").is_ok());
+}
