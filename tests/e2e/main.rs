@@ -46,4 +46,5 @@ mod service_sdk_runs;
 mod tenants;
 mod timeouts;
 mod tls;
+mod triggers;
 mod web;

@@ -9,6 +9,7 @@ pub mod pgcluster;
 pub mod plugin;
 pub mod service;
 pub mod tenant;
+pub mod trigger;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ pub enum Command {
     Serve(service::ServeArgs),
     /// Run queued pipeline runs of the service (start any number, on any machine).
     Worker(service::WorkerArgs),
+    /// Check triggers' recurrences: `next` prints when one would fire, running nothing.
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCommand),
 }
 
 #[derive(clap::Args)]
@@ -165,6 +169,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Tenant(c) => tenant::dispatch(c).await,
         Command::Serve(args) => service::serve(&args).await,
         Command::Worker(args) => service::worker(&args).await,
+        Command::Trigger(c) => trigger::dispatch(c),
     }
 }
 

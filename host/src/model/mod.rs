@@ -30,5 +30,6 @@ pub mod props;
 pub mod script;
 pub mod timespan;
 pub mod translator;
+pub mod trigger;
 pub mod warnings;
 pub mod web;
