@@ -489,17 +489,19 @@ pub const ALL_TYPES_COMPARE: &str = "id, i2, i4, i8, num, num_s, r, d, m, t, vc,
 /// The plugins of `guest-plugins/` (examples and hostile test plugins), built for wasm32-wasip2
 /// and installed as `name@version.wasm` into `target/sluice-test-plugins`, once per test
 /// process (cargo makes later builds no-ops). Fails loudly when the wasm target is missing.
+/// The hostile plugins are no default members of that workspace (users never build them), so
+/// this asks for every member.
 pub fn plugins_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let out = root.join("target").join("sluice-test-plugins");
-        let built = sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &out)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "building guest-plugins/ failed (run `rustup target add wasm32-wasip2`): {e:#}"
-                )
-            });
+        let built = sluice::plugins::build_plugins(
+            &root.join("guest-plugins"),
+            &out,
+            sluice::plugins::Members::All,
+        )
+        .unwrap_or_else(|e| panic!("building guest-plugins/ failed: {e:#}"));
         assert!(
             built.len() >= 7,
             "expected the example plugins in {}",
