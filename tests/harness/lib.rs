@@ -343,9 +343,19 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// [`sluice_env`], waiting at most `limit` (a hang guard, not a measurement).
 pub fn sluice_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    sluice_in(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        args,
+        env,
+        limit,
+    )
+}
+
+/// [`sluice_within`] in the working directory `cwd`, as a user typing in that folder.
+pub fn sluice_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let mut cmd = Command::new(sluice_bin());
     cmd.args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .current_dir(cwd)
         .env("SLUICE_PLUGIN_CACHE", plugin_cache_dir());
     for (k, v) in env {
         cmd.env(k, v);
