@@ -33,6 +33,7 @@ mod partition;
 mod pipeline;
 mod planning;
 mod plugin_limits;
+mod plugin_walkthrough;
 mod plugins;
 mod roundtrip;
 mod sandbox;

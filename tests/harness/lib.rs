@@ -343,9 +343,19 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// [`sluice_env`], waiting at most `limit` (a hang guard, not a measurement).
 pub fn sluice_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    sluice_in(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        args,
+        env,
+        limit,
+    )
+}
+
+/// [`sluice_within`] in the working directory `cwd`, as a user typing in that folder.
+pub fn sluice_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let mut cmd = Command::new(sluice_bin());
     cmd.args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .current_dir(cwd)
         .env("SLUICE_PLUGIN_CACHE", plugin_cache_dir());
     for (k, v) in env {
         cmd.env(k, v);
@@ -489,17 +499,19 @@ pub const ALL_TYPES_COMPARE: &str = "id, i2, i4, i8, num, num_s, r, d, m, t, vc,
 /// The plugins of `guest-plugins/` (examples and hostile test plugins), built for wasm32-wasip2
 /// and installed as `name@version.wasm` into `target/sluice-test-plugins`, once per test
 /// process (cargo makes later builds no-ops). Fails loudly when the wasm target is missing.
+/// The hostile plugins are no default members of that workspace (users never build them), so
+/// this asks for every member.
 pub fn plugins_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let out = root.join("target").join("sluice-test-plugins");
-        let built = sluice::plugins::build_guest_plugins(&root.join("guest-plugins"), &out)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "building guest-plugins/ failed (run `rustup target add wasm32-wasip2`): {e:#}"
-                )
-            });
+        let built = sluice::plugins::build_plugins(
+            &root.join("guest-plugins"),
+            &out,
+            sluice::plugins::Members::All,
+        )
+        .unwrap_or_else(|e| panic!("building guest-plugins/ failed: {e:#}"));
         assert!(
             built.len() >= 7,
             "expected the example plugins in {}",

@@ -28,6 +28,7 @@ pub struct DemoArgs {
     /// Folder for the CSV file (the `DemoFiles` linked service's root).
     #[arg(long, env = "SLUICE_DEMO_OUT", default_value = "sluice-out")]
     pub out: PathBuf,
+    /// How to print the run result on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

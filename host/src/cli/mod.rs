@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod pgcluster;
 pub mod plugin;
+mod plugin_template;
 pub mod service;
 pub mod tenant;
 pub mod trigger;
@@ -98,9 +99,12 @@ pub struct RunArgs {
     pub plugins: plugin::PluginArgs,
 }
 
+/// How a command prints its result on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Lines for people.
     Text,
+    /// One JSON document, camelCase keys (for scripts).
     Json,
 }
 

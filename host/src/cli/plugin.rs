@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Subcommand;
 
 use super::OutputFormat;
 use crate::copy::transform::PluginHost;
-use crate::plugins::{CompileLimits, PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
+use crate::plugins::{CompileLimits, Members, PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
 
 /// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,
 /// so a long-lived deployment sets its limits once.
@@ -139,19 +139,25 @@ pub enum PluginCommand {
     Inspect {
         /// A `.wasm` component.
         file: PathBuf,
+        /// How to print the description: text lines, or one JSON object (camelCase keys).
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
-    /// Build a plugin crate (or a workspace of them) for wasm32-wasip2 and install each
-    /// component as `name@version.wasm`.
+    /// Build a plugin crate (or the default members of a workspace of them) for wasm32-wasip2
+    /// and install each component as `name@version.wasm`.
     Build {
         /// The crate's directory (holding Cargo.toml).
         dir: PathBuf,
         /// Where to put the components (a factory's `plugins/` folder, say).
         #[arg(long, default_value = "plugins")]
         out: PathBuf,
+        /// Build every member of the workspace, not only its default members (in
+        /// `guest-plugins/` that adds the hostile plugins the sandbox tests use).
+        #[arg(long)]
+        workspace: bool,
     },
-    /// Create a new plugin crate from a template: a row transform ready to build.
+    /// Create a new plugin crate from a template: a row transform ready to build, with the
+    /// plugin SDK, the WIT interface and a pinned Cargo.lock inside it.
     New {
         /// The plugin's name (lower-case letters, digits and dashes).
         name: String,
@@ -164,6 +170,9 @@ pub enum PluginCommand {
         /// A factory folder whose `plugins/` folder is searched too.
         #[arg(long)]
         factory: Option<PathBuf>,
+        /// How to print the list: `id<TAB>path` lines, or a JSON array (camelCase keys).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
         #[command(flatten)]
         plugins: PluginArgs,
     },
@@ -187,15 +196,24 @@ pub fn dispatch(command: PluginCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::Build { dir, out } => {
-            for file in crate::plugins::build_guest_plugins(&dir, &out)? {
+        PluginCommand::Build {
+            dir,
+            out,
+            workspace,
+        } => {
+            let members = if workspace {
+                Members::All
+            } else {
+                Members::Default
+            };
+            for file in crate::plugins::build_plugins(&dir, &out, members)? {
                 println!("{}", file.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::New { name, dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            scaffold(&name, &dir)?;
+            super::plugin_template::scaffold(&name, &dir)?;
             println!(
                 "created {}; build it with: sluice plugin build {} --out <factory>/plugins",
                 dir.display(),
@@ -203,144 +221,61 @@ pub fn dispatch(command: PluginCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::List { factory, plugins } => {
-            let registry = PluginRegistry::new(plugins.dirs(factory.as_deref()));
-            let all = registry.available();
-            if all.is_empty() {
-                eprintln!(
-                    "no plugins in {}",
-                    registry
-                        .dirs()
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
+        PluginCommand::List {
+            factory,
+            output,
+            plugins,
+        } => list(factory.as_deref(), output, &plugins),
+    }
+}
+
+/// `sluice plugin list`: the plugins found, and where it looked when it found none.
+fn list(factory: Option<&Path>, output: OutputFormat, plugins: &PluginArgs) -> Result<ExitCode> {
+    let dirs = plugins.dirs(factory);
+    if dirs.is_empty() {
+        bail!(
+            "no plugin folders to look in: pass --plugins DIR (or set SLUICE_PLUGINS=DIR1:DIR2), \
+             or --factory PATH to look in PATH/plugins"
+        );
+    }
+    let registry = PluginRegistry::new(dirs);
+    let all = registry.available();
+    if all.is_empty() {
+        let looked: Vec<String> = registry
+            .dirs()
+            .iter()
+            .map(|d| {
+                if d.is_dir() {
+                    d.display().to_string()
+                } else {
+                    format!("{} (no such folder)", d.display())
+                }
+            })
+            .collect();
+        eprintln!("no plugins found; looked in: {}", looked.join(", "));
+    }
+    match output {
+        OutputFormat::Json => {
+            let entries: Vec<serde_json::Value> = all
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "id": e.id(),
+                        "name": e.name,
+                        "version": e.version.to_string(),
+                        "path": e.path,
+                        "sha256": e.sha256,
+                        "manifest": e.manifest,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+        }
+        OutputFormat::Text => {
             for e in all {
                 println!("{}\t{}", e.id(), e.path.display());
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
-
-/// Where the SDK lives: next to the host's sources in this repository.
-fn sdk_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("guest-plugins")
-        .join("sdk")
-}
-
-/// Writes a new plugin crate: Cargo.toml (its own workspace, release profile for small fast
-/// components) and a `lib.rs` that upper-cases chosen text columns.
-fn scaffold(name: &str, dir: &Path) -> Result<()> {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && name.starts_with(|c: char| c.is_ascii_lowercase());
-    if !valid {
-        bail!("plugin name {name:?}: use lower-case letters, digits and dashes, starting with a letter");
-    }
-    if dir.exists() {
-        bail!("{} already exists", dir.display());
-    }
-    let sdk = sdk_path();
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!(
-            "the plugin SDK is not at {} (run sluice from its source tree)",
-            sdk.display()
-        )
-    })?;
-    let lib = name.replace('-', "_");
-    let cargo = format!(
-        r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2021"
-publish = false
-
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-sluice-plugin-sdk = {{ path = {sdk:?} }}
-serde_json = "1"
-
-# A plugin is its own workspace, wherever it is created.
-[workspace]
-
-[profile.release]
-opt-level = 3
-lto = true
-codegen-units = 1
-panic = "abort"
-"#,
-        sdk = sdk.display().to_string()
-    );
-    let src = TEMPLATE
-        .replace("{{name}}", name)
-        .replace("{{type}}", &type_name(&lib));
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("Cargo.toml"), cargo)?;
-    std::fs::write(dir.join("src").join("lib.rs"), src)?;
-    Ok(())
-}
-
-fn type_name(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
-
-const TEMPLATE: &str = r#"//! `{{name}}`: upper-cases the text columns named in the config.
-//!
-//! Config: `{"columns": ["name"]}`
-
-use sluice_plugin_sdk::{config, Column, Emit, Info, Row, RowPlugin, Value};
-
-pub struct {{type}} {
-    columns: Vec<String>,
-}
-
-impl RowPlugin for {{type}} {
-    fn info() -> Info {
-        Info {
-            name: "{{name}}",
-            version: env!("CARGO_PKG_VERSION"),
-            description: "Upper-cases chosen text columns",
-        }
-    }
-
-    fn create(cfg: &serde_json::Value, input: &[Column]) -> Result<Self, String> {
-        config::check_keys(cfg, &["columns"])?;
-        let columns = config::str_list(cfg, "columns")?;
-        for c in &columns {
-            config::column_index(input, c, "columns")?; // fails create on an unknown column
-        }
-        Ok({{type}} { columns })
-    }
-
-    fn process(&mut self, mut row: Row, out: &mut Emit) -> Result<(), String> {
-        for c in &self.columns {
-            if let Some(Value::Text(s)) = row.get_mut(c) {
-                *s = s.to_uppercase();
-            }
-        }
-        out.row(row);
-        Ok(())
-    }
-}
-
-sluice_plugin_sdk::export_row_plugin!({{type}});
-"#;

@@ -45,6 +45,7 @@ pub enum TenantCommand {
     List {
         #[command(flatten)]
         db: ControlDbArgs,
+        /// How to print the result on stdout.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -68,6 +69,7 @@ pub enum TokenCommand {
         name: String,
         #[command(flatten)]
         db: ControlDbArgs,
+        /// How to print the result on stdout.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -93,6 +95,7 @@ pub struct CreateArgs {
     pub requests_per_second: Option<u32>,
     #[command(flatten)]
     pub db: ControlDbArgs,
+    /// How to print the result on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

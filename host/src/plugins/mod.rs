@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use budget::{BudgetScope, MemoryBudget};
-pub use build::build_guest_plugins;
+pub use build::{build_guest_plugins, build_plugins, Members};
 pub use registry::{PluginEntry, PluginRef, PluginRegistry, VersionSpec};
 pub use runtime::{
     default_cache_dir, inspect, LoadInfo, LoadSource, LoadedPlugin, PluginDescription,

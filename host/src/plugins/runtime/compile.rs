@@ -71,7 +71,9 @@ impl CompileSlots {
 }
 
 /// Refuses a component over the size caps before anything compiles it: its total size, then
-/// each function body of each core module inside it.
+/// each function body of each core module inside it. A file that is no component at all (a
+/// core module, or not WebAssembly) is refused first, saying so in those words rather than
+/// with a parser's complaint about its bytes.
 pub(super) fn check_size(
     id: &str,
     path: &Path,
@@ -83,6 +85,20 @@ pub(super) fn check_size(
         path: path.to_path_buf(),
         reason,
     };
+    if !wasmparser::Parser::is_component(bytes) {
+        let message = if wasmparser::Parser::is_core_wasm(bytes) {
+            "it is a core WebAssembly module, not a component; build plugins for wasm32-wasip2 \
+             (`sluice plugin build`)"
+        } else {
+            "it is not a WebAssembly component (a component starts with `\\0asm` and the \
+             component version; this file does not)"
+        };
+        return Err(PluginError::Compile {
+            plugin: id.to_string(),
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        });
+    }
     if bytes.len() as u64 > limits.max_wasm_bytes {
         return Err(refuse(format!(
             "it is {}, over the {} limit on a plugin's size",

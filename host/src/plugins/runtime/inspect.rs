@@ -10,8 +10,10 @@ use super::{export_names, LoadedPlugin, PluginRuntime, RuntimeConfig};
 use crate::plugins::guest_text::{one_line, GUEST_TEXT_MAX};
 use crate::plugins::{Call, PluginError, Tenant, WIT_PACKAGE, WIT_VERSION};
 
-/// What `sluice plugin inspect` shows about a file.
+/// What `sluice plugin inspect` shows about a file. Serialized in camelCase
+/// (`packageVersion`), like the run output and the REST API.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PluginDescription {
     pub path: PathBuf,
     pub sha256: String,
