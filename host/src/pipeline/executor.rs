@@ -62,6 +62,9 @@ pub struct RunState {
 #[derive(Clone, Default)]
 pub struct Frame {
     pub item: Option<Arc<Value>>,
+    /// Which iteration this is, for progress lines: `ForEach1[3]`, nested loops joined by
+    /// spaces (`Outer[0] Inner[2]`); `None` outside any ForEach.
+    pub iteration: Option<Arc<str>>,
     /// `{"output": ...}` of activities in this iteration, over the run's.
     pub local: Option<Arc<Mutex<Named>>>,
     /// Cancelled when the list must stop: the run's token for a pipeline's own list, the
