@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::{
-    HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle,
+    HumanBytes, HumanCount, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget,
+    ProgressStyle,
 };
 
 use super::context::RunObserver;
@@ -55,13 +56,13 @@ impl ProgressBoard {
     /// A new line for copy `label`, shown until the returned progress (all its clones) is
     /// dropped or finished.
     pub fn line(&self, label: &str) -> Progress {
-        let bar = self.multi.add(ProgressBar::no_length());
-        bar.set_style(style(None, self.colour));
-        bar.set_prefix(label.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Progress {
+        // Styled and labelled before it joins the board: its first frame is already complete.
+        let bar = ProgressBar::no_length()
+            .with_style(style(None, self.colour))
+            .with_prefix(label.to_string());
+        let progress = Progress {
             line: Arc::new(Line {
-                bar,
+                bar: self.multi.add(bar),
                 multi: self.multi.clone(),
                 colour: self.colour,
                 rows: AtomicU64::new(0),
@@ -69,7 +70,13 @@ impl ProgressBoard {
                 by_bytes: std::sync::atomic::AtomicBool::new(false),
             }),
             observer: None,
-        }
+        };
+        progress.describe();
+        progress
+            .line
+            .bar
+            .enable_steady_tick(std::time::Duration::from_millis(200));
+        progress
     }
 }
 
@@ -109,10 +116,10 @@ fn template(total: Option<SizeHint>, colour: bool) -> String {
     match total {
         None => format!("{spinner} {prefix}: {{human_pos}} rows {{msg}} [{{elapsed}}]"),
         Some(SizeHint::Rows(_)) => format!(
-            "{spinner} {prefix}: [{{wide_bar}}] {{human_pos}}/{{human_len}} rows {{percent}}% {{msg}} [{{elapsed}}, ETA {{eta}}]"
+            "{spinner} {prefix}: [{{bar:30}}] {{human_pos}}/{{human_len}} rows {{percent}}% {{msg}} [{{elapsed}}]"
         ),
         Some(SizeHint::Bytes(_)) => format!(
-            "{spinner} {prefix}: [{{wide_bar}}] {{binary_bytes}}/{{binary_total_bytes}} {{percent}}% {{msg}} [{{elapsed}}, ETA {{eta}}]"
+            "{spinner} {prefix}: [{{bar:30}}] {{binary_bytes}}/{{binary_total_bytes}} {{percent}}% {{msg}} [{{elapsed}}]"
         ),
     }
 }
@@ -177,18 +184,36 @@ impl Progress {
         self.describe();
     }
 
-    /// Sets the line's message: what the bar's own fields do not show.
+    /// Sets the line's message: what the bar's own fields do not show, and with a known
+    /// total the time left at the copy's average rate so far (indicatif's own estimate swings
+    /// with the batch-sized steps).
     fn describe(&self) {
         let line = &self.line;
         let rows = line.rows.load(Ordering::Relaxed);
         let bytes = line.bytes.load(Ordering::Relaxed);
         let secs = line.bar.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
-        let message = match (line.bar.length(), line.by_bytes.load(Ordering::Relaxed)) {
-            (Some(_), true) => format!("({} rows, {} rows/s)", HumanCount(rows), rate_text(rate)),
-            (Some(_), false) => format!("({} rows/s, {})", rate_text(rate), HumanBytes(bytes)),
-            (None, _) => format!("({} rows/s, {})", rate_text(rate), HumanBytes(bytes)),
+        let by_bytes = line.by_bytes.load(Ordering::Relaxed);
+        let mut message = if line.bar.length().is_some() && by_bytes {
+            format!(
+                "({} rows, {} rows/s",
+                HumanCount(rows),
+                HumanCount(rate as u64)
+            )
+        } else {
+            format!("({} rows/s, {}", HumanCount(rate as u64), HumanBytes(bytes))
         };
+        let position = line.bar.position();
+        if let Some(length) = line.bar.length() {
+            if position > 0 && secs > 0.0 {
+                let left = (length - position.min(length)) as f64 * secs / position as f64;
+                message.push_str(&format!(
+                    ", ETA {}",
+                    HumanDuration(std::time::Duration::from_secs_f64(left))
+                ));
+            }
+        }
+        message.push(')');
         line.bar.set_message(message);
     }
 
@@ -197,10 +222,6 @@ impl Progress {
         self.line.bar.finish_and_clear();
         self.line.multi.remove(&self.line.bar);
     }
-}
-
-fn rate_text(rate: f64) -> String {
-    HumanCount(rate as u64).to_string()
 }
 
 #[cfg(test)]
