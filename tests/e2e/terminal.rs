@@ -2,8 +2,9 @@
 //! pseudo-terminal (util-linux `script`) and read back with a terminal emulator (`vt100`), two
 //! parallel copies show exactly one live line each, with their labels and the tables' row
 //! totals from the catalog; the lines go when the copies end (no stale lines); log lines stay on
-//! lines of their own. Colour codes appear on a terminal, but not with `NO_COLOR`, and never on a
-//! stderr that is not a terminal.
+//! lines of their own; parallel ForEach iterations get a line each, named by index and item,
+//! and the summary names them the same way. Colour codes appear on a terminal, but not with
+//! `NO_COLOR`, and never on a stderr that is not a terminal.
 //!
 //! The copies are held mid-run, not raced: the test locks both sink tables, so both copies open
 //! their sources (their lines then show the totals) and wait on the locks until the test has
@@ -24,9 +25,30 @@ const COLS: u16 = 200;
 /// Rows in each source table.
 const SOURCE_ROWS: i64 = 50_000;
 
+/// A Copy activity `name` of whole table dataset `src` into `dst`.
+fn copy(name: &str, src: &str, dst: &str) -> serde_json::Value {
+    json!({"name": name, "type": "Copy",
+           "inputs": [{"referenceName": src, "type": "DatasetReference"}],
+           "outputs": [{"referenceName": dst, "type": "DatasetReference"}],
+           "typeProperties": {"source": {"type": "AzurePostgreSqlSource"},
+                              "sink": {"type": "AzurePostgreSqlSink"}}})
+}
+
 /// A factory with two independent copies (they run in parallel): `src1` -> `dst1` as
 /// `CopyOne` and `src2` -> `dst2` as `CopyTwo`, whole tables, in `db`'s schema.
 async fn two_copies(db: &TestDb) -> TestFactory {
+    let f = tables(db).await;
+    f.put(
+        "pipeline",
+        "P",
+        json!({"activities": [copy("CopyOne", "src1", "dst1"), copy("CopyTwo", "src2", "dst2")]}),
+    );
+    f
+}
+
+/// Tables `src1`, `src2` (analyzed, so the catalog knows their rows), empty `dst1`, `dst2`,
+/// and a dataset of the same name on each.
+async fn tables(db: &TestDb) -> TestFactory {
     for t in ["src1", "src2"] {
         db.exec(&format!(
             "CREATE TABLE {{s}}.{t} AS SELECT g AS id, md5(g::text) AS h \
@@ -41,18 +63,6 @@ async fn two_copies(db: &TestDb) -> TestFactory {
     for t in ["src1", "src2", "dst1", "dst2"] {
         f.table(t, "Pg", &db.schema, t);
     }
-    let copy = |name: &str, src: &str, dst: &str| {
-        json!({"name": name, "type": "Copy",
-               "inputs": [{"referenceName": src, "type": "DatasetReference"}],
-               "outputs": [{"referenceName": dst, "type": "DatasetReference"}],
-               "typeProperties": {"source": {"type": "AzurePostgreSqlSource"},
-                                  "sink": {"type": "AzurePostgreSqlSink"}}})
-    };
-    f.put(
-        "pipeline",
-        "P",
-        json!({"activities": [copy("CopyOne", "src1", "dst1"), copy("CopyTwo", "src2", "dst2")]}),
-    );
     f
 }
 
@@ -109,6 +119,39 @@ fn stream(child: &mut std::process::Child) -> tokio::sync::mpsc::UnboundedReceiv
         }
     });
     rx
+}
+
+/// Feeds the next chunk the terminal received to `term` (and `bytes`); false when the run has
+/// ended. A run silent for [`STEP_TIMEOUT`] fails the test (a hang guard).
+async fn feed(
+    chunks: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    term: &mut vt100::Parser,
+    bytes: &mut Vec<u8>,
+) -> bool {
+    let chunk = tokio::time::timeout(STEP_TIMEOUT, chunks.recv())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the run made no output for {STEP_TIMEOUT:?}; screen:\n{}",
+                dump(term.screen())
+            )
+        });
+    match chunk {
+        Some(chunk) => {
+            bytes.extend_from_slice(&chunk);
+            term.process(&chunk);
+            true
+        }
+        None => false,
+    }
+}
+
+fn emulator() -> vt100::Parser {
+    vt100::Parser::new(
+        std::num::NonZeroU16::new(ROWS).unwrap(),
+        std::num::NonZeroU16::new(COLS).unwrap(),
+        0,
+    )
 }
 
 /// The screen's rows that are a copy's progress line (`<label>: ...`).
@@ -172,26 +215,11 @@ async fn two_parallel_copies_show_one_live_line_each_and_leave_none_behind() {
 
     let mut run = Reaped(under_terminal(&factory, &[]));
     let mut chunks = stream(&mut run.0);
-    let mut term = vt100::Parser::new(
-        std::num::NonZeroU16::new(ROWS).unwrap(),
-        std::num::NonZeroU16::new(COLS).unwrap(),
-        0,
-    );
+    let mut term = emulator();
     let mut bytes = Vec::new();
     let mut stage = Stage::BothLive;
     let total = format!("/{} rows", "50,000");
-    loop {
-        let chunk = tokio::time::timeout(STEP_TIMEOUT, chunks.recv())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the run made no output for {STEP_TIMEOUT:?} at {stage:?}; screen:\n{}",
-                    dump(term.screen())
-                )
-            });
-        let Some(chunk) = chunk else { break };
-        bytes.extend_from_slice(&chunk);
-        term.process(&chunk);
+    while feed(&mut chunks, &mut term, &mut bytes).await {
         let screen = term.screen();
         let rows: Vec<String> = screen.rows(0, COLS).collect();
         let one = live_lines(screen, "CopyOne");
@@ -327,4 +355,60 @@ fn sgr_detection_finds_colour_and_ignores_cursor_moves() {
     assert!(has_sgr(b"\x1b[1;36mCopy"));
     assert!(!has_sgr(b"\x1b[1A\r\x1b[2K\x1b[1B"));
     assert!(!has_sgr(b"plain"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_foreach_iterations_get_a_line_each_named_by_item() {
+    let db = TestDb::new("terminal").await;
+    let factory = tables(&db).await;
+    factory.put(
+        "pipeline",
+        "P",
+        json!({"activities": [{"name": "Each", "type": "ForEach", "typeProperties": {
+            "items": {"value": "@createArray('a', 'b')", "type": "Expression"},
+            "isSequential": false,
+            "activities": [copy("CopyOne", "src1", "dst1")]}}]}),
+    );
+    let hold_dst = hold(&db, "dst1").await;
+
+    let mut run = Reaped(under_terminal(&factory, &[]));
+    let mut chunks = stream(&mut run.0);
+    let mut term = emulator();
+    let mut bytes = Vec::new();
+    let mut released = false;
+    while feed(&mut chunks, &mut term, &mut bytes).await {
+        let screen = term.screen();
+        let first = live_lines(screen, "Each[0:a] CopyOne");
+        let second = live_lines(screen, "Each[1:b] CopyOne");
+        assert!(
+            first.len() <= 1 && second.len() <= 1,
+            "an iteration has more than one line:\n{}",
+            dump(screen)
+        );
+        if !released && first.len() == 1 && second.len() == 1 {
+            hold_dst.batch_execute("COMMIT").await.unwrap();
+            released = true;
+        }
+    }
+    let status = run.0.wait().unwrap();
+    let screen = term.screen();
+    assert!(
+        released,
+        "the screen never showed both iterations' lines:\n{}",
+        dump(screen)
+    );
+    assert!(status.success(), "the run failed:\n{}", dump(screen));
+    let rows: Vec<String> = screen.rows(0, COLS).collect();
+    for iteration in ["Each[0:a]", "Each[1:b]"] {
+        let label = format!("{iteration} CopyOne");
+        assert!(live_lines(screen, &label).is_empty(), "{}", dump(screen));
+        // The summary tells the iterations apart too.
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(&format!("{label} (Copy): Succeeded, 50000 rows"))),
+            "{}",
+            dump(screen)
+        );
+    }
+    assert_eq!(db.count("dst1").await, 2 * SOURCE_ROWS);
 }

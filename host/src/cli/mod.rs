@@ -301,10 +301,12 @@ pub fn print_run(run: &PipelineRun, format: OutputFormat) -> Result<()> {
                 .iter()
                 .zip(json["activities"].as_array().into_iter().flatten())
             {
-                let mut line = format!(
-                    "  {} ({}): {:?}",
-                    a.activity_name, a.activity_type, a.status
-                );
+                // ForEach iterations told apart as on their progress lines.
+                let name = match &a.iteration {
+                    Some(iteration) => format!("{iteration} {}", a.activity_name),
+                    None => a.activity_name.clone(),
+                };
+                let mut line = format!("  {name} ({}): {:?}", a.activity_type, a.status);
                 let out = &j["output"];
                 if let (Some(rows), Some(secs)) =
                     (out["rowsCopied"].as_u64(), out["copyDuration"].as_f64())

@@ -45,11 +45,11 @@ pub async fn execute(
         ActivityKind::Copy => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            // An item shown in the label may hold a secret the run knows.
-            let label = state.ctx.redactor().redact(&match &frame.iteration {
+            // The iteration is masked already (see `for_each`).
+            let label = match &frame.iteration {
                 Some(iteration) => format!("{iteration} {}", a.name),
                 None => a.name.clone(),
-            });
+            };
             let bar = match &state.ctx.progress {
                 Some(board) => board.line(&label),
                 None => ProgressBoard::hidden().line(&label),
@@ -384,7 +384,15 @@ async fn for_each(
                 break;
             };
             let iteration = Frame {
-                iteration: Some(iteration_label(frame, &a.name, index, &item).into()),
+                // The item shown may hold a secret the run knows: masked here, for the
+                // progress line and the summary alike.
+                iteration: Some(
+                    state
+                        .ctx
+                        .redactor()
+                        .redact(&iteration_label(frame, &a.name, index, &item))
+                        .into(),
+                ),
                 item: Some(Arc::new(item)),
                 local: Some(Arc::new(Mutex::new(Named::new()))),
                 cancel: cancel.clone(),
