@@ -66,12 +66,17 @@ async fn tables(db: &TestDb) -> TestFactory {
     f
 }
 
-/// `sluice run <factory>` under a pseudo-terminal of [`ROWS`] x [`COLS`]; its stdout carries
-/// everything the terminal received. `env` is added; `NO_COLOR` is removed unless given.
-fn under_terminal(factory: &TestFactory, env: &[(&str, &str)]) -> std::process::Child {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+/// Quotes `s` for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `sluice run <factory> <tail>` under a pseudo-terminal of [`ROWS`] x [`COLS`]; its stdout
+/// carries everything the terminal received. `tail` is shell text (more arguments, a
+/// redirection). `env` is added; `NO_COLOR` is removed unless given.
+fn under_terminal(factory: &TestFactory, env: &[(&str, &str)], tail: &str) -> std::process::Child {
     let inner = format!(
-        "stty rows {ROWS} cols {COLS} && exec {} run {}",
+        "stty rows {ROWS} cols {COLS} && exec {} run {} {tail}",
         quote(sluice_bin().to_str().unwrap()),
         quote(factory.path().to_str().unwrap())
     );
@@ -213,7 +218,7 @@ async fn two_parallel_copies_show_one_live_line_each_and_leave_none_behind() {
     let hold_one = hold(&db, "dst1").await;
     let hold_two = hold(&db, "dst2").await;
 
-    let mut run = Reaped(under_terminal(&factory, &[]));
+    let mut run = Reaped(under_terminal(&factory, &[], ""));
     let mut chunks = stream(&mut run.0);
     let mut term = emulator();
     let mut bytes = Vec::new();
@@ -321,7 +326,7 @@ async fn no_colour_with_no_color_or_off_a_terminal() {
     let db = TestDb::new("terminal").await;
     let factory = two_copies(&db).await;
 
-    let mut run = Reaped(under_terminal(&factory, &[("NO_COLOR", "1")]));
+    let mut run = Reaped(under_terminal(&factory, &[("NO_COLOR", "1")], ""));
     let mut out = Vec::new();
     run.0.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     assert!(run.0.wait().unwrap().success());
@@ -371,7 +376,7 @@ async fn parallel_foreach_iterations_get_a_line_each_named_by_item() {
     );
     let hold_dst = hold(&db, "dst1").await;
 
-    let mut run = Reaped(under_terminal(&factory, &[]));
+    let mut run = Reaped(under_terminal(&factory, &[], ""));
     let mut chunks = stream(&mut run.0);
     let mut term = emulator();
     let mut bytes = Vec::new();
@@ -411,4 +416,48 @@ async fn parallel_foreach_iterations_get_a_line_each_named_by_item() {
         );
     }
     assert_eq!(db.count("dst1").await, 2 * SOURCE_ROWS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_keeps_progress_on_a_terminal_stderr() {
+    let db = TestDb::new("terminal").await;
+    let factory = two_copies(&db).await;
+    let hold_one = hold(&db, "dst1").await;
+    let hold_two = hold(&db, "dst2").await;
+    // stdout to a file (as `| jq` would take it), stderr on the terminal.
+    let out = tempfile::tempdir().unwrap();
+    let json_path = out.path().join("run.json");
+    let tail = format!("--output json > {}", quote(json_path.to_str().unwrap()));
+
+    let mut run = Reaped(under_terminal(&factory, &[], &tail));
+    let mut chunks = stream(&mut run.0);
+    let mut term = emulator();
+    let mut bytes = Vec::new();
+    let mut released = false;
+    while feed(&mut chunks, &mut term, &mut bytes).await {
+        let screen = term.screen();
+        let one = live_lines(screen, "CopyOne");
+        let two = live_lines(screen, "CopyTwo");
+        assert!(one.len() <= 1 && two.len() <= 1, "{}", dump(screen));
+        if !released && one.len() == 1 && two.len() == 1 {
+            hold_one.batch_execute("COMMIT").await.unwrap();
+            hold_two.batch_execute("COMMIT").await.unwrap();
+            released = true;
+        }
+    }
+    assert!(run.0.wait().unwrap().success(), "{}", dump(term.screen()));
+    assert!(
+        released,
+        "no progress lines on the terminal with --output json:\n{}",
+        dump(term.screen())
+    );
+    let stdout = std::fs::read_to_string(&json_path).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout holds only the run's JSON");
+    assert!(stdout.contains("\"activities\""), "{stdout}");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("\"activities\""),
+        "the JSON reached the terminal"
+    );
+    assert_eq!(json["status"], "Succeeded");
 }
