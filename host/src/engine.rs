@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::copy::context::{ActivityStarted, Replay, RunContext, RunIdentity, RunObserver};
+pub use crate::copy::progress::ProgressBoard;
 pub use crate::copy::transform::PluginHost;
 pub use crate::model::error::ModelError;
 pub use crate::model::load::Factory;
@@ -68,8 +69,10 @@ pub struct RunOptions {
     pub parameters: Vec<(String, String)>,
     /// Serves Copy activities' plugins; `None` runs no plugins.
     pub plugins: Option<Arc<PluginHost>>,
-    /// Draw progress bars on stderr (only shown on a terminal).
-    pub progress: bool,
+    /// Where to draw the copies' progress lines: a board the caller made
+    /// ([`ProgressBoard::stderr`] draws on stderr when it is a terminal; print logs through
+    /// its `suspend` so they land above the lines). `None` draws nothing.
+    pub progress: Option<ProgressBoard>,
     /// Told about activities and copy progress as the run goes.
     pub observer: Option<Arc<dyn RunObserver>>,
     /// More values to mask in everything the run reports (passwords given outside the
@@ -92,7 +95,7 @@ impl Default for RunOptions {
             tenant: String::new(),
             parameters: Vec::new(),
             plugins: None,
-            progress: false,
+            progress: None,
             observer: None,
             mask: Vec::new(),
             max_activity_runs: crate::copy::context::DEFAULT_MAX_ACTIVITY_RUNS,

@@ -45,6 +45,7 @@ mod service_runs;
 mod service_scale;
 mod service_sdk_runs;
 mod tenants;
+mod terminal;
 mod timeouts;
 mod tls;
 mod triggers;

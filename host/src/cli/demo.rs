@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::pgcluster::{ClusterOptions, TempCluster};
 use crate::cli::{print_run, OutputFormat};
-use crate::engine;
+use crate::engine::{self, ProgressBoard};
 use crate::model::load::Factory;
 use crate::model::pg_endpoint::PgEndpoint;
 use crate::pipeline::run::Status;
@@ -57,13 +57,14 @@ SELECT g, (g % 9973)::int, round((g % 100000) / 7.0, 2), g / 3.0,
 FROM generate_series(1, $1::bigint) AS g";
 
 /// Runs the demo; the cluster (if started) is stopped on every path.
-pub async fn run(args: DemoArgs) -> Result<ExitCode> {
+/// Progress lines go on `board`, the front end's (its logs print above them).
+pub async fn run(args: DemoArgs, board: ProgressBoard) -> Result<ExitCode> {
     if args.rows < 1 {
         bail!("--rows must be at least 1");
     }
     let factory_dir = locate_factory(&args.factory)?;
     let (endpoint, cluster) = server().await?;
-    let result = demo(&args, &factory_dir, &endpoint).await;
+    let result = demo(&args, &factory_dir, &endpoint, board).await;
     if let Some(mut c) = cluster {
         c.stop();
     }
@@ -112,6 +113,7 @@ async fn demo(
     args: &DemoArgs,
     factory_dir: &std::path::Path,
     endpoint: &PgEndpoint,
+    board: ProgressBoard,
 ) -> Result<ExitCode> {
     let client = connect(endpoint, "sluice demo").await?;
     client
@@ -139,7 +141,7 @@ async fn demo(
             serde_json::Value::String(args.out.display().to_string());
     }
     let options = engine::RunOptions {
-        progress: args.output == OutputFormat::Text,
+        progress: Some(board),
         ..engine::RunOptions::new("local")
     };
     let run = engine::start(Arc::new(factory), Some("DemoCopy"), options)

@@ -117,7 +117,10 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let colour = colour_on_stderr();
+    // One board for the process's runs: their copies' lines, with the logs printed above.
+    let board = crate::copy::progress::ProgressBoard::stderr(colour);
+    init_logging(cli.verbose, colour, &board);
     crate::secrets::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,7 +132,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, board)) {
         Ok(code) => code,
         Err(e) => {
             // Several problems (every unsupported activity of a pipeline) come one per line.
@@ -141,7 +144,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// Colour on stderr: only on a terminal, and not when `NO_COLOR` is set to anything
+/// (<https://no-color.org>).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Log lines through the progress board, so they print above the copies' lines instead of
+/// at the end of one; masked by [`crate::secrets::RedactingWriter`] as every log line is.
+struct BoardWriter(crate::copy::progress::ProgressBoard);
+
+impl std::io::Write for BoardWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .suspend(|| crate::secrets::RedactingWriter.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        crate::secrets::RedactingWriter.flush()
+    }
+}
+
+fn init_logging(verbose: u8, colour: bool, board: &crate::copy::progress::ProgressBoard) {
     let default = match verbose {
         0 => "sluice=info,warn",
         1 => "sluice=debug,info",
@@ -151,15 +176,22 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| crate::secrets::RedactingWriter)
+        .with_writer({
+            let board = board.clone();
+            move || BoardWriter(board.clone())
+        })
+        .with_ansi(colour)
         .with_target(false)
         .try_init();
 }
 
-async fn dispatch(command: Command) -> Result<ExitCode> {
+async fn dispatch(
+    command: Command,
+    board: crate::copy::progress::ProgressBoard,
+) -> Result<ExitCode> {
     match command {
         Command::Run(args) => {
-            let run = run(&args).await?;
+            let run = run(&args, Some(board)).await?;
             print_run(&run, args.output)?;
             Ok(if run.status == Status::Succeeded {
                 ExitCode::SUCCESS
@@ -168,7 +200,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             })
         }
         Command::Validate { path, connections } => validate(&path, &connections),
-        Command::Demo(args) => crate::cli::demo::run(args).await,
+        Command::Demo(args) => crate::cli::demo::run(args, board).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
         Command::Tenant(c) => tenant::dispatch(c).await,
         Command::Serve(args) => service::serve(&args).await,
@@ -194,14 +226,18 @@ fn apply_connections(
 }
 
 /// Loads the factory (with `--connection` overrides) and runs the chosen pipeline through the
-/// engine. Errors are masked with the run's redactor.
-pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
+/// engine, drawing its copies' progress on `progress` (with `--output json` too: the lines go
+/// to stderr, stdout holds only the JSON). Errors are masked with the run's redactor.
+pub async fn run(
+    args: &RunArgs,
+    progress: Option<crate::copy::progress::ProgressBoard>,
+) -> Result<PipelineRun> {
     let mut factory = Factory::load(&args.path)?;
     let passwords = apply_connections(&mut factory, &args.connections)?;
     let options = engine::RunOptions {
         parameters: args.params.clone(),
         plugins: Some(Arc::new(args.plugins.host(Some(&factory.root))?)),
-        progress: args.output == OutputFormat::Text,
+        progress,
         mask: passwords,
         max_activity_runs: args.max_activity_runs,
         max_concurrent_activity_runs: args.max_concurrent_activity_runs,
@@ -274,18 +310,21 @@ pub fn print_run(run: &PipelineRun, format: OutputFormat) -> Result<()> {
                 .iter()
                 .zip(json["activities"].as_array().into_iter().flatten())
             {
-                let mut line = format!(
-                    "  {} ({}): {:?}",
-                    a.activity_name, a.activity_type, a.status
-                );
+                // ForEach iterations told apart as on their progress lines.
+                let name = match &a.iteration {
+                    Some(iteration) => format!("{iteration} {}", a.activity_name),
+                    None => a.activity_name.clone(),
+                };
+                let mut line = format!("  {name} ({}): {:?}", a.activity_type, a.status);
                 let out = &j["output"];
                 if let (Some(rows), Some(secs)) =
                     (out["rowsCopied"].as_u64(), out["copyDuration"].as_f64())
                 {
                     let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
+                    // Binary units (KiB, MiB), as the progress lines show them.
                     line.push_str(&format!(
-                        ", {rows} rows, {:.1} MB read in {secs:.2}s ({rate:.0} rows/s)",
-                        out["dataRead"].as_u64().unwrap_or(0) as f64 / 1e6
+                        ", {rows} rows, {} read in {secs:.2}s ({rate:.0} rows/s)",
+                        indicatif::HumanBytes(out["dataRead"].as_u64().unwrap_or(0))
                     ));
                 }
                 if let Some(msg) = j["error"]["message"].as_str() {

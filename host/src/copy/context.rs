@@ -75,8 +75,8 @@ pub struct RunContext {
     pub secrets: SecretBook,
     /// Serves Copy activities' `transforms` and `rowMapper`; `None` runs no plugins.
     pub plugins: Option<Arc<PluginHost>>,
-    /// Draw progress bars (only shown when stderr is a terminal).
-    pub progress: bool,
+    /// Where the run's copies draw their progress lines; `None` draws none.
+    pub progress: Option<super::progress::ProgressBoard>,
     /// Cancelled from outside to stop the run: copies stop reading and abort their open
     /// write, control activities stop waiting.
     pub cancel: CancellationToken,
@@ -113,7 +113,7 @@ impl Default for RunContext {
             tenant: String::new(),
             secrets: SecretBook::default(),
             plugins: None,
-            progress: false,
+            progress: None,
             cancel: CancellationToken::new(),
             observer: None,
             running: Arc::default(),
@@ -188,8 +188,8 @@ impl RunContext {
         self
     }
 
-    /// The same context drawing progress bars or not.
-    pub fn with_progress(mut self, progress: bool) -> Self {
+    /// The same context drawing its copies' progress on `progress` (or not, for `None`).
+    pub fn with_progress(mut self, progress: Option<super::progress::ProgressBoard>) -> Self {
         self.progress = progress;
         self
     }

@@ -381,6 +381,7 @@ async fn copy_rows(
         r = open_source_reporting(&plan.source) => r?,
         _ = cancel.cancelled() => return Err(cancelled()),
     };
+    progress.set_size(source.size_hint());
     let (mut stages, sink_schema) = Stages::build(plan, plugins, source.schema(), skips).await?;
     let opened = tokio::select! {
         r = open_sink(&plan.sink, &sink_schema) => r,

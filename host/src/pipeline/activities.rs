@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::copy::progress::Progress;
+use crate::copy::progress::ProgressBoard;
 use crate::copy::runner::run_copy;
 use crate::model::params::{substitute, Named, Scope};
 use crate::model::pipeline::{Activity, ActivityKind};
@@ -45,8 +45,16 @@ pub async fn execute(
         ActivityKind::Copy => {
             let plan = crate::model::copy::resolve(factory, &a.raw, &a.at, &scope, &mut warnings)
                 .map_err(Failure::definition)?;
-            let bar =
-                Progress::new(&a.name, state.ctx.progress).observed(state.ctx.observer.clone());
+            // The iteration is masked already (see `for_each`).
+            let label = match &frame.iteration {
+                Some(iteration) => format!("{iteration} {}", a.name),
+                None => a.name.clone(),
+            };
+            let bar = match &state.ctx.progress {
+                Some(board) => board.line(&label),
+                None => ProgressBoard::hidden().line(&label),
+            }
+            .observed(state.ctx.observer.clone(), &a.name);
             // Boxed, as are the other large futures below: an activity's future is as large as
             // its largest arm, and a fan-out of control activities holds many at once.
             let out = Box::pin(run_copy(
@@ -151,7 +159,7 @@ pub async fn execute(
             run_nested_list(state, a, &branch, nested_frame(frame, cancel)).await?;
             Ok(json!({}))
         }
-        ActivityKind::ForEach => Box::pin(for_each(state, a, &scope, cancel)).await,
+        ActivityKind::ForEach => Box::pin(for_each(state, a, frame, &scope, cancel)).await,
         ActivityKind::Until => Box::pin(until(state, a, &nested_frame(frame, cancel))).await,
         ActivityKind::Filter => filter(a, &scope),
         ActivityKind::ExecutePipeline => Box::pin(execute_pipeline(state, a, &scope, cancel)).await,
@@ -338,6 +346,7 @@ fn inner_failure(state: &Arc<RunState>, a: &Activity, names: &[String]) -> Failu
 async fn for_each(
     state: &Arc<RunState>,
     a: &Activity,
+    frame: &Frame,
     scope: &Scope,
     cancel: &CancellationToken,
 ) -> Outcome {
@@ -366,13 +375,24 @@ async fn for_each(
     // 1,000,000-item loop hold a million tasks); in array order, so a sequential loop runs its
     // items one after the other in order.
     let count = items.len();
-    let mut pending = items.into_iter();
+    let mut pending = items.into_iter().enumerate();
     let mut tasks = tokio::task::JoinSet::new();
     let mut failed = 0usize;
     loop {
         while tasks.len() < width && !cancel.is_cancelled() {
-            let Some(item) = pending.next() else { break };
+            let Some((index, item)) = pending.next() else {
+                break;
+            };
             let iteration = Frame {
+                // The item shown may hold a secret the run knows: masked here, for the
+                // progress line and the summary alike.
+                iteration: Some(
+                    state
+                        .ctx
+                        .redactor()
+                        .redact(&iteration_label(frame, &a.name, index, &item))
+                        .into(),
+                ),
                 item: Some(Arc::new(item)),
                 local: Some(Arc::new(Mutex::new(Named::new()))),
                 cancel: cancel.clone(),
@@ -394,6 +414,23 @@ async fn for_each(
         return Err(f);
     }
     Ok(json!({ "ItemsCount": count }))
+}
+
+/// How a ForEach iteration is told apart on progress lines: the loop's name and the item's
+/// index, with the item itself when it is a short string or number (`ForEach1[3:sales]`),
+/// after the enclosing iterations' labels.
+fn iteration_label(frame: &Frame, name: &str, index: usize, item: &Value) -> String {
+    let shown = match item {
+        Value::String(s) if s.chars().count() <= 24 && !s.chars().any(char::is_control) => {
+            format!(":{s}")
+        }
+        Value::Number(n) => format!(":{n}"),
+        _ => String::new(),
+    };
+    match &frame.iteration {
+        Some(outer) => format!("{outer} {name}[{index}{shown}]"),
+        None => format!("{name}[{index}{shown}]"),
+    }
 }
 
 async fn until(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Outcome {
@@ -529,4 +566,30 @@ async fn execute_pipeline(
         ));
     }
     Ok(json!({"pipelineName": name, "pipelineRunId": run.run_id}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iteration_labels_name_the_index_and_short_items_inside_outer_loops() {
+        let top = Frame::default();
+        assert_eq!(
+            iteration_label(&top, "ForEach1", 3, &json!("sales")),
+            "ForEach1[3:sales]"
+        );
+        assert_eq!(iteration_label(&top, "L", 0, &json!(42)), "L[0:42]");
+        let long = json!("a value much too long to show on a progress line");
+        assert_eq!(iteration_label(&top, "L", 1, &long), "L[1]");
+        assert_eq!(iteration_label(&top, "L", 2, &json!({"t": "x"})), "L[2]");
+        let outer = Frame {
+            iteration: Some("Outer[1]".into()),
+            ..Frame::default()
+        };
+        assert_eq!(
+            iteration_label(&outer, "Inner", 0, &json!("a")),
+            "Outer[1] Inner[0:a]"
+        );
+    }
 }

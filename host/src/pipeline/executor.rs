@@ -62,6 +62,9 @@ pub struct RunState {
 #[derive(Clone, Default)]
 pub struct Frame {
     pub item: Option<Arc<Value>>,
+    /// Which iteration this is, for progress lines: `ForEach1[3]`, nested loops joined by
+    /// spaces (`Outer[0] Inner[2]`); `None` outside any ForEach.
+    pub iteration: Option<Arc<str>>,
     /// `{"output": ...}` of activities in this iteration, over the run's.
     pub local: Option<Arc<Mutex<Named>>>,
     /// Cancelled when the list must stop: the run's token for a pipeline's own list, the
@@ -509,6 +512,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
         activity_run_id,
         pipeline_run_id: state.run_id.clone(),
         activity_name: a.name.clone(),
+        iteration: frame.iteration.clone(),
         activity_type: a.activity_type.clone(),
         status,
         activity_run_start: Some(start.to_rfc3339()),
@@ -648,6 +652,7 @@ fn skipped(state: &RunState, a: &Activity) -> ActivityRun {
         pipeline_run_id: state.run_id.clone(),
         activity_run_end: None,
         activity_name: a.name.clone(),
+        iteration: None,
         activity_type: a.activity_type.clone(),
         status: Status::Skipped,
         activity_run_start: None,

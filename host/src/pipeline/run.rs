@@ -63,6 +63,10 @@ pub struct ActivityRun {
     /// The pipeline run the activity ran in (a child pipeline's for its activities).
     pub pipeline_run_id: String,
     pub activity_name: String,
+    /// The ForEach iteration it ran in (`ForEach1[3:sales]`, as its progress line shows it),
+    /// for the text summary; not part of ADF's record.
+    #[serde(skip)]
+    pub iteration: Option<std::sync::Arc<str>>,
     pub activity_type: String,
     pub status: Status,
     pub activity_run_start: Option<String>,

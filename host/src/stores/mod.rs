@@ -51,11 +51,25 @@ pub struct Committed {
     pub bytes: std::sync::atomic::AtomicU64,
 }
 
+/// A source's size as known before reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeHint {
+    /// About this many rows (a PostgreSQL table's catalog estimate).
+    Rows(u64),
+    /// Exactly this many bytes to read from the store (the files' sizes).
+    Bytes(u64),
+}
+
 /// A store that produces rows. Opening it (connect, describe) happens before `read`, so the
 /// schema is known before any row moves.
 #[async_trait]
 pub trait Source: Send {
     fn schema(&self) -> SchemaRef;
+    /// How much this source will read, when it can tell before reading (for progress only:
+    /// an estimate, never a limit).
+    fn size_hint(&self) -> Option<SizeHint> {
+        None
+    }
     /// The types of the columns, when this source can hand over undecoded binary COPY tuples
     /// (a PostgreSQL source whose column types are all built in). See
     /// [`Batch::raw`](crate::types::batch::Batch::raw).

@@ -630,3 +630,18 @@ async fn no_quote_mode_null_marker_is_matched_before_unescaping() {
     let (_, back, _, _) = read_all(&ds, 10).await.unwrap();
     assert_eq!(back, vec![vec![Value::Null, text("x")]]);
 }
+
+/// The size a file source announces for progress is what reading it takes from the store: the
+/// bar in bytes ends at its total.
+#[tokio::test]
+async fn the_size_hint_is_the_bytes_the_read_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", b"id,name\n1,x\n2,y\n");
+    write_file(dir.path(), "b.csv", b"id,name\n3,zzzz\n");
+    let ds = dataset(dir.path(), json!({"firstRowAsHeader": true}));
+    let hint = open_source(&ds).await.unwrap().size_hint();
+    assert_eq!(hint, Some(crate::stores::SizeHint::Bytes(16 + 15)));
+    let (_, rows, _, stats) = read_all(&ds, 10).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(Some(crate::stores::SizeHint::Bytes(stats.bytes_read)), hint);
+}

@@ -330,6 +330,13 @@ impl Source for FileSource {
         self.schema.clone()
     }
 
+    /// The listed files' sizes: what reading them takes from the store.
+    fn size_hint(&self) -> Option<crate::stores::SizeHint> {
+        Some(crate::stores::SizeHint::Bytes(
+            self.files.iter().map(|f| f.size).sum(),
+        ))
+    }
+
     fn skip_incompatible_rows(&mut self, log: SkipLog) {
         let _ = self.skips.set(log);
     }

@@ -49,6 +49,8 @@ pub struct PgSource {
     raw_types: Option<Arc<[Type]>>,
     /// Hand over undecoded tuples (`Source::use_raw_copy`).
     raw: bool,
+    /// The catalog's row estimate of a whole-table source, for progress.
+    estimated_rows: Option<u64>,
 }
 
 enum Mode {
@@ -172,8 +174,15 @@ impl PgSource {
                 SourceQuery::Query(q) => q.trim().trim_end_matches(';').trim().to_string(),
                 SourceQuery::Table(t) => format!("SELECT * FROM {}", t.quoted()),
             };
-            let d = client
-                .bounded(bound, describe_query(&client, &base, &what, dataset))
+            let described = async {
+                let estimated = estimate_rows(&client, query).await;
+                Ok::<_, StoreError>((
+                    estimated,
+                    describe_query(&client, &base, &what, dataset).await?,
+                ))
+            };
+            let (estimated_rows, d) = client
+                .bounded(bound, described)
                 .await
                 .map_err(unanswered)??;
             let copy_sql = d.copy_sql(&base);
@@ -187,6 +196,7 @@ impl PgSource {
                 mode: Mode::Single { copy_sql },
                 raw_types,
                 raw: false,
+                estimated_rows,
             });
         }
         let fail = |e: tokio_postgres::Error| {
@@ -196,6 +206,8 @@ impl PgSource {
             )
         };
         let planned = async {
+            // Before the transaction: a failed estimate must not abort it.
+            let estimated = estimate_rows(&client, query).await;
             set_timeout(&client, query_timeout).await.map_err(fail)?;
             client
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -209,9 +221,10 @@ impl PgSource {
             let plan =
                 partition::plan(&client, query, partitioning, parallel_copies, dataset).await?;
             let d = describe_query(&client, &plan.describe_sql, &what, dataset).await?;
-            Ok::<_, StoreError>((snapshot, plan, d))
+            Ok::<_, StoreError>((snapshot, plan, d, estimated))
         };
-        let (snapshot, plan, d) = client.bounded(bound, planned).await.map_err(unanswered)??;
+        let (snapshot, plan, d, estimated_rows) =
+            client.bounded(bound, planned).await.map_err(unanswered)??;
         let jobs: Vec<Job> = plan
             .parts
             .into_iter()
@@ -237,6 +250,7 @@ impl PgSource {
             client,
             raw_types,
             raw: false,
+            estimated_rows,
             schema: Schema::new(d.columns).into(),
             types: d.types,
             query_timeout,
@@ -258,6 +272,24 @@ impl PgSource {
             Mode::Parallel { report, .. } => Some(report.clone()),
         }
     }
+}
+
+/// The catalog's row estimate of a whole-table source (`reltuples`, as of the table's last
+/// VACUUM or ANALYZE); `None` for a query, or a table never analyzed (-1) or empty (0). It only
+/// sizes the progress line, so failing to read it is not an error.
+async fn estimate_rows(client: &Client, query: &SourceQuery) -> Option<u64> {
+    let SourceQuery::Table(t) = query else {
+        return None;
+    };
+    let row = client
+        .query_opt(
+            "SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)",
+            &[&t.quoted()],
+        )
+        .await
+        .ok()??;
+    let n: f64 = row.try_get(0).ok()?;
+    (n >= 1.0).then_some(n as u64)
 }
 
 async fn set_timeout(client: &Client, timeout: Duration) -> Result<(), tokio_postgres::Error> {
@@ -339,6 +371,10 @@ async fn stream_copy(
 impl Source for PgSource {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn size_hint(&self) -> Option<crate::stores::SizeHint> {
+        self.estimated_rows.map(crate::stores::SizeHint::Rows)
     }
 
     fn raw_copy_types(&self) -> Option<Arc<[Type]>> {
