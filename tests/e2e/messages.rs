@@ -153,7 +153,7 @@ fn an_adf_git_export_validates_without_warnings() {
     assert_eq!(run.stderr, "", "no warnings for what changes nothing");
     assert!(
         run.stdout
-            .ends_with("valid (2 linked services, 2 datasets, 1 pipelines)\n"),
+            .ends_with("valid (2 linked services, 2 datasets, 1 pipeline)\n"),
         "{}",
         run.stdout
     );
@@ -301,7 +301,7 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
         )
     );
     assert!(
-        run.stderr.ends_with("1 problem(s) found\n"),
+        run.stderr.ends_with("1 problem found\n"),
         "{:?}",
         run.stderr
     );
@@ -382,7 +382,7 @@ fn validate_reports_every_unsupported_activity() {
         assert!(line.starts_with(&head), "{line}");
     }
     assert!(
-        run.stderr.ends_with("3 problem(s) found\n"),
+        run.stderr.ends_with("3 problems found\n"),
         "{:?}",
         run.stderr
     );
