@@ -222,9 +222,10 @@ async fn one_warning_shared_by_many_activities_is_printed_once() {
                                 "activities": [copy("CopyA")]}}
         ]}),
     );
+    // CopyA runs inside the ForEach `Each`: it is named by its path.
     let expected = "property 'sourceRetryCount' is not implemented by Sluice; ignored (in 3 \
-        objects: pipeline 'P' activity 'CopyA' typeProperties.source; pipeline 'P' activity \
-        'CopyB' typeProperties.source; pipeline 'P' activity 'CopyC' typeProperties.source)";
+        objects: pipeline 'P' activity 'CopyB' typeProperties.source; pipeline 'P' activity \
+        'CopyC' typeProperties.source; pipeline 'P' activity 'Each/CopyA' typeProperties.source)";
 
     let run = validate(&f);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -371,7 +372,8 @@ fn validate_reports_every_unsupported_activity() {
     let errors = lines(&run, "error: ");
     let expected = [
         ("Notebook", "DatabricksNotebook"),
-        ("Hive", "HDInsightHive"),
+        // Nested in the ForEach `Each`: named by its path.
+        ("Each/Hive", "HDInsightHive"),
         ("Proc", "SqlServerStoredProcedure"),
     ];
     assert_eq!(errors.len(), expected.len(), "{}", run.stderr);
