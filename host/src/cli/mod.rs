@@ -48,10 +48,9 @@ pub enum Command {
         /// replaced by the server at URL (nothing connects to it).
         #[arg(long = "connection", value_name = "NAME=URL", value_parser = parse_key_value)]
         connections: Vec<(String, String)>,
-        /// The plugin options of `run`: plugins are looked for in the same folders (`--plugins`,
-        /// then the factory's `plugins/`); the limits are not used.
+        /// Plugins are looked for where `run` looks (`--plugins`, then the factory's `plugins/`).
         #[command(flatten)]
-        plugins: plugin::PluginArgs,
+        plugins: plugin::PluginDirArgs,
     },
     /// Fill a table with generated rows and copy it to a table and to CSV (see examples/demo).
     Demo(crate::cli::demo::DemoArgs),
@@ -215,7 +214,7 @@ pub async fn run(args: &RunArgs) -> Result<PipelineRun> {
 pub fn validate(
     path: &std::path::Path,
     connections: &[(String, String)],
-    plugins: &plugin::PluginArgs,
+    plugins: &plugin::PluginDirArgs,
 ) -> Result<ExitCode> {
     let mut factory = Factory::load(path)?;
     let passwords = apply_connections(&mut factory, connections)?;
