@@ -7,7 +7,10 @@
 //! when the activity starts, as ADF evaluates them.
 //!
 //! [`validate_factory`] plans every pipeline of a factory this way and reports every problem,
-//! not just the first.
+//! not just the first; it also checks what a run would find wrong only on reaching it (the
+//! variables, parameters, activities and child pipelines expressions and activities name, see
+//! [`super::references`]) and collects the plugins Copy activities use, for the caller that
+//! knows the plugin folders.
 
 use std::collections::BTreeSet;
 
