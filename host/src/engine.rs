@@ -32,6 +32,7 @@ pub use crate::model::error::ModelError;
 pub use crate::model::load::Factory;
 pub use crate::model::plan::Validation;
 pub use crate::pipeline::run::{ActivityRun, PipelineRun, Status};
+use crate::plugins::PluginRegistry;
 use crate::secrets::SecretBook;
 
 /// Why a run could not start or did not end normally. Messages are masked with the run's
@@ -55,9 +56,33 @@ pub fn load(path: impl AsRef<Path>) -> Result<Factory, EngineError> {
     Ok(Factory::load(path.as_ref())?)
 }
 
-/// Checks every definition and reference of a factory without connecting anywhere.
+/// Checks every definition and reference of a factory without connecting anywhere. Plugin
+/// references are checked for syntax only (see [`validate_with_plugins`]).
 pub fn validate(factory: &Factory) -> Validation {
     crate::model::plan::validate_factory(factory, &SecretBook::default())
+}
+
+/// Like [`validate`], and every plugin a Copy activity uses must be in `plugins`' folders
+/// (the ones a run searches), so a missing plugin is reported before a run fails on it.
+pub fn validate_with_plugins(factory: &Factory, plugins: &PluginRegistry) -> Validation {
+    let mut found = validate(factory);
+    let mut missing = Vec::new();
+    for use_ in &found.plugins {
+        // The syntax was checked when the activity was read: only a valid reference is kept.
+        let Ok(reference) = crate::plugins::PluginRef::parse(&use_.reference) else {
+            continue;
+        };
+        if let Err(e) = plugins.resolve(&reference) {
+            missing.push(format!("{}: property 'plugin': {e}", use_.at));
+        }
+    }
+    // The same plugin missing for several activities is reported for each of them, once.
+    for m in missing {
+        if !found.errors.contains(&m) {
+            found.errors.push(m);
+        }
+    }
+    found
 }
 
 /// How to run a pipeline.

@@ -153,7 +153,7 @@ fn an_adf_git_export_validates_without_warnings() {
     assert_eq!(run.stderr, "", "no warnings for what changes nothing");
     assert!(
         run.stdout
-            .ends_with("valid (2 linked services, 2 datasets, 1 pipelines)\n"),
+            .ends_with("valid (2 linked services, 2 datasets, 1 pipeline)\n"),
         "{}",
         run.stdout
     );
@@ -222,9 +222,10 @@ async fn one_warning_shared_by_many_activities_is_printed_once() {
                                 "activities": [copy("CopyA")]}}
         ]}),
     );
+    // CopyA runs inside the ForEach `Each`: it is named by its path.
     let expected = "property 'sourceRetryCount' is not implemented by Sluice; ignored (in 3 \
-        objects: pipeline 'P' activity 'CopyA' typeProperties.source; pipeline 'P' activity \
-        'CopyB' typeProperties.source; pipeline 'P' activity 'CopyC' typeProperties.source)";
+        objects: pipeline 'P' activity 'CopyB' typeProperties.source; pipeline 'P' activity \
+        'CopyC' typeProperties.source; pipeline 'P' activity 'Each/CopyA' typeProperties.source)";
 
     let run = validate(&f);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -301,7 +302,7 @@ async fn encrypted_credential_alone_is_one_error_naming_the_fix() {
         )
     );
     assert!(
-        run.stderr.ends_with("1 problem(s) found\n"),
+        run.stderr.ends_with("1 problem found\n"),
         "{:?}",
         run.stderr
     );
@@ -371,7 +372,8 @@ fn validate_reports_every_unsupported_activity() {
     let errors = lines(&run, "error: ");
     let expected = [
         ("Notebook", "DatabricksNotebook"),
-        ("Hive", "HDInsightHive"),
+        // Nested in the ForEach `Each`: named by its path.
+        ("Each/Hive", "HDInsightHive"),
         ("Proc", "SqlServerStoredProcedure"),
     ];
     assert_eq!(errors.len(), expected.len(), "{}", run.stderr);
@@ -382,7 +384,7 @@ fn validate_reports_every_unsupported_activity() {
         assert!(line.starts_with(&head), "{line}");
     }
     assert!(
-        run.stderr.ends_with("3 problem(s) found\n"),
+        run.stderr.ends_with("3 problems found\n"),
         "{:?}",
         run.stderr
     );

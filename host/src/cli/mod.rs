@@ -50,6 +50,9 @@ pub enum Command {
         /// replaced by the server at URL (nothing connects to it).
         #[arg(long = "connection", value_name = "NAME=URL", value_parser = parse_key_value)]
         connections: Vec<(String, String)>,
+        /// Plugins are looked for where `run` looks (`--plugins`, then the factory's `plugins/`).
+        #[command(flatten)]
+        plugins: plugin::PluginDirArgs,
     },
     /// Fill a table with generated rows and copy it to a table and to CSV (see examples/demo).
     Demo(crate::cli::demo::DemoArgs),
@@ -199,7 +202,11 @@ async fn dispatch(
                 ExitCode::FAILURE
             })
         }
-        Command::Validate { path, connections } => validate(&path, &connections),
+        Command::Validate {
+            path,
+            connections,
+            plugins,
+        } => validate(&path, &connections, &plugins),
         Command::Demo(args) => crate::cli::demo::run(args, board).await,
         Command::Plugin(c) => tokio::task::spawn_blocking(move || plugin::dispatch(c)).await?,
         Command::Tenant(c) => tenant::dispatch(c).await,
@@ -247,11 +254,17 @@ pub async fn run(
     Ok(handle.finish().await?)
 }
 
-/// Checks every linked service, dataset and pipeline; prints all problems, not just the first.
-pub fn validate(path: &std::path::Path, connections: &[(String, String)]) -> Result<ExitCode> {
+/// Checks every linked service, dataset and pipeline, and that every plugin is in the folders
+/// `run` would search; prints all problems, not just the first.
+pub fn validate(
+    path: &std::path::Path,
+    connections: &[(String, String)],
+    plugins: &plugin::PluginDirArgs,
+) -> Result<ExitCode> {
     let mut factory = Factory::load(path)?;
     let passwords = apply_connections(&mut factory, connections)?;
-    let mut found = engine::validate(&factory);
+    let registry = crate::plugins::PluginRegistry::new(plugins.dirs(Some(&factory.root)));
+    let mut found = engine::validate_with_plugins(&factory, &registry);
     let mask = crate::secrets::Redactor::default();
     for p in &passwords {
         mask.register(p.expose());
@@ -273,21 +286,12 @@ pub fn validate(path: &std::path::Path, connections: &[(String, String)]) -> Res
     for e in &found.errors {
         eprintln!("error: {e}");
     }
+    let summary = format!("{}: {}", path.display(), found.summary(&factory));
     if found.errors.is_empty() {
-        println!(
-            "{}: valid ({} linked services, {} datasets, {} pipelines)",
-            path.display(),
-            factory.linked_services.len(),
-            factory.datasets.len(),
-            factory.pipelines.len()
-        );
+        println!("{summary}");
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
-            "{}: {} problem(s) found",
-            path.display(),
-            found.errors.len()
-        );
+        eprintln!("{summary}");
         Ok(ExitCode::FAILURE)
     }
 }

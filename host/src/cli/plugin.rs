@@ -12,10 +12,10 @@ use super::OutputFormat;
 use crate::copy::transform::PluginHost;
 use crate::plugins::{CompileLimits, Members, PluginRegistry, RuntimeConfig, Tenant, TenantLimits};
 
-/// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,
-/// so a long-lived deployment sets its limits once.
+/// Where plugins are looked for: shared by `run`, `validate` (which checks that every plugin a
+/// factory uses is there) and `plugin list`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct PluginArgs {
+pub struct PluginDirArgs {
     /// Directory of plugins (`name@version.wasm` or `name.plugin.json`); repeatable, searched
     /// before the factory's own `plugins/` folder.
     #[arg(
@@ -25,6 +25,25 @@ pub struct PluginArgs {
         value_delimiter = ':'
     )]
     pub plugin_dirs: Vec<PathBuf>,
+}
+
+impl PluginDirArgs {
+    /// The directories searched, in order: the options' then `<factory>/plugins`.
+    pub fn dirs(&self, factory_root: Option<&Path>) -> Vec<PathBuf> {
+        let mut dirs = self.plugin_dirs.clone();
+        if let Some(root) = factory_root {
+            dirs.push(root.join("plugins"));
+        }
+        dirs
+    }
+}
+
+/// Plugin options shared by `run` and `plugin list`. Each also reads an environment variable,
+/// so a long-lived deployment sets its limits once.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PluginArgs {
+    #[command(flatten)]
+    pub folders: PluginDirArgs,
     /// Tenant the plugins run for (names it in errors and logs).
     #[arg(long, env = "SLUICE_TENANT", default_value = "default")]
     pub tenant: String,
@@ -96,11 +115,7 @@ impl PluginArgs {
 
     /// The directories searched, in order: the options' then `<factory>/plugins`.
     pub fn dirs(&self, factory_root: Option<&Path>) -> Vec<PathBuf> {
-        let mut dirs = self.plugin_dirs.clone();
-        if let Some(root) = factory_root {
-            dirs.push(root.join("plugins"));
-        }
-        dirs
+        self.folders.dirs(factory_root)
     }
 
     /// A plugin host for one run of the factory at `factory_root`.

@@ -26,6 +26,7 @@ mod eval;
 mod functions;
 mod lexer;
 mod parser;
+mod refs;
 mod value;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 /// The clock types of [`Context::now`], re-exported for callers without their own chrono.
 pub use chrono::{DateTime, Utc};
 pub use parser::{Expr, ExprKind};
+pub use refs::{references, RefKind, Reference};
 pub use value::to_text;
 
 /// An expression that could not be parsed or evaluated.

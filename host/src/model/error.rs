@@ -5,10 +5,12 @@ use std::path::PathBuf;
 /// A problem with the ADF JSON itself, found without connecting anywhere.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{path}: cannot read: {source}")]
+    /// The OS error is part of the message, not a `source`: error chains (`{:#}`) would
+    /// print it twice.
+    #[error("{path}: cannot read: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}:{column}: malformed JSON: {reason}")]
     Json {

@@ -136,9 +136,9 @@ impl Factory {
 
     /// Loads a factory folder or a single JSON file.
     pub fn load(path: &Path) -> Result<Factory, ModelError> {
-        let meta = std::fs::metadata(path).map_err(|source| ModelError::Io {
+        let meta = std::fs::metadata(path).map_err(|error| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let mut factory = Factory::default();
         if meta.is_dir() {
@@ -217,9 +217,9 @@ impl Factory {
 
     /// Reads a factory object (`factory/<name>.json`): its global parameters.
     fn load_factory_object(&mut self, file: &Path) -> Result<(), ModelError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(file).map_err(|error| ModelError::Io {
             path: file.to_path_buf(),
-            source,
+            error,
         })?;
         let value = parse_json(file, &text)?;
         let props = value.get("properties").cloned().unwrap_or(Value::Null);
@@ -242,9 +242,9 @@ impl Factory {
     }
 
     fn load_file(&mut self, file: &Path, kind: Option<Kind>) -> Result<(), ModelError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(file).map_err(|error| ModelError::Io {
             path: file.to_path_buf(),
-            source,
+            error,
         })?;
         self.add_text(file, &text, kind)
     }
@@ -341,9 +341,9 @@ fn classify(obj: &Value, props: &Value) -> Option<Kind> {
 }
 
 fn json_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ModelError::Io {
+    let entries = std::fs::read_dir(dir).map_err(|error| ModelError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)

@@ -9,6 +9,7 @@
 //! Layer: above `types`, `expr` and `secrets`; below the stores, which add I/O to these
 //! settings.
 
+pub mod control;
 pub mod copy;
 pub mod dataset;
 pub mod delete;
@@ -27,6 +28,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod plugin_ref;
 pub mod props;
+pub mod references;
 pub mod script;
 pub mod timespan;
 pub mod translator;

@@ -140,8 +140,11 @@ pub struct Activity {
     pub policy: Policy,
     /// The activity's JSON, for the activity's own resolver.
     pub raw: Value,
-    /// `pipeline 'P' activity 'A' (file)`, for messages.
+    /// `pipeline 'P' activity 'A'`, for messages; a nested activity is named by its path
+    /// (`ForEach1/Copy2`) so a message says where in the pipeline it is.
     pub at: String,
+    /// The activity's path: its name, after its enclosing control activities' (`ForEach1/Copy2`).
+    pub path: String,
     /// Nested activities of control activities, by property (`activities`,
     /// `ifTrueActivities`, `ifFalseActivities`).
     /// Shared, so running a list hands out references rather than copies of definitions.
@@ -206,7 +209,7 @@ impl Pipeline {
             .array("activities")?
             .ok_or_else(|| props.err("activities", "is required"))?;
         let mut all_names = BTreeSet::new();
-        let activities = parse_container(&def.name, &at, items, &mut all_names, warnings)?;
+        let activities = parse_container(&def.name, &at, "", items, &mut all_names, warnings)?;
         warnings.extend(props.unused());
         Ok(Pipeline {
             name: def.name.clone(),
@@ -296,9 +299,11 @@ fn typed_value(ty: &str, text: &str) -> Result<Value, String> {
 
 /// Parses one list of activities (a pipeline's or a control activity's): names unique across
 /// the whole pipeline (as ADF requires), `dependsOn` targets in the same list, no cycles.
+/// `parent` is the enclosing activity's path (empty at the top).
 fn parse_container(
     pipeline: &str,
     at: &str,
+    parent: &str,
     items: &[Value],
     all_names: &mut BTreeSet<String>,
     warnings: &mut Vec<String>,
@@ -307,7 +312,7 @@ fn parse_container(
     // Every activity is parsed, so `validate` reports each unsupported or bad one, not the first.
     let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        match parse_activity(pipeline, at, i, item, all_names, warnings) {
+        match parse_activity(pipeline, at, parent, i, item, all_names, warnings) {
             Ok(a) => activities.push(a),
             Err(e) => errors.push(e),
         }
@@ -335,6 +340,7 @@ fn parse_container(
 fn parse_activity(
     pipeline: &str,
     pat: &str,
+    parent: &str,
     i: usize,
     item: &Value,
     all_names: &mut BTreeSet<String>,
@@ -342,7 +348,12 @@ fn parse_activity(
 ) -> Result<Activity, ModelError> {
     let p = Props::of(format!("{pat} activities[{i}]"), item)?;
     let name = p.req_str("name")?.to_string();
-    let at = format!("pipeline '{pipeline}' activity '{name}'");
+    let path = if parent.is_empty() {
+        name.clone()
+    } else {
+        format!("{parent}/{name}")
+    };
+    let at = format!("pipeline '{pipeline}' activity '{path}'");
     let p = Props::of(at.clone(), item)?;
     p.accept("name");
     if !all_names.insert(name.clone()) {
@@ -433,13 +444,13 @@ fn parse_activity(
             }
         };
         let inner_at = format!("{at} typeProperties.{key}");
-        let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
+        let inner = parse_container(pipeline, &inner_at, &path, list, all_names, warnings)?;
         nested.insert(key.to_string(), Arc::new(inner));
     }
     if kind == ActivityKind::Switch {
         for (key, list) in switch_lists(&p, item)? {
             let inner_at = format!("{at} typeProperties.{key}");
-            let inner = parse_container(pipeline, &inner_at, list, all_names, warnings)?;
+            let inner = parse_container(pipeline, &inner_at, &path, list, all_names, warnings)?;
             nested.insert(key, Arc::new(inner));
         }
     }
@@ -452,6 +463,7 @@ fn parse_activity(
         policy,
         raw: item.clone(),
         at,
+        path,
         nested,
     })
 }

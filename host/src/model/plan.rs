@@ -7,12 +7,16 @@
 //! when the activity starts, as ADF evaluates them.
 //!
 //! [`validate_factory`] plans every pipeline of a factory this way and reports every problem,
-//! not just the first.
+//! not just the first; it also checks what a run would find wrong only on reaching it (the
+//! variables, parameters, activities and child pipelines expressions and activities name, see
+//! [`super::references`]) and collects the plugins Copy activities use, for the caller that
+//! knows the plugin folders.
 
 use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use super::copy::PluginUse;
 use super::error::ModelError;
 use super::load::{Factory, Kind};
 use super::params::Scope;
@@ -134,7 +138,7 @@ fn check_activities(
     warnings: &mut Vec<String>,
 ) -> Result<(), ModelError> {
     for a in activities {
-        check_activity(factory, a, scope, warnings)?;
+        check_activity(factory, a, scope, warnings, &mut Vec::new())?;
         for inner in a.nested.values() {
             check_activities(factory, inner, scope, warnings)?;
         }
@@ -142,34 +146,46 @@ fn check_activities(
     Ok(())
 }
 
-/// Like [`check_activities`], but every activity is checked and every error kept (`validate`).
+/// What [`check_every_activity`] gathers for `validate`.
+struct Found<'a> {
+    warnings: &'a mut Vec<String>,
+    errors: &'a mut Vec<String>,
+    plugins: &'a mut Vec<PluginUse>,
+}
+
+/// Like [`check_activities`], but every activity is checked and every error kept (`validate`),
+/// and the plugins Copy activities use are collected.
 fn check_every_activity(
     factory: &Factory,
     activities: &[Activity],
     scope: &Scope,
-    warnings: &mut Vec<String>,
-    errors: &mut Vec<String>,
+    found: &mut Found<'_>,
 ) {
     for a in activities {
-        if let Err(e) = check_activity(factory, a, scope, warnings) {
-            errors.extend(e.messages());
+        if let Err(e) = check_activity(factory, a, scope, found.warnings, found.plugins) {
+            found.errors.extend(e.messages());
         }
         for inner in a.nested.values() {
-            check_every_activity(factory, inner, scope, warnings, errors);
+            check_every_activity(factory, inner, scope, found);
         }
     }
 }
 
-/// Resolves one activity's definition (references, properties) without running it.
+/// Resolves one activity's definition (references, properties) without running it; the
+/// plugins a Copy activity uses are added to `plugins`.
 fn check_activity(
     factory: &Factory,
     a: &Activity,
     scope: &Scope,
     warnings: &mut Vec<String>,
+    plugins: &mut Vec<PluginUse>,
 ) -> Result<(), ModelError> {
     match a.kind {
         ActivityKind::Copy => {
-            super::copy::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
+            let plan = super::copy::resolve(factory, &a.raw, &a.at, scope, warnings)?;
+            plugins.extend(plan.transforms);
+            plugins.extend(plan.row_mapper);
+            Ok(())
         }
         ActivityKind::Lookup => {
             super::lookup::resolve(factory, &a.raw, &a.at, scope, warnings).map(drop)
@@ -185,21 +201,30 @@ fn check_activity(
         }
         ActivityKind::WebActivity => super::web::resolve(&a.raw, &a.at, scope, warnings).map(drop),
         // Control activities evaluate their properties when they start; their expressions'
-        // syntax (and nesting depth) is checked now. Nested lists are checked as activities.
+        // syntax (and nesting depth) is checked now, and their property names. Nested lists
+        // are checked as activities.
         _ => {
+            super::control::check_properties(a, warnings)?;
             let Some(Value::Object(props)) = a.raw.get("typeProperties") else {
                 return Ok(());
             };
+            let mut errors = Vec::new();
             for (key, value) in props {
                 // A Switch's `cases` hold its nested lists (checked as activities).
                 if a.nested.contains_key(key) || (a.kind == ActivityKind::Switch && key == "cases")
                 {
                     continue;
                 }
-                crate::expr::validate(value, &format!("{} typeProperties.{key}", a.at))
-                    .map_err(|e| ModelError::Other(e.to_string()))?;
+                if let Err(e) =
+                    crate::expr::validate(value, &format!("{} typeProperties.{key}", a.at))
+                {
+                    errors.push(ModelError::Other(e.to_string()));
+                }
             }
-            Ok(())
+            match errors.is_empty() {
+                true => Ok(()),
+                false => Err(ModelError::several(errors)),
+            }
         }
     }
 }
@@ -211,6 +236,9 @@ pub struct Validation {
     pub warnings: Vec<String>,
     /// Key Vault references, fetched only when a pipeline runs.
     pub notes: Vec<String>,
+    /// The plugins Copy activities use, for a caller that knows the plugin folders to check
+    /// that each is there (`engine::validate_with_plugins`).
+    pub plugins: Vec<PluginUse>,
 }
 
 /// Checks every linked service, dataset and pipeline of a factory without connecting anywhere.
@@ -218,6 +246,7 @@ pub struct Validation {
 pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut errors = Vec::new();
     let mut warnings = factory.notices.clone();
+    let mut plugins = Vec::new();
     let collecting = book.collecting();
     let lenient = planning_scope(factory, Map::new(), book);
     // A linked service replaced with `--connection` is not read (as when the pipeline runs).
@@ -245,21 +274,23 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
             errors.extend(e.messages());
         }
     }
-    for name in factory.pipelines.keys() {
+    for (name, def) in &factory.pipelines {
         match pipelines::load(factory, name, &mut warnings) {
-            Ok(p) => match p.parameter_values(&[], true) {
-                Ok(params) => {
-                    let scope = planning_scope(factory, params, book);
-                    check_every_activity(
-                        factory,
-                        &p.activities,
-                        &scope,
-                        &mut warnings,
-                        &mut errors,
-                    );
+            Ok(p) => {
+                match p.parameter_values(&[], true) {
+                    Ok(params) => {
+                        let scope = planning_scope(factory, params, book);
+                        let mut found = Found {
+                            warnings: &mut warnings,
+                            errors: &mut errors,
+                            plugins: &mut plugins,
+                        };
+                        check_every_activity(factory, &p.activities, &scope, &mut found);
+                    }
+                    Err(e) => errors.extend(e.messages()),
                 }
-                Err(e) => errors.extend(e.messages()),
-            },
+                errors.extend(super::references::check_pipeline(factory, def, &p));
+            }
             Err(e) => errors.extend(e.messages()),
         }
     }
@@ -284,6 +315,33 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
         errors: errors.iter().map(|e| r.redact(e)).collect(),
         warnings: warnings.iter().map(|w| r.redact(w)).collect(),
         notes,
+        plugins,
+    }
+}
+
+impl Validation {
+    /// The last line `validate` prints: `valid (1 linked service, 2 datasets, 1 pipeline)` or
+    /// `3 problems found`.
+    pub fn summary(&self, factory: &Factory) -> String {
+        if self.errors.is_empty() {
+            format!(
+                "valid ({}, {}, {})",
+                count(factory.linked_services.len(), "linked service"),
+                count(factory.datasets.len(), "dataset"),
+                count(factory.pipelines.len(), "pipeline")
+            )
+        } else {
+            format!("{} found", count(self.errors.len(), "problem"))
+        }
+    }
+}
+
+/// `1 pipeline`, `2 pipelines`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

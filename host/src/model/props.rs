@@ -70,7 +70,19 @@ impl<'a> Props<'a> {
         let _ = self.get(key);
     }
 
+    /// An error about property `key`. When `key` is missing (it is required, or another
+    /// property needs it) and a property spelt nearly like it is present, the error says so:
+    /// the typo is the likely cause.
     pub fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
+        let mut reason = reason.into();
+        // A name differing only in case is what this reader reads (see [`Props::get`]).
+        let present = self.map.keys().any(|k| k.eq_ignore_ascii_case(key));
+        if !key.is_empty() && !present {
+            let typo = self.map.keys().find(|k| super::warnings::is_typo(k, key));
+            if let Some(k) = typo {
+                reason.push_str(&format!("; unknown property '{k}' (did you mean '{key}'?)"));
+            }
+        }
         ModelError::invalid(&self.path, key, reason)
     }
 

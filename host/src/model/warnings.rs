@@ -190,6 +190,14 @@ fn nearest(key: &str, understood: &BTreeSet<String>) -> Option<String> {
         .map(|(_, n)| n.to_string())
 }
 
+/// True when `written` is close enough to `meant` (but not the same name, ignoring case) to be
+/// a typo of it.
+pub fn is_typo(written: &str, meant: &str) -> bool {
+    let limit = if written.chars().count() <= 5 { 1 } else { 2 };
+    !written.eq_ignore_ascii_case(meant)
+        && distance(&written.to_ascii_lowercase(), &meant.to_ascii_lowercase()) <= limit
+}
+
 /// Levenshtein distance, with a transposition of neighbours counting as one edit.
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
