@@ -150,9 +150,9 @@ fn load_trigger(path: &Path, name: &str) -> Result<Trigger> {
     };
     let mut known = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(file).map_err(|error| ModelError::Io {
             path: file.clone(),
-            source,
+            error,
         })?;
         let json: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
             path: file.clone(),
