@@ -26,6 +26,7 @@ mod eval;
 mod functions;
 mod lexer;
 mod parser;
+pub mod timezone;
 mod value;
 
 use std::collections::HashMap;
