@@ -27,6 +27,7 @@ mod functions;
 mod lexer;
 mod parser;
 mod refs;
+pub mod timezone;
 mod value;
 
 use std::collections::HashMap;

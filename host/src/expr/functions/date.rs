@@ -5,7 +5,8 @@ use chrono::{Datelike, Duration, Months, NaiveDateTime, Timelike};
 use serde_json::Value;
 
 use super::{d, Args, Def, FnError};
-use crate::expr::datetime::{zone, Kind, Stamp, Zone};
+use crate::expr::datetime::{Kind, Stamp};
+use crate::expr::timezone::{resolve_zone_or_offset, Repeated, Zone};
 use crate::expr::value::Num;
 use crate::expr::Context;
 
@@ -188,10 +189,10 @@ fn utc_now(a: &mut Args, ctx: &dyn Context) -> R {
 
 fn the_zone(a: &Args, i: usize) -> Result<Zone, FnError> {
     let name = a.str(i)?;
-    zone(name).ok_or_else(|| {
+    resolve_zone_or_offset(name).map_err(|_| {
         a.fail_at(
             i,
-            format!("'{name}' is not a time zone sluice knows: use a Windows time zone name such as 'Pacific Standard Time', 'UTC', or an offset such as '+05:30'"),
+            format!("'{name}' is not a time zone sluice knows: use a Windows time zone name such as 'Pacific Standard Time', an IANA name such as 'Europe/Berlin', 'UTC', or an offset such as '+05:30'"),
         )
     })
 }
@@ -207,6 +208,16 @@ fn in_zone(dest: Zone, dest_name: &str, utc: NaiveDateTime) -> Stamp {
     }
 }
 
+/// The UTC time of a timestamp: as it is when it is UTC, else a wall-clock time in `src`. A
+/// time the fall-back change repeats is read as standard time (the second), as .NET does.
+fn to_utc(st: Stamp, src: Zone) -> NaiveDateTime {
+    if st.kind == Kind::Utc {
+        st.dt
+    } else {
+        src.local_to_utc(st.dt, Repeated::Second)
+    }
+}
+
 fn convert_from_utc(a: &mut Args, _: &dyn Context) -> R {
     let st = stamp(a, 0)?;
     let dest = the_zone(a, 1)?;
@@ -216,11 +227,7 @@ fn convert_from_utc(a: &mut Args, _: &dyn Context) -> R {
 fn convert_to_utc(a: &mut Args, _: &dyn Context) -> R {
     let st = stamp(a, 0)?;
     let src = the_zone(a, 1)?;
-    let utc = if st.kind == Kind::Utc {
-        st.dt
-    } else {
-        src.local_to_utc(st.dt)
-    };
+    let utc = to_utc(st, src);
     out(a, Stamp::utc(utc), 2)
 }
 
@@ -228,11 +235,7 @@ fn convert_time_zone(a: &mut Args, _: &dyn Context) -> R {
     let st = stamp(a, 0)?;
     let src = the_zone(a, 1)?;
     let dest = the_zone(a, 2)?;
-    let utc = if st.kind == Kind::Utc {
-        st.dt
-    } else {
-        src.local_to_utc(st.dt)
-    };
+    let utc = to_utc(st, src);
     out(a, in_zone(dest, a.str(2)?, utc), 3)
 }
 
@@ -328,6 +331,38 @@ mod tests {
         assert!(try_ev("addToTime('2018-01-01', 1, 'Fortnight')")
             .unwrap_err()
             .contains("not a time unit"));
+        // Zones the old hand-kept table lacked, from the database: Morocco keeps +01:00 but
+        // drops to +00:00 for Ramadan (2024-03-10 to 2024-04-14), and an IANA name.
+        assert_eq!(
+            ev("convertFromUtc('2024-01-15T12:00:00Z', 'Morocco Standard Time', 'HH:mm')"),
+            json!("13:00")
+        );
+        assert_eq!(
+            ev("convertFromUtc('2024-03-20T12:00:00Z', 'Morocco Standard Time', 'HH:mm')"),
+            json!("12:00")
+        );
+        assert_eq!(
+            ev("convertFromUtc('2018-07-01T12:00:00Z', 'America/Sao_Paulo', 's')"),
+            json!("2018-07-01T09:00:00")
+        );
+        // Fall back in New York, 2018-11-04: 01:30 happens twice and is read as standard
+        // time (EST, 06:30Z) as .NET does; the skipped 02:30 of 2018-03-11 is 03:30 EDT.
+        assert_eq!(
+            ev("convertToUtc('2018-11-04T01:30:00', 'Eastern Standard Time', 's')"),
+            json!("2018-11-04T06:30:00")
+        );
+        assert_eq!(
+            ev("convertToUtc('2018-03-11T02:30:00', 'Eastern Standard Time', 's')"),
+            json!("2018-03-11T07:30:00")
+        );
+        assert_eq!(
+            ev("convertTimeZone('2018-11-04T05:59:59Z', 'UTC', 'Eastern Standard Time', 'HH:mm:ss')"),
+            json!("01:59:59")
+        );
+        assert_eq!(
+            ev("convertTimeZone('2018-11-04T06:00:00Z', 'UTC', 'Eastern Standard Time', 'HH:mm:ss')"),
+            json!("01:00:00")
+        );
         assert!(try_ev("convertFromUtc('2018-01-01', 'Mars')")
             .unwrap_err()
             .contains("not a time zone"));

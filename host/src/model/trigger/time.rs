@@ -2,29 +2,19 @@
 //! Windows way ("Pacific Standard Time") or the IANA way ("Europe/Berlin"), and writes
 //! `startTime`/`endTime` either as UTC (`...Z`) or as wall-clock time in that zone.
 //!
-//! Zones come from a real time zone database (chrono-tz, IANA's tzdata) so daylight saving is
-//! that database's, never a hand-kept table; Windows names are mapped onto it by CLDR's
-//! `windowsZones` table as the `windows-timezones` crate ships it (the world-wide default,
-//! territory `001`, of each Windows name).
+//! Zones are [`crate::expr::timezone`]'s, the ones expressions use: a real time zone database
+//! (chrono-tz, IANA's tzdata), Windows names mapped onto it by CLDR's `windowsZones` table.
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use windows_timezones::WindowsTimezone;
 
-/// The zone named `name`: a Windows name (as ADF's portal writes) or an IANA one. The error
-/// says which forms are accepted.
+use crate::expr::timezone::{self, Repeated};
+
+/// The zone named `name`: a Windows name (as ADF's portal writes) or an IANA one. Fixed
+/// offsets, which expressions accept, are no trigger `timeZone`. The error says which forms
+/// are accepted.
 pub fn resolve_zone(name: &str) -> Result<Tz, String> {
-    let name = name.trim();
-    if let Ok(windows) = name.parse::<WindowsTimezone>() {
-        return Ok(windows.into());
-    }
-    name.parse::<Tz>().map_err(|_| {
-        format!(
-            "{name:?} is not a known time zone; expected a Windows name such as \
-             \"Pacific Standard Time\" or \"W. Europe Standard Time\", or an IANA name such as \
-             \"America/Los_Angeles\" or \"UTC\""
-        )
-    })
+    timezone::resolve_zone(name).map_err(|e| e.to_string())
 }
 
 /// Parses a trigger's `startTime`/`endTime`: with `Z` or an offset it is that instant; without,
@@ -60,18 +50,7 @@ pub fn parse_instant(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
 /// - a time that does not exist (spring forward, 02:30 on the day clocks jump from 02:00 to
 ///   03:00) is moved forward by the jump (03:30), so the run is late, never lost.
 pub fn local_to_utc(zone: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
-    match zone.from_local_datetime(&naive) {
-        LocalResult::Single(at) => at.with_timezone(&Utc),
-        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
-        LocalResult::None => {
-            // In a gap: read the time with the offset in force before the jump, which places
-            // it the jump's length later on the wall clock. A day back is before any gap
-            // (gaps are hours long) and after any earlier one.
-            let before = naive - TimeDelta::days(1);
-            let offset = zone.offset_from_utc_datetime(&before).fix();
-            (naive - TimeDelta::seconds(i64::from(offset.local_minus_utc()))).and_utc()
-        }
-    }
+    timezone::local_to_utc(&zone, naive, Repeated::First)
 }
 
 /// Formats an instant as ADF prints them (`2027-05-03T08:00:00Z`; fractions only when set).
