@@ -266,11 +266,13 @@ impl Factory {
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
-                    ModelError::invalid(&at, "name", "every definition needs a string `name`")
+                    let reason = "every definition needs a string `name`";
+                    ModelError::invalid(&at, "name", misspelt(&obj, "name", reason))
                 })?
                 .to_string();
             let properties = obj.get("properties").cloned().ok_or_else(|| {
-                ModelError::invalid(&format!("{at} '{name}'"), "properties", "is required")
+                let reason = misspelt(&obj, "properties", "is required");
+                ModelError::invalid(&format!("{at} '{name}'"), "properties", reason)
             })?;
             let arm_type = obj.get("type").and_then(Value::as_str).unwrap_or("");
             if kind.is_none() && globals::is_factory_type(arm_type) {
@@ -382,9 +384,42 @@ pub fn write_definition(
     std::fs::write(folder.join(format!("{name}.json")), text)
 }
 
+/// `reason` for a missing top-level `property`, naming a key of `obj` that looks like a typo of
+/// it (`nmae` for `name`), so the message points at the line to fix.
+fn misspelt(obj: &Value, property: &str, reason: &str) -> String {
+    let typo = obj
+        .as_object()
+        .and_then(|o| o.keys().find(|k| super::warnings::is_typo(k, property)));
+    match typo {
+        Some(k) => format!("{reason}; unknown property '{k}' (did you mean '{property}'?)"),
+        None => reason.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_top_level_name_or_properties_is_named() {
+        let file = Path::new("pipeline/P.json");
+        let e = Factory::from_json_text(file, r#"{"nmae":"P","properties":{"activities":[]}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("unknown property 'nmae' (did you mean 'name'?)"),
+            "{e}"
+        );
+        let e = Factory::from_json_text(file, r#"{"name":"P","propreties":{"activities":[]}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("unknown property 'propreties' (did you mean 'properties'?)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn malformed_json_names_file_line_and_column() {
