@@ -83,6 +83,7 @@ pub(crate) async fn create(
         start_activity,
         start_from_failure,
         invoked_by: None,
+        trigger: None,
     };
     let row = control.create_run(new).await?;
     tracing::Span::current().record("run_id", row.run_id.to_string());

@@ -42,7 +42,7 @@ pub use tenants::{CreatedTenant, NewTenant, TenantInfo};
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};
 
 /// `host/migrations/V<n>__<name>.sql`, embedded at build time (V1 the schema, V2 the run
-/// group index). The macro does not watch the folder: a new file needs this crate rebuilt.
+/// group index, V3 triggers and their runs). The macro does not watch the folder: a new file needs this crate rebuilt.
 mod embedded {
     refinery::embed_migrations!("migrations");
 }

@@ -77,6 +77,8 @@ pub struct NewRun {
     pub start_from_failure: bool,
     /// ADF's `invokedBy`; `None`: a manual run.
     pub invoked_by: Option<Value>,
+    /// What `@trigger()` reads in a run a trigger started; `None`: a manual run.
+    pub trigger: Option<Value>,
 }
 
 /// A pipeline run as stored.
@@ -106,6 +108,8 @@ pub struct RunRow {
     pub lease_until: Option<DateTime<Utc>>,
     pub cancel_requested: bool,
     pub annotations: Value,
+    /// What `@trigger()` reads, for a run a trigger started.
+    pub trigger: Option<Value>,
 }
 
 /// An activity run as stored. `pipeline_name` is filled on reads (from the run) and ignored
@@ -228,7 +232,7 @@ pub(crate) const RUN_COLUMNS: &str = "r.run_id, r.tenant_id, r.resource_group, r
     WHERE l.run_group_id = r.run_group_id AND l.queued_at > r.queued_at) AS is_latest, \
     r.parameters, r.status, r.message, r.invoked_by, r.is_recovery, r.reference_run_id, \
     r.start_activity, r.start_from_failure, r.run_start, r.run_end, r.queued_at, \
-    r.last_updated, r.worker, r.lease_until, r.cancel_requested, r.annotations";
+    r.last_updated, r.worker, r.lease_until, r.cancel_requested, r.annotations, r.trigger_info";
 
 pub(crate) fn run_from_row(row: &Row) -> RunRow {
     let status: String = row.get(8);
@@ -256,6 +260,7 @@ pub(crate) fn run_from_row(row: &Row) -> RunRow {
         lease_until: row.get(20),
         cancel_requested: row.get(21),
         annotations: row.get(22),
+        trigger: row.get(23),
     }
 }
 
@@ -289,7 +294,19 @@ impl Control {
     pub async fn create_run(&self, r: NewRun) -> Result<RunRow, ControlError> {
         let mut client = self.pool.get().await?;
         let mut tx = client.transaction().await?;
-        let factory_id = factory_id(&*tx, r.tenant_id, &r.resource_group, &r.factory).await?;
+        let row = self.create_run_in(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// [`Control::create_run`] inside the caller's transaction, so a trigger's claim of an
+    /// instant and the runs it starts commit together (exactly once).
+    pub async fn create_run_in(
+        &self,
+        tx: &mut deadpool_postgres::Transaction<'_>,
+        r: NewRun,
+    ) -> Result<RunRow, ControlError> {
+        let factory_id = factory_id(&**tx, r.tenant_id, &r.resource_group, &r.factory).await?;
         let factory_row = tx
             .query_one(
                 "SELECT resource_group, name FROM sluice.factories WHERE id = $1",
@@ -334,8 +351,8 @@ impl Control {
         tx.execute(
             "INSERT INTO sluice.runs (run_id, tenant_id, factory_id, resource_group, factory, \
              pipeline_name, run_group_id, parameters, status, invoked_by, is_recovery, \
-             reference_run_id, start_activity, start_from_failure, annotations) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Queued', $9, $10, $11, $12, $13, $14)",
+             reference_run_id, start_activity, start_from_failure, annotations, trigger_info) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Queued', $9, $10, $11, $12, $13, $14, $15)",
             &[
                 &run_id,
                 &r.tenant_id,
@@ -351,13 +368,13 @@ impl Control {
                 &r.start_activity,
                 &r.start_from_failure,
                 &annotations,
+                &r.trigger,
             ],
         )
         .await?;
-        queue::enqueue_run(&self.pool, &mut tx, run_id).await?;
+        queue::enqueue_run(&self.pool, tx, run_id).await?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM sluice.runs r WHERE r.run_id = $1");
         let row = tx.query_one(&sql, &[&run_id]).await?;
-        tx.commit().await?;
         Ok(run_from_row(&row))
     }
 
