@@ -112,6 +112,12 @@ pub struct RunOptions {
     pub identity: Option<RunIdentity>,
     /// What a rerun takes over from the run it recovers.
     pub replay: Option<Replay>,
+    /// The record `@trigger()` returns, for a run a trigger started (`{"name", "type",
+    /// "startTime", "scheduledTime", "runId"}`, and `"outputs": {"windowStartTime",
+    /// "windowEndTime"}` for a tumbling window). With it, `parameters` are the trigger's as
+    /// written and are evaluated over it before the run is planned, and `pipeline()`'s
+    /// `TriggerType`, `TriggerName`, `TriggerId` and `TriggerTime` come from it.
+    pub trigger: Option<serde_json::Value>,
 }
 
 impl Default for RunOptions {
@@ -128,6 +134,7 @@ impl Default for RunOptions {
                 crate::copy::context::DEFAULT_MAX_CONCURRENT_ACTIVITY_RUNS,
             identity: None,
             replay: None,
+            trigger: None,
         }
     }
 }
@@ -190,12 +197,22 @@ pub async fn start(
     ctx.observer = options.observer;
     ctx.identity = options.identity.map(Arc::new);
     ctx.replay = options.replay.map(Arc::new);
+    ctx.trigger = options.trigger.map(Arc::new);
     for s in &options.mask {
         ctx.redactor().register(s.expose());
     }
     let masked = |e: ModelError| EngineError::Plan(ctx.redactor().redact(&e.to_string()));
     let name = crate::model::plan::choose_pipeline(&factory, pipeline).map_err(masked)?;
-    let plan = crate::model::plan::plan_run(&factory, &name, &options.parameters, &ctx.secrets)
+    let parameters = match &ctx.trigger {
+        Some(trigger) => crate::model::params::trigger_parameter_texts(
+            &options.parameters,
+            trigger,
+            &factory.global_parameters,
+        )
+        .map_err(masked)?,
+        None => options.parameters,
+    };
+    let plan = crate::model::plan::plan_run(&factory, &name, &parameters, &ctx.secrets)
         .map_err(masked)?;
     let vaults = crate::model::plan::vault_addresses_of(&factory, &ctx.secrets).map_err(masked)?;
     ctx.secrets.fetch(vaults).await;

@@ -96,6 +96,10 @@ pub struct RunContext {
     pub identity: Option<Arc<RunIdentity>>,
     /// What a rerun takes over from the run it recovers (top-level activities only).
     pub replay: Option<Arc<Replay>>,
+    /// `trigger()` for a run a trigger started (`{"name", "type", "startTime",
+    /// "scheduledTime", "runId", "outputs"?}`); `None` for a manual run. Child pipelines see
+    /// their parent's.
+    pub trigger: Option<Arc<serde_json::Value>>,
 }
 
 #[derive(Default)]
@@ -122,6 +126,7 @@ impl Default for RunContext {
             activity_runs: Arc::default(),
             identity: None,
             replay: None,
+            trigger: None,
         }
     }
 }

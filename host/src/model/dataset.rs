@@ -84,6 +84,7 @@ pub fn linked(
         linked_service: Value::Object(values),
         lenient: scope.lenient,
         secrets: scope.secrets.clone(),
+        trigger: scope.trigger.clone(),
         ..Scope::with_pipeline(scope.pipeline.clone())
     };
     let props = substitute(&def.properties, &ls_scope, from)?;
@@ -157,6 +158,7 @@ pub fn resolve(
     let ds_scope = Scope {
         dataset: Value::Object(values),
         lenient: scope.lenient,
+        trigger: scope.trigger.clone(),
         ..Scope::with_pipeline(scope.pipeline.clone())
     };
     let properties = substitute(&def.properties, &ds_scope, &at)?;

@@ -3,9 +3,10 @@
 //! holding one object or an array of objects.
 //!
 //! The other parts of a git-integration folder are sorted here too: the factory object
-//! (`factory/<name>.json`) gives the global parameters; folders and root files Sluice has no
-//! use for (`trigger/`, `dataflow/`, `integrationRuntime/`, `publish_config.json`, ...) are
-//! passed over with one notice listing them.
+//! (`factory/<name>.json`) gives the global parameters; triggers (`trigger/`) are kept for
+//! `validate` and the service (a run ignores them); folders and root files Sluice has no use
+//! for (`dataflow/`, `integrationRuntime/`, `publish_config.json`, ...) are passed over with
+//! one notice listing them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,7 @@ use super::error::ModelError;
 use super::globals;
 
 /// Folders of ADF's git integration that hold nothing Sluice runs.
-const SKIPPED_FOLDERS: [&str; 5] = [
-    "trigger",
+const SKIPPED_FOLDERS: [&str; 4] = [
     "dataflow",
     "integrationRuntime",
     "managedVirtualNetwork",
@@ -70,7 +70,11 @@ pub struct Factory {
     pub linked_services: BTreeMap<String, Definition>,
     pub datasets: BTreeMap<String, Definition>,
     pub pipelines: BTreeMap<String, Definition>,
-    /// Notices about files that were passed over (triggers, integration runtimes, ...).
+    /// Trigger definitions (`trigger/*.json`) by name, as written: `properties` holds the
+    /// trigger's `properties`. Parsed ([`crate::model::trigger::Trigger`]) by `validate` and the
+    /// service, not by a run, so a trigger Sluice cannot fire never stops a pipeline running.
+    pub triggers: BTreeMap<String, Definition>,
+    /// Notices about files that were passed over (data flows, integration runtimes, ...).
     pub notices: Vec<String>,
     /// `pipeline().globalParameters`: the factory object's global parameters, typed as
     /// declared (`factory/<name>.json` in a git-integration folder).
@@ -164,6 +168,12 @@ impl Factory {
                 }
             }
         }
+        let trigger_dir = dir.join("trigger");
+        if trigger_dir.is_dir() {
+            for file in json_files(&trigger_dir)? {
+                self.load_trigger_file(&file)?;
+            }
+        }
         let factory_dir = dir.join("factory");
         if factory_dir.is_dir() {
             for file in json_files(&factory_dir)? {
@@ -241,6 +251,52 @@ impl Factory {
         Ok(())
     }
 
+    /// Reads one `trigger/*.json` file (one trigger, or an array of them). Only the JSON
+    /// syntax and the names are checked here; `validate` checks the rest.
+    fn load_trigger_file(&mut self, file: &Path) -> Result<(), ModelError> {
+        let text = std::fs::read_to_string(file).map_err(|error| ModelError::Io {
+            path: file.to_path_buf(),
+            error,
+        })?;
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let objects = match parse_json(file, &text)? {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for obj in objects {
+            let name = obj
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&stem)
+                .to_string();
+            self.add_trigger(file, &name, &obj)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a trigger definition (`obj` is the whole `{"name", "properties"}` object); two
+    /// triggers of one name are an error.
+    fn add_trigger(&mut self, file: &Path, name: &str, obj: &Value) -> Result<(), ModelError> {
+        let def = Definition {
+            files_root: None,
+            name: name.to_string(),
+            file: file.to_path_buf(),
+            properties: obj.get("properties").cloned().unwrap_or(Value::Null),
+        };
+        if let Some(prev) = self.triggers.insert(name.to_string(), def) {
+            return Err(ModelError::Other(format!(
+                "{}: trigger '{name}' is defined twice (also in {})",
+                file.display(),
+                prev.file.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn load_file(&mut self, file: &Path, kind: Option<Kind>) -> Result<(), ModelError> {
         let text = std::fs::read_to_string(file).map_err(|error| ModelError::Io {
             path: file.to_path_buf(),
@@ -277,6 +333,10 @@ impl Factory {
             let arm_type = obj.get("type").and_then(Value::as_str).unwrap_or("");
             if kind.is_none() && globals::is_factory_type(arm_type) {
                 self.add_globals(&format!("{at} '{name}'"), &properties)?;
+                continue;
+            }
+            if kind.is_none() && arm_type.to_ascii_lowercase().ends_with("/triggers") {
+                self.add_trigger(file, &name, &obj)?;
                 continue;
             }
             let kind = match kind.or_else(|| classify(&obj, &properties)) {

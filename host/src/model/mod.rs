@@ -33,5 +33,6 @@ pub mod script;
 pub mod timespan;
 pub mod translator;
 pub mod trigger;
+pub mod trigger_check;
 pub mod warnings;
 pub mod web;

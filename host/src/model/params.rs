@@ -37,6 +37,9 @@ pub struct Scope {
     /// The run's secrets: linked services read `SecureString`s and Key Vault references
     /// through it.
     pub secrets: crate::secrets::SecretBook,
+    /// `trigger()`: the trigger's record for a triggered run (see [`manual_trigger`] for a
+    /// manual one); `None` outside a run (planning, `validate`), where `trigger()` is an error.
+    pub trigger: Option<Arc<Value>>,
 }
 
 impl Default for Scope {
@@ -71,6 +74,7 @@ impl Scope {
             item: None,
             lenient: false,
             secrets: Default::default(),
+            trigger: None,
         }
     }
 
@@ -88,6 +92,22 @@ pub fn pipeline_object(mut system: Map<String, Value>, parameters: Map<String, V
         .entry("globalParameters")
         .or_insert_with(|| Value::Object(Map::new()));
     Value::Object(system)
+}
+
+/// `trigger()` in a run no trigger started: what ADF's manual trigger has, `name`,
+/// `startTime` and `scheduledTime` (both the run's `TriggerTime`) and an empty `outputs`, so
+/// `@trigger().startTime` works and `@trigger().outputs.windowStartTime` fails naming the
+/// missing property (as in ADF), while `@trigger()?.outputs?.windowStartTime` is null.
+pub fn manual_trigger(system: &Map<String, Value>) -> Value {
+    let get = |k: &str| system.get(k).cloned().unwrap_or(Value::Null);
+    let mut m = Map::new();
+    m.insert("name".into(), get("TriggerName"));
+    m.insert("type".into(), get("TriggerType"));
+    m.insert("startTime".into(), get("TriggerTime"));
+    m.insert("scheduledTime".into(), get("TriggerTime"));
+    m.insert("runId".into(), get("TriggerId"));
+    m.insert("outputs".into(), Value::Object(Map::new()));
+    Value::Object(m)
 }
 
 impl Context for Scope {
@@ -109,6 +129,9 @@ impl Context for Scope {
     fn linked_service(&self) -> Option<&Value> {
         Some(&self.linked_service)
     }
+    fn trigger(&self) -> Option<&Value> {
+        self.trigger.as_deref()
+    }
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -120,6 +143,44 @@ pub fn substitute(value: &Value, scope: &Scope, at: &str) -> Result<Value, Model
         return lenient(value, scope, at);
     }
     expr::evaluate_value(value, scope, at).map_err(expr_error)
+}
+
+/// Pipeline parameter values a trigger passes, evaluated as ADF does when the trigger fires:
+/// each value is an expression over `trigger()` (`"@trigger().outputs.windowStartTime"`, a
+/// `{"type": "Expression", "value": ..}` object, `"x_@{trigger().scheduledTime}"`, `"@@"`
+/// escapes) and the factory's global parameters. Values come and go as `NAME=VALUE` texts
+/// (the engine types them by the pipeline's declarations): a JSON object or array text is
+/// evaluated inside; a string result is kept as is, anything else becomes its JSON text.
+pub fn trigger_parameter_texts(
+    given: &[(String, String)],
+    trigger: &Arc<Value>,
+    globals: &Map<String, Value>,
+) -> Result<Vec<(String, String)>, ModelError> {
+    let scope = Scope {
+        trigger: Some(trigger.clone()),
+        ..Scope::with_globals(Map::new(), globals)
+    };
+    given
+        .iter()
+        .map(|(name, text)| {
+            let trimmed = text.trim_start();
+            let written = match serde_json::from_str::<Value>(text) {
+                Ok(v @ (Value::Object(_) | Value::Array(_)))
+                    if trimmed.starts_with('{') || trimmed.starts_with('[') =>
+                {
+                    v
+                }
+                _ => Value::String(text.clone()),
+            };
+            let at = format!("the trigger's parameter '{name}'");
+            let value = expr::evaluate_value(&written, &scope, &at).map_err(expr_error)?;
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            Ok((name.clone(), text))
+        })
+        .collect()
 }
 
 fn expr_error(e: expr::ExprError) -> ModelError {
@@ -189,5 +250,94 @@ mod tests {
             json!("@activity('A').output.x")
         );
         assert!(substitute(&json!("@concat("), &lenient, "ds").is_err());
+    }
+
+    fn window_trigger() -> Arc<Value> {
+        Arc::new(json!({"name": "Hourly", "type": "TumblingWindowTrigger",
+            "startTime": "2027-05-03T09:00:07Z", "scheduledTime": "2027-05-03T08:00:00Z",
+            "runId": "tr-1", "outputs": {"windowStartTime": "2027-05-03T08:00:00Z",
+            "windowEndTime": "2027-05-03T09:00:00Z"}}))
+    }
+
+    #[test]
+    fn trigger_parameters_are_evaluated_over_the_trigger() {
+        let given: Vec<(String, String)> = [
+            ("from", "@trigger().outputs.windowStartTime"),
+            ("label", "w_@{formatDateTime(trigger().scheduledTime, 'yyyyMMddHH')}"),
+            ("wrapped", r#"{"type": "Expression", "value": "@trigger().outputs.windowEndTime"}"#),
+            ("hours", "@div(sub(ticks(trigger().outputs.windowEndTime), ticks(trigger().outputs.windowStartTime)), 36000000000)"),
+            ("literal", "plain"),
+            ("escaped", "@@trigger"),
+            ("env", "@pipeline().globalParameters.env"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let globals = json!({"env": "prod"}).as_object().cloned().unwrap();
+        let out = trigger_parameter_texts(&given, &window_trigger(), &globals).unwrap();
+        let got: Vec<&str> = out.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "2027-05-03T08:00:00Z",
+                "w_2027050308",
+                "2027-05-03T09:00:00Z",
+                "1",
+                "plain",
+                "@trigger",
+                "prod"
+            ]
+        );
+        let bad = [("x".to_string(), "@trigger().outputs.nope".to_string())];
+        let e = trigger_parameter_texts(&bad, &window_trigger(), &Map::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the trigger's parameter 'x'") && e.contains("property 'nope' doesn't exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn trigger_is_what_the_scope_holds_and_a_manual_run_has_no_window() {
+        let scope = Scope {
+            trigger: Some(window_trigger()),
+            ..Scope::default()
+        };
+        let v = json!({"a": "@trigger().scheduledTime", "b": "@trigger().startTime",
+            "c": "@{trigger().outputs.windowStartTime}/@{trigger().outputs.windowEndTime}",
+            "d": "@trigger().name"});
+        assert_eq!(
+            substitute(&v, &scope, "x").unwrap(),
+            json!({"a": "2027-05-03T08:00:00Z", "b": "2027-05-03T09:00:07Z",
+                "c": "2027-05-03T08:00:00Z/2027-05-03T09:00:00Z", "d": "Hourly"})
+        );
+        // Planning and validate have no trigger: an error, which validate leaves as written.
+        let e = substitute(&json!("@trigger().startTime"), &Scope::default(), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trigger() is not available"), "{e}");
+
+        let system = json!({"TriggerName": "Sandbox", "TriggerType": "Manual",
+            "TriggerTime": "2027-01-01T00:00:00.000000Z", "TriggerId": "run-9"});
+        let manual = Scope {
+            trigger: Some(Arc::new(manual_trigger(system.as_object().unwrap()))),
+            ..Scope::default()
+        };
+        assert_eq!(
+            substitute(&json!("@trigger().startTime"), &manual, "x").unwrap(),
+            json!("2027-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            substitute(&json!("@trigger()?.outputs?.windowStartTime"), &manual, "x").unwrap(),
+            Value::Null
+        );
+        let e = substitute(&json!("@trigger().outputs.windowStartTime"), &manual, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("property 'windowStartTime' doesn't exist"),
+            "{e}"
+        );
     }
 }

@@ -241,7 +241,8 @@ pub struct Validation {
     pub plugins: Vec<PluginUse>,
 }
 
-/// Checks every linked service, dataset and pipeline of a factory without connecting anywhere.
+/// Checks every linked service, dataset, pipeline and trigger of a factory without connecting
+/// anywhere.
 /// Messages are masked with `book`'s redactor.
 pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
     let mut errors = Vec::new();
@@ -294,6 +295,7 @@ pub fn validate_factory(factory: &Factory, book: &SecretBook) -> Validation {
             Err(e) => errors.extend(e.messages()),
         }
     }
+    errors.extend(super::trigger_check::check_triggers(factory, &mut warnings));
     let wanted = book.wanted();
     let notes = wanted
         .iter()

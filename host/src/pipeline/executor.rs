@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::copy::context::RunContext;
 use crate::model::load::Factory;
-use crate::model::params::{pipeline_object, Named, Scope};
+use crate::model::params::{manual_trigger, pipeline_object, Named, Scope};
 use crate::model::pipeline::{Activity, Condition, Pipeline};
 use crate::pipeline::activities::execute;
 use crate::pipeline::run::{ActivityError, ActivityRun, FailureType, PipelineRun, Status};
@@ -35,6 +35,9 @@ pub struct RunState {
     /// `pipeline()`: `RunId`, `Pipeline`, `TriggerTime`, ..., `parameters`; built once and
     /// shared by every activity's scope.
     pub pipeline: Arc<Value>,
+    /// `trigger()`: the trigger's record, or a manual run's (see
+    /// [`crate::model::params::manual_trigger`]).
+    pub trigger: Arc<Value>,
     /// `variables('v')`: a persistent map, so each activity's snapshot is O(1).
     pub variables: Mutex<Named>,
     /// Every activity's latest `{"output", "status", "error", ...}`, as `activity('A')`
@@ -92,6 +95,7 @@ impl RunState {
             variables: lock(&self.variables).clone(),
             item: frame.item.clone(),
             secrets: self.ctx.secrets.clone(),
+            trigger: Some(self.trigger.clone()),
             ..Scope::with_pipeline(self.pipeline.clone())
         }
     }
@@ -193,11 +197,19 @@ pub async fn run_nested(
     system.insert("TriggerName".into(), text(|i| &i.trigger_name, "Sandbox"));
     system.insert("TriggerId".into(), text(|i| &i.trigger_id, &run_id));
     system.insert("GroupId".into(), text(|i| &i.group_id, &run_id));
+    if let Some(trigger) = ctx.trigger.as_deref().filter(|_| depth == 0) {
+        triggered_system_values(&mut system, trigger);
+    }
+    let trigger = ctx
+        .trigger
+        .clone()
+        .unwrap_or_else(|| Arc::new(manual_trigger(&system)));
     system.insert(
         "globalParameters".into(),
         Value::Object(factory.global_parameters.clone()),
     );
     let state = Arc::new(RunState {
+        trigger,
         factory,
         ctx: ctx.clone(),
         pipeline: Arc::new(pipeline_object(system, parameters.clone())),
@@ -251,6 +263,22 @@ pub async fn run_nested(
     run.redact(state.ctx.redactor());
     tracing::info!(pipeline = %pipeline.name, status = ?run.status, "pipeline run finished");
     run
+}
+
+/// `pipeline().TriggerType`, `TriggerName`, `TriggerId` and `TriggerTime` of a run a trigger
+/// started, from its record: the trigger's type and name, the trigger run's id and the time
+/// the trigger actually fired (`startTime`, which may differ from `scheduledTime`).
+fn triggered_system_values(system: &mut Map<String, Value>, trigger: &Value) {
+    for (system_key, trigger_key) in [
+        ("TriggerType", "type"),
+        ("TriggerName", "name"),
+        ("TriggerId", "runId"),
+        ("TriggerTime", "startTime"),
+    ] {
+        if let Some(v) = trigger.get(trigger_key).filter(|v| v.is_string()) {
+            system.insert(system_key.into(), v.clone());
+        }
+    }
 }
 
 /// Runs one list of activities to the end; returns its status by ADF's rule.

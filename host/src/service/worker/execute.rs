@@ -85,15 +85,9 @@ async fn run_to_end(shared: &Arc<Shared>, run: &RunRow) -> Result<PipelineRun, E
         parameters: crate::service::control::runs::parameter_texts(&run.parameters),
         plugins: Some(plugins),
         observer: Some(observer.clone()),
-        identity: Some(RunIdentity {
-            run_id: run.run_id.to_string(),
-            group_id: run.run_group_id.to_string(),
-            data_factory: run.factory.clone(),
-            trigger_type: "Manual".into(),
-            trigger_name: "Manual".into(),
-            trigger_id: run.run_id.to_string(),
-        }),
+        identity: Some(identity_of(run)),
         replay: replay_of(shared, run, &factory).await?,
+        trigger: trigger_of(shared, run).await?,
         ..RunOptions::default()
     };
     let started = engine::start(factory, Some(&run.pipeline_name), options).await;
@@ -172,6 +166,48 @@ async fn load_factory(shared: &Shared, run: &RunRow) -> Result<Factory, ExecuteE
         factory.insert_definition(kind, &d.name, properties, origin);
     }
     Ok(factory)
+}
+
+/// `pipeline()`'s run and trigger values: a run a trigger started names the trigger (ADF's
+/// `invokedBy`: `{"name", "id", "invokedByType"}`), any other is `Manual`.
+fn identity_of(run: &RunRow) -> RunIdentity {
+    let by = |k: &str| run.invoked_by.get(k).and_then(Value::as_str);
+    let (trigger_type, trigger_name, trigger_id) = match by("invokedByType") {
+        Some(ty) if ty.ends_with("Trigger") => (
+            ty.to_string(),
+            by("name").unwrap_or(ty).to_string(),
+            by("id").map_or_else(|| run.run_id.to_string(), str::to_string),
+        ),
+        _ => (
+            "Manual".to_string(),
+            "Manual".to_string(),
+            run.run_id.to_string(),
+        ),
+    };
+    RunIdentity {
+        run_id: run.run_id.to_string(),
+        group_id: run.run_group_id.to_string(),
+        data_factory: run.factory.clone(),
+        trigger_type,
+        trigger_name,
+        trigger_id,
+    }
+}
+
+/// What `@trigger()` reads: the run's trigger record, or for a recovery run of a triggered
+/// run the original's (its parameters are the trigger's, written over `trigger()`).
+async fn trigger_of(shared: &Shared, run: &RunRow) -> Result<Option<Value>, ExecuteError> {
+    if run.trigger.is_some() || !run.is_recovery {
+        return Ok(run.trigger.clone());
+    }
+    let Some(reference) = run.reference_run_id else {
+        return Ok(None);
+    };
+    Ok(shared
+        .control
+        .run_by_id(reference)
+        .await?
+        .and_then(|r| r.trigger))
 }
 
 /// For a recovery run: the top-level activities of the referenced run that succeeded (their
