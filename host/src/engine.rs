@@ -212,8 +212,8 @@ pub async fn start(
         .map_err(masked)?,
         None => options.parameters,
     };
-    let plan = crate::model::plan::plan_run(&factory, &name, &parameters, &ctx.secrets)
-        .map_err(masked)?;
+    let plan =
+        crate::model::plan::plan_run(&factory, &name, &parameters, &ctx.secrets).map_err(masked)?;
     let vaults = crate::model::plan::vault_addresses_of(&factory, &ctx.secrets).map_err(masked)?;
     ctx.secrets.fetch(vaults).await;
     for w in &crate::model::warnings::summarize(&plan.warnings) {

@@ -2,7 +2,8 @@
 //! and `arm-template-parameters-definition.json`, `factory/<name>.json` with global
 //! parameters, `trigger/`, `integrationRuntime/`, `dataflow/`, `managedVirtualNetwork/` beside
 //! the definitions): `validate` passes with one notice naming the folders passed over (the root
-//! settings files, which change nothing, silently), `run` reads
+//! settings files, which change nothing, silently; `trigger/` is read and checked, so neither
+//! `validate` nor `run` names it), `run` reads
 //! `pipeline().globalParameters` in a Script and a dataset reference; and system variables
 //! (`pipeline().RunId`, `pipeline().Pipeline`) in dataset and linked service expressions
 //! resolve in the context of the activity using them.
@@ -45,7 +46,8 @@ fn git_extras(root: &Path, globals: Value) {
         "trigger/Nightly.json",
         &json!({"name": "Nightly", "properties": {"type": "ScheduleTrigger", "runtimeState": "Started",
                 "pipelines": [{"pipelineReference": {"referenceName": "P", "type": "PipelineReference"}}],
-                "typeProperties": {"recurrence": {"frequency": "Day", "interval": 1}}}}),
+                "typeProperties": {"recurrence": {"frequency": "Day", "interval": 1,
+                    "startTime": "2027-01-01T02:00:00Z", "timeZone": "UTC"}}}}),
     );
     write_json(
         root,
@@ -114,14 +116,13 @@ async fn a_git_integration_folder_validates_with_one_notice_and_runs_with_global
     let all = v.all();
     let notices: Vec<&str> = all.lines().filter(|l| l.contains("passed over")).collect();
     assert_eq!(notices.len(), 1, "{}", v.all());
-    for part in [
-        "trigger/",
-        "dataflow/",
-        "integrationRuntime/",
-        "managedVirtualNetwork/",
-    ] {
+    for part in ["dataflow/", "integrationRuntime/", "managedVirtualNetwork/"] {
         assert!(notices[0].contains(part), "{part} in {}", notices[0]);
     }
+    assert!(
+        !all.contains("trigger/"),
+        "triggers are read, not passed over: {all}"
+    );
     assert!(
         !all.contains("publish_config.json") && !all.contains("arm-template-parameters"),
         "git integration's own settings files change nothing and are skipped silently: {all}"
@@ -129,6 +130,11 @@ async fn a_git_integration_folder_validates_with_one_notice_and_runs_with_global
 
     let run = run_factory(&f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        !run.stderr.contains("trigger/"),
+        "run ignores triggers: {}",
+        run.stderr
+    );
     let out = run.json();
     assert_eq!(
         activity(&out, "Look")["output"]["firstRow"],

@@ -48,5 +48,6 @@ mod tenants;
 mod terminal;
 mod timeouts;
 mod tls;
+mod trigger_expressions;
 mod triggers;
 mod web;

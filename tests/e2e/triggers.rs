@@ -1,7 +1,7 @@
 //! `sluice trigger next` on a factory folder with a `trigger/` folder as ADF's git integration
 //! writes it: exact JSON for a schedule trigger in a Windows time zone across a daylight
 //! saving change and for a tumbling window trigger, a clear error for a bad definition, and
-//! `validate` still passing over the folder.
+//! `validate` reading the folder (both triggers fit their pipeline, so it passes).
 //!
 //! Shapes from "Create a trigger that runs a pipeline on a schedule" and "Create a trigger
 //! that runs a pipeline on a tumbling window" (learn.microsoft.com).
@@ -115,9 +115,10 @@ fn trigger_next_prints_exact_fire_times_and_windows() {
         r.all()
     );
 
-    // The trigger folder is still passed over by validate.
+    // validate reads the trigger folder (no notice passing it over) and the triggers fit.
     let v = sluice(&["validate", path]);
     assert_eq!(v.code, 0, "{}", v.all());
+    assert!(!v.all().contains("trigger/"), "{}", v.all());
 }
 
 #[test]

@@ -293,7 +293,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("the trigger's parameter 'x'") && e.contains("property 'nope' doesn't exist"),
+            e.contains("the trigger's parameter 'x'")
+                && e.contains("property 'nope' doesn't exist"),
             "{e}"
         );
     }

@@ -84,7 +84,10 @@ fn check_target(
         return;
     }
     for (param, value) in &target.parameters {
-        if let Err(e) = expr::validate(value, &format!("{object} {at}.parameters.{param}")) {
+        if let Err(e) = expr::validate(
+            value,
+            &format!("{object}: property '{at}.parameters.{param}'"),
+        ) {
             errors.push(e.to_string());
         }
     }
@@ -103,7 +106,11 @@ fn parameter_errors(
     pipeline: &Pipeline,
 ) -> Vec<String> {
     let mut errors = Vec::new();
-    let declared: Vec<&str> = pipeline.parameters.iter().map(|p| p.name.as_str()).collect();
+    let declared: Vec<&str> = pipeline
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     for given in target.parameters.keys() {
         if !declared.contains(&given.as_str()) {
             let hint = declared
