@@ -117,7 +117,8 @@ pub trait Context {
     fn dataset(&self) -> Option<&Value>;
     /// `linkedService()`: the linked service's parameter values, an object.
     fn linked_service(&self) -> Option<&Value>;
-    /// `trigger()`: the trigger's record; `None` for manual runs.
+    /// `trigger()`: the trigger's record (a run gives a manual one its manual trigger's);
+    /// `None` where no run is going (planning, `validate`), which makes `trigger()` an error.
     fn trigger(&self) -> Option<&Value> {
         None
     }
