@@ -108,7 +108,7 @@ fn window_query(extra: Value) -> Value {
 async fn triggers_are_validated_started_stopped_queried_and_rerun() {
     let s = Service::start(1 << 20).await;
     let a = s.tenant("trig-a", 10_000).await;
-    let fp = seed(&s, &a, "Fa").await;
+    let fp = seed(&s, &a, "fac-a").await;
     let db = control_sql(&s).await;
 
     // A bad recurrence names the property; a missing pipeline is named too.
@@ -264,7 +264,7 @@ async fn triggers_are_validated_started_stopped_queried_and_rerun() {
     // queryTriggerRuns: a window query is required; filters by name and status.
     let failed = insert_run(
         &db,
-        "Fa",
+        "fac-a",
         "Windows",
         "TumblingWindowTrigger",
         "2027-01-01T00:00:00Z",
@@ -273,7 +273,7 @@ async fn triggers_are_validated_started_stopped_queried_and_rerun() {
     .await;
     let running = insert_run(
         &db,
-        "Fa",
+        "fac-a",
         "Windows",
         "TumblingWindowTrigger",
         "2027-01-01T01:00:00Z",
@@ -282,7 +282,7 @@ async fn triggers_are_validated_started_stopped_queried_and_rerun() {
     .await;
     let scheduled = insert_run(
         &db,
-        "Fa",
+        "fac-a",
         "Hourly",
         "ScheduleTrigger",
         "2027-01-01T00:00:00Z",

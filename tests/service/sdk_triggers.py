@@ -97,7 +97,7 @@ def main():
     check(adf.triggers.get(RG, FACTORY, "Hourly").properties.runtime_state == "Stopped", "begin_stop(...).result() stops it")
 
     runs = adf.trigger_runs.query_by_factory(
-        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="TriggerName", operator="Equals", values=["Windows"])])
+        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="TriggerName", operator="Equals", values_property=["Windows"])])
     )
     check(len(runs.value) == 1, f"one trigger run of Windows ({len(runs.value)})")
     run = runs.value[0]
@@ -105,13 +105,13 @@ def main():
     check(run.triggered_pipelines == {"Work": "00000000-0000-0000-0000-000000000001"}, "its triggeredPipelines")
     check(run.trigger_run_timestamp is not None and run.trigger_name == "Windows", "its timestamp and trigger name")
     none = adf.trigger_runs.query_by_factory(
-        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="TriggerName", operator="Equals", values=["Hourly"])])
+        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="TriggerName", operator="Equals", values_property=["Hourly"])])
     )
     check(none.value == [], "no runs of Hourly")
 
     adf.trigger_runs.rerun(RG, FACTORY, "Windows", run.trigger_run_id)
     again = adf.trigger_runs.query_by_factory(
-        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="Status", operator="Equals", values=["Waiting"])])
+        RG, FACTORY, window(filters=[m.RunQueryFilter(operand="Status", operator="Equals", values_property=["Waiting"])])
     )
     check([r.trigger_run_id for r in again.value] == [run.trigger_run_id], "the rerun window is Waiting")
     try:
