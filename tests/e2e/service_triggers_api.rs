@@ -522,3 +522,80 @@ async fn microsofts_python_sdk_manages_triggers() {
     run_sdk_script(&s, &t, "sdk_triggers").await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn start_records_the_given_instant_and_a_second_start_keeps_it() {
+    let s = Service::start(1 << 20).await;
+    let t = s.tenant("trig-clock", 10_000).await;
+    seed(&s, &t, "clock").await;
+    let (st, body) = s
+        .json(
+            Method::PUT,
+            &t,
+            &format!("{}/triggers/Hourly", factory_path(&t, "clock")),
+            Some(schedule("Work")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let tenant = s
+        .control
+        .get_tenant("trig-clock")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let at = |h: u32| {
+        chrono::NaiveDate::from_ymd_opt(2027, 3, 1)
+            .unwrap()
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let c = &s.control;
+    let started = c
+        .start_trigger(tenant, "rg", "clock", "hourly", at(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        (started.runtime_state.as_str(), started.started_at),
+        ("Started", Some(at(8)))
+    );
+    // Already started: the instant schedules count from does not move.
+    let again = c
+        .start_trigger(tenant, "rg", "clock", "Hourly", at(9))
+        .await
+        .unwrap();
+    assert_eq!(again.started_at, Some(at(8)));
+    let stopped = c
+        .stop_trigger(tenant, "rg", "clock", "Hourly")
+        .await
+        .unwrap();
+    assert_eq!(stopped.runtime_state, "Stopped");
+    // Started again after a stop: from the new instant.
+    let restarted = c
+        .start_trigger(tenant, "rg", "clock", "Hourly", at(10))
+        .await
+        .unwrap();
+    assert_eq!(restarted.started_at, Some(at(10)));
+    let got = c
+        .get_trigger(tenant, "rg", "clock", "HOURLY")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.runtime_state.as_str(), got.started_at),
+        ("Started", Some(at(10)))
+    );
+    // Another tenant's id reaches nothing.
+    let other = Uuid::new_v4();
+    assert!(c
+        .start_trigger(other, "rg", "clock", "Hourly", at(11))
+        .await
+        .is_err());
+    assert!(c
+        .get_trigger(other, "rg", "clock", "Hourly")
+        .await
+        .unwrap()
+        .is_none());
+    s.stop().await;
+}
