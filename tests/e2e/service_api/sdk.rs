@@ -26,7 +26,7 @@ async fn microsofts_python_sdk_parses_every_run_answer() {
 
 /// Runs tests/service/`script`.py with the venv's python against the server as tenant `t`;
 /// it must end with "`script`: all passed".
-async fn run_sdk_script(s: &Service, t: &Tenant, script: &str) {
+pub async fn run_sdk_script(s: &Service, t: &Tenant, script: &str) {
     let out = tokio::process::Command::new(sdk_python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("service/{script}.py")))
         .env("SLUICE_API_URL", &s.base)

@@ -97,6 +97,9 @@ pub(crate) async fn one(
         Method::DELETE => {
             super::factories::require(ctx, f).await?;
             check_delete(ctx, f, kind, name).await?;
+            if kind == Kind::Pipelines {
+                super::triggers::check_pipeline_delete(ctx, f, name).await?;
+            }
             if control
                 .delete_definition(tenant, &f.rg, &f.name, kind, name)
                 .await?
@@ -159,7 +162,7 @@ fn resource_json(ctx: &Ctx<'_>, f: &FactoryAt, row: &DefinitionRow) -> Value {
 
 /// ADF's rule for object names: 1-260 characters, starting with a letter, digit or `_`,
 /// without `. + ? / < > * % & : \`.
-fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
     let first_ok = name
         .chars()
         .next()

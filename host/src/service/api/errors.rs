@@ -167,6 +167,10 @@ impl From<ControlError> for ApiError {
             ControlError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ControlError::Conflict(m) => ApiError::Conflict(m),
             ControlError::Invalid(m) => ApiError::bad_request(m),
+            ControlError::TriggerStarted(_) => ApiError::BadRequest {
+                code: "TriggerEnabledCannotUpdate",
+                message: e.to_string(),
+            },
             ControlError::Database {
                 transient: true, ..
             } => {

@@ -5,7 +5,7 @@
 //!
 //! - [`paths`]: ARM paths to operations, case-insensitive as ADF's;
 //! - [`auth`], [`body`], [`errors`]: tokens, rate, api-version, body caps, ARM errors;
-//! - `factories`, `definitions`, `validate`, `runs`, `plugins`: the operations;
+//! - `factories`, `definitions`, `validate`, `runs`, `plugins`, `triggers`: the operations;
 //! - [`tls`]: the accept loop, plain or TLS (rustls, ring).
 
 pub mod auth;
@@ -17,6 +17,7 @@ pub mod paths;
 mod plugins;
 mod runs;
 pub mod tls;
+mod triggers;
 mod validate;
 
 use std::collections::HashSet;
@@ -40,7 +41,7 @@ use tracing::Instrument;
 
 /// How a createRun body's parameter values become the planner's `NAME=VALUE` texts (the
 /// worker plans a stored run's `parameters` the same way).
-use crate::service::control::{Control, MasterKey, TenantInfo};
+use crate::service::control::{Control, Kind, MasterKey, TenantInfo};
 pub use errors::ApiError;
 use paths::{Parsed, Rest, Target};
 
@@ -348,7 +349,11 @@ async fn handle(api: &Api, parsed: Option<Parsed>, request: Request) -> Result<R
     auth::check_subscription(&tenant, &parsed.subscription)?;
     if let Target::Factory { factory, rest, .. } = &parsed.target {
         span.record("factory", factory.as_str());
-        if let Rest::Run(id) | Rest::CancelRun(id) | Rest::QueryActivityRuns(id) = rest {
+        if let Rest::Run(id)
+        | Rest::CancelRun(id)
+        | Rest::QueryActivityRuns(id)
+        | Rest::RerunTriggerRun(_, id) = rest
+        {
             span.record("run_id", id.as_str());
         }
     }
@@ -388,6 +393,10 @@ async fn handle(api: &Api, parsed: Option<Parsed>, request: Request) -> Result<R
             let f = FactoryAt { rg, name: factory };
             match rest {
                 Rest::Itself => factories::one(&ctx, &f, &bytes).await,
+                Rest::Definitions(Kind::Triggers) => triggers::list(&ctx, &f).await,
+                Rest::Definition(Kind::Triggers, name) => {
+                    triggers::one(&ctx, &f, &name, &bytes).await
+                }
                 Rest::Definitions(kind) => definitions::list(&ctx, &f, kind).await,
                 Rest::Definition(kind, name) => {
                     definitions::one(&ctx, &f, kind, &name, &bytes).await
@@ -400,6 +409,10 @@ async fn handle(api: &Api, parsed: Option<Parsed>, request: Request) -> Result<R
                 Rest::Plugins => plugins::list(&ctx, &f, None).await,
                 Rest::PluginVersions(name) => plugins::list(&ctx, &f, Some(&name)).await,
                 Rest::Plugin(name, version) => plugins::one(&ctx, &f, &name, &version, bytes).await,
+                Rest::StartTrigger(name) => triggers::start(&ctx, &f, &name).await,
+                Rest::StopTrigger(name) => triggers::stop(&ctx, &f, &name).await,
+                Rest::QueryTriggerRuns => triggers::query_runs(&ctx, &f, &bytes).await,
+                Rest::RerunTriggerRun(name, id) => triggers::rerun(&ctx, &f, &name, &id).await,
             }
         }
     }

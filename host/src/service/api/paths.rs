@@ -34,6 +34,12 @@ pub enum Rest {
     Plugins,
     PluginVersions(String),
     Plugin(String, String),
+    /// `triggers/{name}/start`, `/stop`.
+    StartTrigger(String),
+    StopTrigger(String),
+    QueryTriggerRuns,
+    /// `triggers/{name}/triggerRuns/{runId}/rerun`.
+    RerunTriggerRun(String, String),
 }
 
 /// A parsed path: the subscription segment as written and the target.
@@ -59,6 +65,10 @@ impl Parsed {
                 Rest::QueryActivityRuns(_) => "queryActivityRuns",
                 Rest::Plugins | Rest::PluginVersions(_) => "plugins",
                 Rest::Plugin(_, _) => "plugin",
+                Rest::StartTrigger(_) => "triggerStart",
+                Rest::StopTrigger(_) => "triggerStop",
+                Rest::QueryTriggerRuns => "queryTriggerRuns",
+                Rest::RerunTriggerRun(_, _) => "triggerRerun",
             },
         }
     }
@@ -69,6 +79,7 @@ fn kind_of(segment: &str) -> Option<Kind> {
         "pipelines" => Some(Kind::Pipelines),
         "datasets" => Some(Kind::Datasets),
         "linkedservices" => Some(Kind::LinkedServices),
+        "triggers" => Some(Kind::Triggers),
         _ => None,
     }
 }
@@ -119,6 +130,7 @@ fn rest(s: &[&str]) -> Option<Rest> {
         0 => Rest::Itself,
         1 if is(0, "queryPipelineRuns") => Rest::QueryRuns,
         1 if is(0, "plugins") => Rest::Plugins,
+        1 if is(0, "queryTriggerRuns") => Rest::QueryTriggerRuns,
         1 => Rest::Definitions(kind_of(s[0])?),
         2 if is(0, "pipelineruns") => Rest::Run(name(1)),
         2 if is(0, "plugins") => Rest::PluginVersions(name(1)),
@@ -129,7 +141,12 @@ fn rest(s: &[&str]) -> Option<Rest> {
             Rest::QueryActivityRuns(name(1))
         }
         3 if is(0, "plugins") && is(2, "versions") => Rest::PluginVersions(name(1)),
+        3 if is(0, "triggers") && is(2, "start") => Rest::StartTrigger(name(1)),
+        3 if is(0, "triggers") && is(2, "stop") => Rest::StopTrigger(name(1)),
         4 if is(0, "plugins") && is(2, "versions") => Rest::Plugin(name(1), name(3)),
+        5 if is(0, "triggers") && is(2, "triggerRuns") && is(4, "rerun") => {
+            Rest::RerunTriggerRun(name(1), name(3))
+        }
         _ => return None,
     })
 }
@@ -251,8 +268,23 @@ mod tests {
         ))
         .is_none());
         assert!(parse("/subscriptions").is_none());
+        assert_eq!(
+            rest_of("/triggers/T1"),
+            Rest::Definition(Kind::Triggers, "T1".into())
+        );
+        assert_eq!(rest_of("/Triggers"), Rest::Definitions(Kind::Triggers));
+        assert_eq!(
+            rest_of("/triggers/T1/START"),
+            Rest::StartTrigger("T1".into())
+        );
+        assert_eq!(rest_of("/triggers/T1/stop"), Rest::StopTrigger("T1".into()));
+        assert_eq!(rest_of("/querytriggerruns"), Rest::QueryTriggerRuns);
+        assert_eq!(
+            rest_of("/triggers/T1/triggerruns/abc/rerun"),
+            Rest::RerunTriggerRun("T1".into(), "abc".into())
+        );
         assert!(parse(&format!(
-            "{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/F/triggers/t"
+            "{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/F/triggers/t/cancel"
         ))
         .is_none());
     }

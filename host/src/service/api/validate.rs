@@ -31,9 +31,13 @@ impl Loaded {
     }
 
     /// Adds (or replaces, whatever the case of its name) a definition.
+    /// Triggers are not part of the planned factory (they are checked by
+    /// `api::triggers`), so they are left out.
     pub fn put(&mut self, kind: Kind, name: &str, properties: Value) {
+        let Some(mk) = model_kind(kind) else {
+            return;
+        };
         collect_secrets(&properties, &mut self.secrets);
-        let mk = model_kind(kind);
         self.remove(kind, name);
         self.factory
             .insert_definition(mk, name, properties, format!("{}/{name}", kind_path(kind)));
@@ -41,9 +45,10 @@ impl Loaded {
 
     pub fn remove(&mut self, kind: Kind, name: &str) {
         let map = match model_kind(kind) {
-            ModelKind::LinkedService => &mut self.factory.linked_services,
-            ModelKind::Dataset => &mut self.factory.datasets,
-            ModelKind::Pipeline => &mut self.factory.pipelines,
+            Some(ModelKind::LinkedService) => &mut self.factory.linked_services,
+            Some(ModelKind::Dataset) => &mut self.factory.datasets,
+            Some(ModelKind::Pipeline) => &mut self.factory.pipelines,
+            None => return,
         };
         map.retain(|k, _| !k.eq_ignore_ascii_case(name));
     }
@@ -55,19 +60,22 @@ pub(crate) fn kind_path(kind: Kind) -> &'static str {
         Kind::Pipelines => "pipelines",
         Kind::Datasets => "datasets",
         Kind::LinkedServices => "linkedservices",
+        Kind::Triggers => "triggers",
     }
 }
 
 /// The singular label of a kind in messages.
 pub(crate) fn kind_label(kind: Kind) -> &'static str {
-    model_kind(kind).label()
+    model_kind(kind).map_or("trigger", ModelKind::label)
 }
 
-fn model_kind(kind: Kind) -> ModelKind {
+/// The model's kind of a definition; `None` for triggers, which the planner does not load.
+fn model_kind(kind: Kind) -> Option<ModelKind> {
     match kind {
-        Kind::Pipelines => ModelKind::Pipeline,
-        Kind::Datasets => ModelKind::Dataset,
-        Kind::LinkedServices => ModelKind::LinkedService,
+        Kind::Pipelines => Some(ModelKind::Pipeline),
+        Kind::Datasets => Some(ModelKind::Dataset),
+        Kind::LinkedServices => Some(ModelKind::LinkedService),
+        Kind::Triggers => None,
     }
 }
 

@@ -16,6 +16,10 @@ pub enum ControlError {
     /// The request clashes with what exists (a duplicate tenant name).
     #[error("{0}")]
     Conflict(String),
+    /// A started trigger cannot be changed or deleted (ADF's `TriggerEnabledCannotUpdate`):
+    /// it must be stopped first.
+    #[error("cannot update enabled trigger '{0}'; the trigger needs to be stopped first")]
+    TriggerStarted(String),
     /// The request itself is wrong (a bad name, filter, or continuation token).
     #[error("{0}")]
     Invalid(String),

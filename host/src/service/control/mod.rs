@@ -21,6 +21,7 @@ pub mod runs;
 pub mod slots;
 pub mod stats;
 pub mod tenants;
+pub mod triggers;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub use runs::{ActivityRunRow, NewRun, RunRow, RunStatus};
 pub use slots::{SlotClaim, WorkerRow};
 pub use stats::RunCount;
 pub use tenants::{CreatedTenant, NewTenant, TenantInfo};
+pub use triggers::{TriggerRow, TriggerRunRow};
 
 use crate::model::pg_endpoint::{PgEndpoint, SslMode};
 

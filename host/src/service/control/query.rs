@@ -156,7 +156,7 @@ impl RunQuery {
 
 /// How an operand reads in SQL.
 #[derive(Clone, Copy)]
-enum Column {
+pub(super) enum Column {
     /// Compared lower-cased.
     Text(&'static str),
     Time(&'static str),
@@ -197,7 +197,7 @@ const ACTIVITY_ORDER: &[(&str, &str)] = &[
     ("Status", "a.status"),
 ];
 
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+pub(super) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 fn lookup<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> Result<T, ControlError> {
     table
@@ -214,7 +214,7 @@ fn lookup<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> Result<T, Con
 }
 
 /// The WHERE conditions of `q`'s filters (appended to `params`) and its ORDER BY list.
-fn filter_sql(
+pub(super) fn filter_sql(
     q: &RunQuery,
     operands: &[(&str, Column)],
     order: &[(&str, &str)],
@@ -282,14 +282,14 @@ fn filter_sql(
     Ok((conditions, order_sql.join(", ")))
 }
 
-fn limits(q: &RunQuery, params: &mut Params) -> String {
+pub(super) fn limits(q: &RunQuery, params: &mut Params) -> String {
     let limit = q.limit.clamp(1, super::paging::MAX_PAGE);
     params.push(Box::new(i64::try_from(limit + 1).unwrap_or(1001)));
     params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
     format!("LIMIT ${} OFFSET ${}", params.len() - 1, params.len())
 }
 
-fn paged<T>(mut rows: Vec<T>, q: &RunQuery) -> Page<T> {
+pub(super) fn paged<T>(mut rows: Vec<T>, q: &RunQuery) -> Page<T> {
     let limit = q.limit.clamp(1, super::paging::MAX_PAGE);
     let more = rows.len() > limit;
     rows.truncate(limit);
@@ -297,7 +297,7 @@ fn paged<T>(mut rows: Vec<T>, q: &RunQuery) -> Page<T> {
     Page { items: rows, next }
 }
 
-fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+pub(super) fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
     params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))

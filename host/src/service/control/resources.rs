@@ -32,15 +32,19 @@ pub enum Kind {
     Pipelines,
     Datasets,
     LinkedServices,
+    /// ADF's `triggers`: their runtime state and runs are in [`super::triggers`].
+    Triggers,
 }
 
 impl Kind {
-    /// The path segment and stored value: `pipelines`, `datasets`, `linkedservices`.
+    /// The path segment and stored value: `pipelines`, `datasets`, `linkedservices`,
+    /// `triggers`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Pipelines => "pipelines",
             Kind::Datasets => "datasets",
             Kind::LinkedServices => "linkedservices",
+            Kind::Triggers => "triggers",
         }
     }
 
@@ -50,6 +54,7 @@ impl Kind {
             "pipelines" => Some(Kind::Pipelines),
             "datasets" => Some(Kind::Datasets),
             "linkedservices" => Some(Kind::LinkedServices),
+            "triggers" => Some(Kind::Triggers),
             _ => None,
         }
     }
@@ -60,6 +65,7 @@ impl Kind {
             Kind::Pipelines => "Microsoft.DataFactory/factories/pipelines",
             Kind::Datasets => "Microsoft.DataFactory/factories/datasets",
             Kind::LinkedServices => "Microsoft.DataFactory/factories/linkedservices",
+            Kind::Triggers => "Microsoft.DataFactory/factories/triggers",
         }
     }
 }

@@ -160,6 +160,8 @@ async fn load_factory(shared: &Shared, run: &RunRow) -> Result<Factory, ExecuteE
             }
             Kind::Datasets => ModelKind::Dataset,
             Kind::Pipelines => ModelKind::Pipeline,
+            // Triggers start runs; a run's plan never reads them.
+            Kind::Triggers => continue,
         };
         let properties = body.get("properties").cloned().unwrap_or(Value::Null);
         let origin = format!("{}/{}", d.kind.as_str(), d.name);
