@@ -30,8 +30,11 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
+/// A pipeline run as completion reads it: pipeline name, status, message.
+pub(crate) type RunState = (String, RunStatus, String);
+
 /// The outcome of a trigger run whose runs are `runs` (`None`: a run id with no run).
-pub(crate) fn outcome(runs: &[(Uuid, Option<(String, RunStatus, String)>)]) -> Outcome {
+pub(crate) fn outcome(runs: &[(Uuid, Option<RunState>)]) -> Outcome {
     let mut failure = None;
     for (run_id, run) in runs {
         match run {
@@ -79,7 +82,7 @@ pub(super) async fn complete(
         })
     };
     let all: Vec<Uuid> = rows.iter().flat_map(|r| run_ids(&r.get(5))).collect();
-    let runs: HashMap<Uuid, (String, RunStatus, String)> = client
+    let runs: HashMap<Uuid, RunState> = client
         .query(
             "SELECT run_id, pipeline_name, status, message FROM sluice.runs WHERE run_id = ANY($1)",
             &[&all],
@@ -104,7 +107,7 @@ pub(super) async fn complete(
         let name: String = row.get(2);
         let ty: String = row.get(3);
         let attempt: i32 = row.get(4);
-        let mine: Vec<(Uuid, Option<(String, RunStatus, String)>)> = run_ids(&row.get(5))
+        let mine: Vec<(Uuid, Option<RunState>)> = run_ids(&row.get(5))
             .into_iter()
             .map(|id| (id, runs.get(&id).cloned()))
             .collect();

@@ -111,7 +111,13 @@ impl Scheduler {
                 _ = interval.tick() => {}
             }
             match self.tick(clock.now()).await {
-                Ok(report) if report != TickReport { triggers: report.triggers, ..TickReport::default() } => {
+                Ok(report)
+                    if report
+                        != TickReport {
+                            triggers: report.triggers,
+                            ..TickReport::default()
+                        } =>
+                {
                     tracing::debug!(?report, "trigger scheduler tick");
                 }
                 Ok(_) => {}

@@ -120,9 +120,11 @@ fn overlapping_windows_are_the_ones_touching_the_range() {
         ]
     );
     // Before the reference's startTime there is nothing to wait for.
-    assert!(overlapping(&up, t("2026-12-31T23:00:00Z"), t("2027-01-01T00:00:00Z"))
-        .unwrap()
-        .is_empty());
+    assert!(
+        overlapping(&up, t("2026-12-31T23:00:00Z"), t("2027-01-01T00:00:00Z"))
+            .unwrap()
+            .is_empty()
+    );
     // A range reaching past startTime waits for the windows that exist.
     assert_eq!(
         overlapping(&up, t("2026-12-31T23:50:00Z"), t("2027-01-01T00:10:00Z"))
@@ -137,14 +139,20 @@ fn outcomes_follow_the_pipeline_runs() {
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let run = |s: RunStatus, m: &str| Some(("p".to_string(), s, m.to_string()));
     assert_eq!(
-        outcome(&[(a, run(RunStatus::Succeeded, "")), (b, run(RunStatus::InProgress, ""))]),
+        outcome(&[
+            (a, run(RunStatus::Succeeded, "")),
+            (b, run(RunStatus::InProgress, ""))
+        ]),
         Outcome::Running
     );
     assert_eq!(
         outcome(&[(a, run(RunStatus::Succeeded, ""))]),
         Outcome::Succeeded
     );
-    match outcome(&[(a, run(RunStatus::Succeeded, "")), (b, run(RunStatus::Failed, "boom"))]) {
+    match outcome(&[
+        (a, run(RunStatus::Succeeded, "")),
+        (b, run(RunStatus::Failed, "boom")),
+    ]) {
         Outcome::Failed(m) => assert!(m.contains("boom") && m.contains(&b.to_string()), "{m}"),
         other => panic!("{other:?}"),
     }

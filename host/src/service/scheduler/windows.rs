@@ -108,9 +108,9 @@ async fn record_due(
     let ends: Vec<DateTime<Utc>> = due.iter().map(|w| w.end).collect();
     let props: Vec<Value> = due
         .iter()
-        .map(|w| {
-            json!({"windowStartTime": format_utc(w.start), "windowEndTime": format_utc(w.end)})
-        })
+        .map(
+            |w| json!({"windowStartTime": format_utc(w.start), "windowEndTime": format_utc(w.end)}),
+        )
         .collect();
     let inserted = tx
         .execute(
@@ -316,7 +316,10 @@ pub(crate) fn dependency_range(
         Dependency::SelfDependency { offset, size } => (own.to_string(), *offset, *size),
     };
     let size = size.unwrap_or(window.end - window.start);
-    let from = window.start.checked_add_signed(offset).unwrap_or(window.start);
+    let from = window
+        .start
+        .checked_add_signed(offset)
+        .unwrap_or(window.start);
     let to = from.checked_add_signed(size).unwrap_or(from);
     (name, (from, to))
 }
