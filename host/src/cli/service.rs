@@ -1,16 +1,18 @@
-//! `sluice serve` and `sluice worker`: the service's processes. `serve` answers ADF's REST API
-//! and runs N embedded workers; `worker` only runs queued pipeline runs, on any machine that
-//! reaches the control database and the data stores. Both apply pending migrations, need
+//! `sluice serve` and `sluice worker`: the service's processes. `serve` answers ADF's REST API,
+//! fires Started triggers and runs N embedded workers; `worker` only runs queued pipeline runs,
+//! on any machine that reaches the control database and the data stores. Both apply pending migrations, need
 //! `SLUICE_MASTER_KEY`, and drain on SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::service::control::{Control, MasterKey};
+use crate::service::scheduler::{Scheduler, SystemClock, DEFAULT_CATCH_UP};
 use crate::service::worker::{run_workers, WorkerConfig};
 
 /// Options every worker takes (`serve`'s embedded ones too).
@@ -65,6 +67,10 @@ pub struct ServeArgs {
     /// Embedded workers (pipeline runs at once in this process); 0 serves the API only.
     #[arg(long, value_name = "N", default_value_t = default_concurrency())]
     pub workers: usize,
+    /// Seconds between the trigger scheduler's passes (firing Started triggers). Any number
+    /// of `serve` processes may share a control database: each instant fires once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub trigger_interval: f64,
     #[command(flatten)]
     pub options: WorkerOptions,
 }
@@ -152,6 +158,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<ExitCode> {
 /// `sluice serve`.
 pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let key = master_key()?;
+    let every = seconds("--trigger-interval", args.trigger_interval)?;
     let control = Control::connect(&args.control_db)
         .await
         .context("connecting to the control database")?;
@@ -165,6 +172,18 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // An instant may be fired late by up to two passes (a minute at least), never replayed
+    // after a longer gap (see Scheduler::with_catch_up).
+    let catch_up = every
+        .checked_mul(2)
+        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .unwrap_or(DEFAULT_CATCH_UP)
+        .max(DEFAULT_CATCH_UP);
+    let scheduler = tokio::spawn(Scheduler::new(control.clone()).with_catch_up(catch_up).run(
+        Arc::new(SystemClock),
+        every,
+        stop.clone(),
+    ));
     let api_stop = stop.clone();
     let signal = async move {
         shutdown_signal().await;
@@ -177,6 +196,7 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     };
     let served = crate::service::api::serve_api(config, control, signal).await;
     stop.cancel();
+    scheduler.await.context("the trigger scheduler stopped")?;
     if let Some(w) = workers {
         w.await.context("the embedded workers stopped")??;
     }
