@@ -44,6 +44,7 @@ mod service_control;
 mod service_runs;
 mod service_scale;
 mod service_sdk_runs;
+mod service_trigger_windows;
 mod service_triggers;
 mod service_triggers_api;
 mod tenants;
