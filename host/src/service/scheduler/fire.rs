@@ -15,10 +15,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::{invoked_by, Scheduler, StartedTrigger, TickReport};
+use super::{Scheduler, StartedTrigger, TickReport};
 use crate::model::trigger::time::format_utc;
 use crate::model::trigger::{Recurrence, ScheduleTrigger};
-use crate::service::control::{ControlError, NewRun};
+use crate::service::control::ControlError;
 
 const TYPE: &str = "ScheduleTrigger";
 
@@ -162,16 +162,7 @@ async fn fire_instant(
             .control
             .create_run_in(
                 &mut tx,
-                NewRun {
-                    tenant_id: trigger.tenant_id,
-                    resource_group: trigger.resource_group.clone(),
-                    factory: trigger.factory.clone(),
-                    pipeline_name: target.pipeline.clone(),
-                    parameters: Value::Object(target.parameters.clone()),
-                    invoked_by: Some(invoked_by(name, trigger_run_id, TYPE)),
-                    trigger: Some(info.clone()),
-                    ..NewRun::default()
-                },
+                trigger.new_run(target, trigger_run_id, TYPE, info.clone()),
             )
             .await?;
         triggered.insert(run.pipeline_name, json!(run.run_id.to_string()));

@@ -39,7 +39,7 @@ use uuid::Uuid;
 pub use clock::{Clock, ManualClock, SystemClock};
 
 use crate::model::trigger::{Trigger, TriggerKind, TumblingWindowTrigger};
-use crate::service::control::{Control, ControlError};
+use crate::service::control::{Control, ControlError, NewRun};
 
 /// How often `sluice serve` ticks unless `--trigger-interval` says otherwise.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(5);
@@ -254,8 +254,31 @@ impl Definitions {
     }
 }
 
-/// `{"name": T, "id": <trigger run id>, "invokedByType": ..}`: ADF's `invokedBy` of a run a
-/// trigger started.
-pub(crate) fn invoked_by(trigger: &str, trigger_run_id: Uuid, ty: &str) -> Value {
-    serde_json::json!({"name": trigger, "id": trigger_run_id.to_string(), "invokedByType": ty})
+impl StartedTrigger {
+    /// The pipeline run this trigger's run `trigger_run_id` starts for `target`: its
+    /// parameters as the trigger gives them (evaluated when the run starts), ADF's `invokedBy`
+    /// (`{"name": T, "id": <trigger run id>, "invokedByType": ty}`) and `info`, what
+    /// `@trigger()` reads.
+    pub(crate) fn new_run(
+        &self,
+        target: &crate::model::trigger::PipelineTarget,
+        trigger_run_id: Uuid,
+        ty: &str,
+        info: Value,
+    ) -> NewRun {
+        NewRun {
+            tenant_id: self.tenant_id,
+            resource_group: self.resource_group.clone(),
+            factory: self.factory.clone(),
+            pipeline_name: target.pipeline.clone(),
+            parameters: Value::Object(target.parameters.clone()),
+            invoked_by: Some(serde_json::json!({
+                "name": self.trigger.name,
+                "id": trigger_run_id.to_string(),
+                "invokedByType": ty,
+            })),
+            trigger: Some(info),
+            ..NewRun::default()
+        }
+    }
 }

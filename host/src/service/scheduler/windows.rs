@@ -20,10 +20,10 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::{invoked_by, Definitions, Scheduler, StartedTrigger, TickReport};
+use super::{Definitions, Scheduler, StartedTrigger, TickReport};
 use crate::model::trigger::time::format_utc;
 use crate::model::trigger::{Dependency, TumblingWindowTrigger, Window, WindowFrequency};
-use crate::service::control::{ControlError, NewRun};
+use crate::service::control::ControlError;
 
 const TYPE: &str = "TumblingWindowTrigger";
 
@@ -206,19 +206,7 @@ async fn start_waiting(
         let target = &tumbling.pipeline;
         let created = scheduler
             .control
-            .create_run_in(
-                tx,
-                NewRun {
-                    tenant_id: trigger.tenant_id,
-                    resource_group: trigger.resource_group.clone(),
-                    factory: trigger.factory.clone(),
-                    pipeline_name: target.pipeline.clone(),
-                    parameters: Value::Object(target.parameters.clone()),
-                    invoked_by: Some(invoked_by(name, trigger_run_id, TYPE)),
-                    trigger: Some(info),
-                    ..NewRun::default()
-                },
-            )
+            .create_run_in(tx, trigger.new_run(target, trigger_run_id, TYPE, info))
             .await;
         match created {
             Ok(run) => {
