@@ -264,17 +264,19 @@ pub async fn run_workers(
         .collect();
     for (run, cancel) in left {
         tracing::warn!(run_id = %run, "still running after the grace period; stopping it");
-        cancel.cancel();
         let message = format!(
             "The worker '{}' shut down before the run finished (it was draining after SIGTERM)",
             config.id
         );
+        // Recorded before the run is stopped: once stopped, its own task would record it
+        // Cancelled, and whichever wrote first would win.
         if let Err(e) = control
             .finish_run(run, &config.id, RunStatus::Failed, &message)
             .await
         {
             tracing::error!(run_id = %run, "could not record the end of the run: {e}");
         }
+        cancel.cancel();
     }
     reaper_stop.cancel();
     let _ = reaper.await;
