@@ -182,6 +182,15 @@ pub async fn run_nested(
     let start = chrono::Utc::now();
     let t0 = Instant::now();
     tracing::info!(pipeline = %pipeline.name, run_id = %run_id, "pipeline run started");
+    // ADF masks SecureString parameters in monitoring: their values join the run's secrets, so
+    // activity inputs, errors and logs that echo them show `***`.
+    for p in &pipeline.parameters {
+        if p.ty.eq_ignore_ascii_case("securestring") {
+            if let Some(Value::String(v)) = parameters.get(&p.name) {
+                ctx.redactor().register(v);
+            }
+        }
+    }
     let text = |pick: fn(&crate::copy::context::RunIdentity) -> &String, default: &str| {
         Value::String(identity.map_or_else(|| default.to_string(), |i| pick(i).clone()))
     };
@@ -467,7 +476,7 @@ async fn run_activity(state: &Arc<RunState>, a: &Activity, frame: &Frame) -> Sta
     let _running = state.ctx.activity_started(&a.name, &cancel);
     let activity_run_id = uuid::Uuid::new_v4().to_string();
     if let Some(o) = &state.ctx.observer {
-        let mut input = a.raw.get("typeProperties").cloned().unwrap_or(Value::Null);
+        let mut input = activity_input(state, frame, a);
         state.ctx.redactor().redact_json(&mut input);
         o.activity_started(&crate::copy::context::ActivityStarted {
             activity_run_id: activity_run_id.clone(),
@@ -650,6 +659,28 @@ impl Failure {
     pub fn retryable(&self) -> bool {
         !self.definition
     }
+}
+
+/// The activity run's `input` as ADF shows it: `typeProperties` with expressions evaluated in
+/// the scope the activity starts with. A control activity's (its inner activities run later,
+/// in scopes of their own) and one whose expressions fail now stay as written; the activity
+/// itself reports the failure.
+fn activity_input(state: &RunState, frame: &Frame, a: &Activity) -> Value {
+    const NESTED: &[&str] = &[
+        "activities",
+        "ifTrueActivities",
+        "ifFalseActivities",
+        "cases",
+        "defaultActivities",
+    ];
+    let raw = a.raw.get("typeProperties").cloned().unwrap_or(Value::Null);
+    let nested = raw
+        .as_object()
+        .is_some_and(|m| NESTED.iter().any(|k| m.contains_key(*k)));
+    if nested {
+        return raw;
+    }
+    crate::expr::evaluate_value(&raw, &state.scope(frame), "typeProperties").unwrap_or(raw)
 }
 
 /// A panicked task's message (the redactor masks it before it is recorded).
