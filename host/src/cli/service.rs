@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// of `serve` processes may share a control database: each instant fires once.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub trigger_interval: f64,
+    /// Runs per page of queryPipelineRuns, queryActivityRuns and queryTriggerRuns (then a
+    /// continuationToken); ADF's own page holds 100.
+    #[arg(long, value_name = "N", default_value_t = crate::service::control::DEFAULT_QUERY_PAGE,
+          value_parser = clap::value_parser!(usize))]
+    pub query_page_size: usize,
     #[command(flatten)]
     pub options: WorkerOptions,
 }
@@ -192,8 +197,18 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let config = crate::service::api::ApiConfig {
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
+        query_page_size: args.query_page_size.clamp(1, 1000),
         ..crate::service::api::ApiConfig::new(args.listen, key)
     };
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        "Monitor page: {scheme}://{}/ (a link ending in #token=<tenant token> signs in directly)",
+        args.listen
+    );
     let served = crate::service::api::serve_api(config, control, signal).await;
     stop.cancel();
     scheduler.await.context("the trigger scheduler stopped")?;

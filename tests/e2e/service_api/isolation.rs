@@ -216,3 +216,57 @@ fn plugin_version(name: &str) -> String {
         .unwrap()
         .version
 }
+
+/// ARM's Subscriptions - List answers each token with its own subscription only (the Monitor
+/// page finds its tenant so); it needs a token and one of ARM's api-versions.
+#[tokio::test]
+async fn the_subscription_list_shows_only_the_tokens_own() {
+    let s = Service::start(1 << 20).await;
+    let a = s.tenant("subs-a", 10_000).await;
+    let b = s.tenant("subs-b", 10_000).await;
+    for (t, name) in [(&a, "subs-a"), (&b, "subs-b")] {
+        let (st, v) = s
+            .json(
+                Method::GET,
+                t,
+                "/subscriptions?api-version=2020-01-01",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let list = v["value"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{v}");
+        assert_eq!(list[0]["subscriptionId"], t.sub.to_string().as_str());
+        assert_eq!(list[0]["id"], format!("/subscriptions/{}", t.sub).as_str());
+        assert_eq!(list[0]["displayName"], name);
+        assert_eq!(list[0]["state"], "Enabled");
+    }
+    let (st, _, _) = s
+        .send(
+            Method::GET,
+            None,
+            "/subscriptions?api-version=2020-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, v) = s
+        .json(
+            Method::GET,
+            &a,
+            "/subscriptions?api-version=1999-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = s
+        .json(
+            Method::POST,
+            &a,
+            "/subscriptions?api-version=2020-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    s.stop().await;
+}

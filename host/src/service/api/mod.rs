@@ -1,11 +1,13 @@
 //! The HTTP API: Azure Data Factory's management REST API (api-version 2018-06-01) over the
 //! control database, so that ADF tooling (Microsoft's SDKs, curl scripts written for Azure)
-//! drives Sluice. `/healthz`, `/readyz` and `/metrics` need no token; everything under
-//! `/subscriptions/{subscriptionId}` does (see [`auth`]).
+//! drives Sluice. `/healthz`, `/readyz`, `/metrics` and the Monitor page's static files need
+//! no token; everything under `/subscriptions` does (see [`auth`]).
 //!
 //! - [`paths`]: ARM paths to operations, case-insensitive as ADF's;
 //! - [`auth`], [`body`], [`errors`]: tokens, rate, api-version, body caps, ARM errors;
 //! - `factories`, `definitions`, `validate`, `runs`, `plugins`, `triggers`: the operations;
+//! - `subscriptions`: ARM's list of the subscriptions a token reaches (one, the tenant's);
+//! - `/` and `/monitor/*`: the Monitor page's embedded assets ([`crate::service::monitor`]);
 //! - [`tls`]: the accept loop, plain or TLS (rustls, ring).
 
 pub mod auth;
@@ -16,6 +18,7 @@ mod factories;
 pub mod paths;
 mod plugins;
 mod runs;
+mod subscriptions;
 pub mod tls;
 mod triggers;
 mod validate;
@@ -69,12 +72,14 @@ pub struct ApiConfig {
     pub plugin_limit: usize,
     /// Items per page of lists.
     pub page_size: usize,
+    /// Runs per page of queryPipelineRuns, queryActivityRuns and queryTriggerRuns (ADF: 100).
+    pub query_page_size: usize,
     /// Seals SecureStrings of linked services before they are stored.
     pub master_key: MasterKey,
 }
 
 impl ApiConfig {
-    /// Defaults: no TLS, 4 MiB bodies, 32 MiB plugins, pages of 50.
+    /// Defaults: no TLS, 4 MiB bodies, 32 MiB plugins, pages of 50 (100 runs a query).
     pub fn new(listen: SocketAddr, master_key: MasterKey) -> ApiConfig {
         ApiConfig {
             listen,
@@ -83,6 +88,7 @@ impl ApiConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             plugin_limit: DEFAULT_PLUGIN_LIMIT,
             page_size: DEFAULT_PAGE_SIZE,
+            query_page_size: crate::service::control::DEFAULT_QUERY_PAGE,
             master_key,
         }
     }
@@ -183,6 +189,8 @@ fn router(api: Arc<Api>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
+        .route("/", get(crate::service::monitor::index))
+        .route("/monitor/{file}", get(crate::service::monitor::asset))
         .fallback(arm)
         .layer(middleware::from_fn(count_requests))
         .with_state(api)
@@ -256,6 +264,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
+        "/" => "monitor",
+        p if p.starts_with("/monitor/") => "monitor",
         _ => "other",
     };
     let started = Instant::now();
@@ -275,7 +285,11 @@ async fn count_requests(request: Request, next: Next) -> Response {
 /// Everything under `/subscriptions`.
 async fn arm(State(api): State<Arc<Api>>, request: Request) -> Response {
     let parsed = paths::parse(request.uri().path());
-    let label = parsed.as_ref().map_or("unknown", Parsed::label);
+    let label = match &parsed {
+        Some(p) => p.label(),
+        None if is_subscription_list(request.uri().path()) => "subscriptions",
+        None => "unknown",
+    };
     let span = tracing::info_span!(
         "api",
         route = label,
@@ -297,6 +311,11 @@ async fn arm(State(api): State<Arc<Api>>, request: Request) -> Response {
     });
     response.extensions_mut().insert(RouteLabel(label));
     response
+}
+
+/// `GET /subscriptions` (ARM's Subscriptions - List), answered by [`subscriptions`].
+fn is_subscription_list(path: &str) -> bool {
+    path.trim_matches('/').eq_ignore_ascii_case("subscriptions")
 }
 
 /// What a handler knows about its request.
@@ -344,6 +363,21 @@ async fn handle(api: &Api, parsed: Option<Parsed>, request: Request) -> Result<R
     span.record("tenant", tenant.name.as_str());
     api.limiter.admit(&tenant)?;
     let query = paths::query_pairs(parts.uri.query());
+    if is_subscription_list(parts.uri.path()) {
+        subscriptions::check_api_version(&query)?;
+        let ctx = Ctx {
+            api,
+            tenant,
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            origin: String::new(),
+        };
+        if ctx.method != Method::GET {
+            return Err(ctx.not_allowed("subscriptions"));
+        }
+        return subscriptions::list(&ctx);
+    }
     auth::check_api_version(&query)?;
     let parsed = parsed.ok_or_else(|| ApiError::NoRoute(auth::truncate(parts.uri.path(), 200)))?;
     auth::check_subscription(&tenant, &parsed.subscription)?;

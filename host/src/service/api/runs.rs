@@ -194,7 +194,7 @@ pub(crate) async fn query(
     if ctx.method != Method::POST {
         return Err(ctx.not_allowed("queryPipelineRuns"));
     }
-    let q = run_query(bytes)?;
+    let q = run_query(ctx, bytes)?;
     super::factories::require(ctx, f).await?;
     let page = ctx
         .api
@@ -214,7 +214,7 @@ pub(crate) async fn query_activities(
         return Err(ctx.not_allowed("queryActivityRuns"));
     }
     let run = find_run(ctx, f, run_uuid(id)?).await?;
-    let q = run_query(bytes)?;
+    let q = run_query(ctx, bytes)?;
     let page = ctx
         .api
         .control
@@ -224,9 +224,11 @@ pub(crate) async fn query_activities(
 }
 
 /// A RunFilterParameters body (an empty body is no filter at all).
-fn run_query(bytes: &[u8]) -> Result<RunQuery, ApiError> {
+pub(crate) fn run_query(ctx: &Ctx<'_>, bytes: &[u8]) -> Result<RunQuery, ApiError> {
     let body = Value::Object(body::parse_object(bytes)?);
-    RunQuery::from_adf_json(&body).map_err(ApiError::from)
+    let mut q = RunQuery::from_adf_json(&body).map_err(ApiError::from)?;
+    q.limit = ctx.api.config.query_page_size;
+    Ok(q)
 }
 
 /// The run, if it is this tenant's and this factory's.

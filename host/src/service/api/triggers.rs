@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::factories::{factory_id, if_match};
 use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
 use crate::model::trigger::{Dependency, Trigger, TriggerKind};
-use crate::service::control::{Kind, RunQuery, TriggerRow, TriggerRunRow};
+use crate::service::control::{Kind, TriggerRow, TriggerRunRow};
 
 pub(crate) async fn one(
     ctx: &Ctx<'_>,
@@ -155,8 +155,7 @@ pub(crate) async fn query_runs(
     if ctx.method != Method::POST {
         return Err(ctx.not_allowed("queryTriggerRuns"));
     }
-    let body = Value::Object(body::parse_object(bytes)?);
-    let q = RunQuery::from_adf_json(&body)?;
+    let q = super::runs::run_query(ctx, bytes)?;
     super::factories::require(ctx, f).await?;
     let page = ctx
         .api

@@ -33,7 +33,7 @@ pub use definitions::DefinitionRow;
 pub use error::ControlError;
 pub use paging::Page;
 pub use plugins::PluginRow;
-pub use query::RunQuery;
+pub use query::{RunQuery, DEFAULT_QUERY_PAGE};
 pub use resources::{FactoryRow, Kind};
 pub use runs::{ActivityRunRow, NewRun, RunRow, RunStatus};
 pub use slots::{SlotClaim, WorkerRow};

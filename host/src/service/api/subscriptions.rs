@@ -1,0 +1,35 @@
+//! ARM's Subscriptions - List (`GET /subscriptions`): the one subscription a token reaches.
+//! Azure tools call it to learn which subscriptions a credential sees, and the Monitor page
+//! (`service::monitor`) calls it to find its tenant's subscription from the token alone.
+
+use axum::response::Response;
+use serde_json::json;
+
+use super::{auth, ok_json, ApiError, Ctx, SUPPORTED_API_VERSION};
+
+/// The api-versions of ARM's Subscriptions API answered here, besides Data Factory's own.
+const SUBSCRIPTION_API_VERSIONS: &[&str] = &["2020-01-01", "2022-12-01", SUPPORTED_API_VERSION];
+
+/// Checks the api-version of a `GET /subscriptions` (ARM's, not Data Factory's).
+pub(crate) fn check_api_version(query: &[(String, String)]) -> Result<(), ApiError> {
+    match super::paths::query_value(query, "api-version") {
+        None => Err(ApiError::MissingApiVersion),
+        Some(v) if SUBSCRIPTION_API_VERSIONS.contains(&v) => Ok(()),
+        Some(other) => Err(ApiError::InvalidApiVersion(auth::truncate(other, 64))),
+    }
+}
+
+/// `{"value": [the tenant's subscription]}` in ARM's shape; the display name is the tenant's.
+pub(crate) fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let sub = ctx.tenant.subscription_id;
+    ok_json(json!({
+        "value": [{
+            "id": format!("/subscriptions/{sub}"),
+            "subscriptionId": sub.to_string(),
+            "tenantId": ctx.tenant.id.to_string(),
+            "displayName": ctx.tenant.name,
+            "state": "Enabled",
+            "authorizationSource": "Bearer"
+        }]
+    }))
+}
