@@ -28,6 +28,7 @@ mod hardening;
 mod lookup;
 mod matrix;
 mod messages;
+mod monitor_page;
 mod new_files_example;
 mod partition;
 mod pipeline;
