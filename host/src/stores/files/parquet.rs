@@ -55,8 +55,8 @@ fn guarded<T>(label: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<
 }
 
 /// Checks the `PAR1` magic bytes at both ends, so a file that is not Parquet, or was cut short,
-/// gets a plain message instead of a decoder error.
-fn check_magic(file: &mut std::fs::File, label: &str) -> Result<(), StoreError> {
+/// gets a plain message instead of a decoder error. Returns the file's length in bytes.
+fn check_magic(file: &mut std::fs::File, label: &str) -> Result<u64, StoreError> {
     let io = |e: std::io::Error| StoreError::new(format!("{label}: cannot read: {e}"));
     let len = file.metadata().map_err(io)?.len();
     if len < 12 {
@@ -88,13 +88,17 @@ fn check_magic(file: &mut std::fs::File, label: &str) -> Result<(), StoreError> 
             ),
         ));
     }
-    Ok(())
+    Ok(len)
 }
 
 /// Opens a reader over one Parquet file. The schema (and any unreadable column type) is known
-/// here, before any row is read.
+/// here, before any row is read, and so are page sizes the file could not hold (see
+/// [`bounds`]).
 pub fn open_reader(mut file: std::fs::File, label: &str) -> Result<Box<dyn RowReader>, StoreError> {
-    check_magic(&mut file, label)?;
+    let len = check_magic(&mut file, label)?;
+    let pages = file
+        .try_clone()
+        .map_err(|e| StoreError::new(format!("{label}: cannot read: {e}")))?;
     let builder = guarded(label, || {
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
             StoreError::with_kind(
@@ -103,6 +107,7 @@ pub fn open_reader(mut file: std::fs::File, label: &str) -> Result<Box<dyn RowRe
             )
         })
     })?;
+    bounds::check_pages(&pages, len, builder.metadata(), label)?;
     let plan =
         EnginePlan::new(builder.schema()).map_err(|e| StoreError::new(format!("{label}: {e}")))?;
     Ok(Box::new(ParquetReader {
@@ -276,6 +281,9 @@ impl RowWriter for ParquetWriter {
         Ok(self.written.load(Ordering::Relaxed))
     }
 }
+
+#[path = "parquet_bounds.rs"]
+mod bounds;
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]

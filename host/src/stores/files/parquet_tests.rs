@@ -601,3 +601,132 @@ fn compression_codec_property() {
         "{e}"
     );
 }
+
+/// The input the `parquet` fuzz target found (`host/fuzz/README.md`, Findings): the dictionary
+/// page of a gzip-compressed DOUBLE column claims 811,647,367 values in 16 bytes, and the
+/// `parquet` crate filled a dictionary of that many values (6.5 GB) before decoding any. Byte 0
+/// of a fuzz input is the batch size, the rest is the file.
+#[test]
+fn a_dictionary_claiming_more_values_than_its_bytes_hold_is_refused() {
+    let input = include_bytes!("../../../fuzz/corpus/parquet/regression-oom-19597fb0");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &input[1..]).unwrap();
+    let e = read_error(file.path());
+    assert_eq!(e.kind(), StoreErrorKind::Data, "{e}");
+    let msg = e.to_string();
+    assert_eq!(
+        msg,
+        "file 'in/forged.parquet': corrupt Parquet file: column 5 of row group 0: the dictionary \
+         page at offset 435 claims 811647367 DOUBLE values in 16 bytes (at most 2 fit)"
+    );
+}
+
+/// Opens and reads a file to the end; the error it gives (a file that reads is a failure).
+fn read_error(path: &std::path::Path) -> StoreError {
+    let label = "file 'in/forged.parquet'";
+    match open_reader(std::fs::File::open(path).unwrap(), label) {
+        Err(e) => e,
+        Ok(mut r) => loop {
+            match r.next_batch(100) {
+                Err(e) => break e,
+                Ok(None) => panic!("a forged file read without error"),
+                Ok(Some(_)) => {}
+            }
+        },
+    }
+}
+
+/// A file the crate writes with one INT64 column of `distinct` values, dictionary-encoded: its
+/// bytes, and where the first page's header (the dictionary page, at offset 4) has its
+/// `uncompressed_page_size` and its `num_values` varints (offset, length).
+fn dictionary_file(
+    codec: ParquetCodec,
+    distinct: i64,
+) -> (Vec<u8>, (usize, usize), (usize, usize)) {
+    let schema = Arc::new(Schema::new(vec![col("n", DataType::Int64, "int8")]));
+    let rows: Vec<Vec<Value>> = (0..distinct)
+        .map(|i| vec![Value::Int64(i * 7919)])
+        .collect();
+    let bytes =
+        std::fs::read(write_file(&schema, &rows, &ParquetSettings { codec }).path()).unwrap();
+    // The header: type (1), uncompressed (2), compressed (3) as i32 fields (0x15), then the
+    // dictionary page header (field 7, a struct: 0x4c) whose first field is num_values.
+    let varint = |at: usize| {
+        (
+            at,
+            bytes[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1,
+        )
+    };
+    assert_eq!(bytes[4], 0x15);
+    let (t, t_len) = varint(5);
+    assert_eq!(bytes[t], 4, "a dictionary page (type 2, zigzag 4) first");
+    assert_eq!(bytes[t + t_len], 0x15);
+    let uncompressed = varint(t + t_len + 1);
+    assert_eq!(bytes[uncompressed.0 + uncompressed.1], 0x15);
+    let compressed = varint(uncompressed.0 + uncompressed.1 + 1);
+    let at = compressed.0 + compressed.1;
+    assert_eq!(&bytes[at..at + 2], &[0x4c, 0x15]);
+    let num_values = varint(at + 2);
+    (bytes, uncompressed, num_values)
+}
+
+/// Writes `value` (zigzag-encoded, as Thrift's i32) over the varint at `at`, keeping its length
+/// (continuation bytes pad a varint).
+fn patch_varint(bytes: &mut [u8], (at, len): (usize, usize), value: i32) {
+    let mut v = u64::from(((value << 1) ^ (value >> 31)) as u32);
+    for i in 0..len {
+        let last = i + 1 == len;
+        bytes[at + i] = (v & 0x7f) as u8 | if last { 0 } else { 0x80 };
+        v >>= 7;
+    }
+    assert_eq!(v, 0, "{value} does not fit {len} varint bytes");
+}
+
+#[test]
+fn forged_page_sizes_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forged.parquet");
+    // Unpatched, the files read: the checks refuse nothing the crate writes.
+    for codec in [
+        ParquetCodec::None,
+        ParquetCodec::Snappy,
+        ParquetCodec::Gzip,
+        ParquetCodec::Lz4,
+    ] {
+        let (bytes, _, (at, len)) = dictionary_file(codec, 2000);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_all(&path, 500).1.len(), 2000, "{codec:?}");
+
+        // 2000 INT64 values take 16,000 bytes: a dictionary cannot hold 2001 of them.
+        let mut forged = bytes.clone();
+        patch_varint(&mut forged, (at, len), 2001);
+        std::fs::write(&path, &forged).unwrap();
+        let e = read_error(&path);
+        assert_eq!(e.kind(), StoreErrorKind::Data, "{codec:?}: {e}");
+        assert!(
+            e.to_string().starts_with(
+                "file 'in/forged.parquet': corrupt Parquet file: column 0 of row group 0: \
+                 the dictionary page at offset "
+            ) && e
+                .to_string()
+                .ends_with("claims 2001 INT64 values in 16000 bytes (at most 2000 fit)"),
+            "{codec:?}: {e}"
+        );
+    }
+
+    // Snappy zero-fills the uncompressed size the header gives before it decompresses: a page
+    // of at most 16 kB of Snappy cannot hold a megabyte.
+    let (mut bytes, uncompressed, _) = dictionary_file(ParquetCodec::Snappy, 2000);
+    assert_eq!(uncompressed.1, 3, "a 3-byte varint holds up to 1 MiB - 1");
+    patch_varint(&mut bytes, uncompressed, (1 << 20) - 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = read_error(&path).to_string();
+    assert!(
+        e.starts_with(
+            "file 'in/forged.parquet': corrupt Parquet file: column 0 of row group 0: the page \
+             at offset "
+        ),
+        "{e}"
+    );
+    assert!(e.ends_with("more than SNAPPY can expand to"), "{e}");
+}
