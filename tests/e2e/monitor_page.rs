@@ -8,10 +8,10 @@
 //! target/monitor-screenshots/.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sluice_e2e::service::{create_tenant, free_port, master_key, ControlDb, Process};
-use sluice_e2e::{certs, TestDb};
+use sluice_e2e::service::{create_tenant, ControlDb, TlsServe};
+use sluice_e2e::TestDb;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -43,54 +43,13 @@ async fn the_monitor_page_watches_cancels_and_reruns_runs_in_chromium() {
     let ctl = ControlDb::new().await;
     let a = create_tenant(&ctl.url, "monitor-a-tenant", &[]);
     let b = create_tenant(&ctl.url, "monitor-b-tenant", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let files = certs::generate().unwrap().write_to(dir.path()).unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let cache = dir.path().join("cache");
-    let key = master_key();
-    let serve = Process::start(
-        &[
-            "serve",
-            "--listen",
-            &listen,
-            "--control-db",
-            &ctl.url,
-            "--tls-cert",
-            files.server_cert.to_str().unwrap(),
-            "--tls-key",
-            files.server_key.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--lease",
-            "3",
-            "--query-page-size",
-            "2",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-        &[("SLUICE_MASTER_KEY", key.as_str())],
-        dir.path(),
-    );
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(&files.ca).unwrap()).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .build()
-        .unwrap();
-    let t0 = Instant::now();
-    while !http
-        .get(format!("https://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "sluice serve did not become ready:\n{}",
-            serve.output()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let serve = TlsServe::start(
+        &ctl.url,
+        &["--workers", "2", "--lease", "3", "--query-page-size", "2"],
+    )
+    .await;
+    let port = serve.port;
+    let http = &serve.http;
     // The page itself: served without a token, locked down by its headers.
     let page = http
         .get(format!("https://127.0.0.1:{port}/"))
@@ -107,7 +66,7 @@ async fn the_monitor_page_watches_cancels_and_reruns_runs_in_chromium() {
         .arg(browser.join("monitor.mjs"))
         .current_dir(&browser)
         .env("SLUICE_URL", format!("https://127.0.0.1:{port}"))
-        .env("NODE_EXTRA_CA_CERTS", &files.ca)
+        .env("NODE_EXTRA_CA_CERTS", &serve.ca)
         .env("SLUICE_TOKEN_A", a["token"].as_str().unwrap())
         .env("SLUICE_TOKEN_B", b["token"].as_str().unwrap())
         .env("SLUICE_SUB_B", b["subscriptionId"].as_str().unwrap())
@@ -121,14 +80,19 @@ async fn the_monitor_page_watches_cancels_and_reruns_runs_in_chromium() {
         .output();
     let out = tokio::time::timeout(Duration::from_secs(420), script)
         .await
-        .unwrap_or_else(|_| panic!("monitor.mjs did not finish in 420 s:\n{}", serve.output()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "monitor.mjs did not finish in 420 s:\n{}",
+                serve.process.output()
+            )
+        })
         .expect("node runs (Node.js 18+ is needed)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.contains("monitor: all passed"),
         "monitor.mjs failed:\n{stdout}\n{stderr}\nserver:\n{}",
-        serve.output()
+        serve.process.output()
     );
     // The rerun copied the late table into the sink.
     assert_eq!(db.count("sink").await, 1);

@@ -4,10 +4,10 @@
 //! activity runs queried, a long run cancelled, and a failed run rerun with `isRecovery` +
 //! `startFromFailure` once the table it lacked exists.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sluice_e2e::service::{create_tenant, free_port, master_key, ControlDb, Process};
-use sluice_e2e::{certs, connect_local, pg_url};
+use sluice_e2e::service::{create_tenant, ControlDb, TlsServe};
+use sluice_e2e::{connect_local, pg_url};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::service_api::sdk::sdk_python;
@@ -41,62 +41,13 @@ async fn microsofts_python_sdk_runs_cancels_and_recovers_through_sluice_serve() 
 
     let ctl = ControlDb::new().await;
     let tenant = create_tenant(&ctl.url, "sdk-user", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let files = certs::generate().unwrap().write_to(dir.path()).unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let cache = dir.path().join("cache");
-    let key = master_key();
-    let serve = Process::start(
-        &[
-            "serve",
-            "--listen",
-            &listen,
-            "--control-db",
-            &ctl.url,
-            "--tls-cert",
-            files.server_cert.to_str().unwrap(),
-            "--tls-key",
-            files.server_key.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--lease",
-            "3",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-        &[("SLUICE_MASTER_KEY", key.as_str())],
-        dir.path(),
-    );
-    // Ready when /readyz answers.
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(&files.ca).unwrap()).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .build()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        let ready = http
-            .get(format!("https://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false);
-        if ready {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "sluice serve did not become ready:\n{}",
-            serve.output()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let serve = TlsServe::start(&ctl.url, &["--workers", "2", "--lease", "3"]).await;
+    let port = serve.port;
 
     let mut script = tokio::process::Command::new(sdk_python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/service/sdk_runs.py"))
         .env("SLUICE_API_URL", format!("https://127.0.0.1:{port}"))
-        .env("SLUICE_CA", &files.ca)
+        .env("SLUICE_CA", &serve.ca)
         .env("SLUICE_TOKEN", tenant["token"].as_str().unwrap())
         .env(
             "SLUICE_SUBSCRIPTION",
@@ -135,7 +86,7 @@ async fn microsofts_python_sdk_runs_cancels_and_recovers_through_sluice_serve() 
         .unwrap_or_else(|_| {
             panic!(
                 "sdk_runs.py did not finish in 300 s:\n{stdout}\n{}",
-                serve.output()
+                serve.process.output()
             )
         });
     let out = script.wait_with_output().await.unwrap();
@@ -143,7 +94,7 @@ async fn microsofts_python_sdk_runs_cancels_and_recovers_through_sluice_serve() 
         out.status.success() && stdout.contains("sdk_runs: all passed"),
         "sdk_runs.py failed:\n{stdout}\n{}\nserver:\n{}",
         String::from_utf8_lossy(&out.stderr),
-        serve.output()
+        serve.process.output()
     );
     // The recovered run copied the late table into the sink (the TRUNCATE before it cleared
     // the first copy's rows).

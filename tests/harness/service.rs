@@ -315,3 +315,77 @@ impl Fixture {
             .collect()
     }
 }
+
+/// A real `sluice serve` process over TLS (a fresh test CA) on a free port, ready to answer:
+/// `sluice serve --listen ... --control-db URL --tls-cert ... --tls-key ... --cache-dir ...`
+/// plus `extra` flags, with a fresh master key.
+pub struct TlsServe {
+    pub process: Process,
+    pub port: u16,
+    /// The test CA's certificate (PEM), for clients that must trust the server.
+    pub ca: std::path::PathBuf,
+    /// A client that trusts the CA.
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl TlsServe {
+    /// Starts the server and waits (at most 60 s) until `/readyz` answers.
+    pub async fn start(control_url: &str, extra: &[&str]) -> TlsServe {
+        let dir = tempfile::tempdir().unwrap();
+        let files = crate::certs::generate()
+            .unwrap()
+            .write_to(dir.path())
+            .unwrap();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let cache = dir.path().join("cache");
+        let key = master_key();
+        let mut args = vec![
+            "serve",
+            "--listen",
+            &listen,
+            "--control-db",
+            control_url,
+            "--tls-cert",
+            files.server_cert.to_str().unwrap(),
+            "--tls-key",
+            files.server_key.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let process = Process::start(&args, &[("SLUICE_MASTER_KEY", key.as_str())], dir.path());
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&files.ca).unwrap()).unwrap();
+        let http = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while !http
+            .get(format!("https://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "sluice serve did not become ready:\n{}",
+                process.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        TlsServe {
+            process,
+            port,
+            ca: files.ca,
+            http,
+            dir,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}

@@ -365,18 +365,7 @@ async fn handle(api: &Api, parsed: Option<Parsed>, request: Request) -> Result<R
     let query = paths::query_pairs(parts.uri.query());
     if is_subscription_list(parts.uri.path()) {
         subscriptions::check_api_version(&query)?;
-        let ctx = Ctx {
-            api,
-            tenant,
-            method: parts.method,
-            headers: parts.headers,
-            query,
-            origin: String::new(),
-        };
-        if ctx.method != Method::GET {
-            return Err(ctx.not_allowed("subscriptions"));
-        }
-        return subscriptions::list(&ctx);
+        return subscriptions::list(&parts.method, &tenant);
     }
     auth::check_api_version(&query)?;
     let parsed = parsed.ok_or_else(|| ApiError::NoRoute(auth::truncate(parts.uri.path(), 200)))?;
