@@ -130,17 +130,11 @@ pub(crate) async fn list(ctx: &Ctx<'_>, f: &FactoryAt, kind: Kind) -> Result<Res
             size,
         )
         .await?;
-    let value: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| resource_json(ctx, f, r))
-        .collect();
-    let mut out = json!({ "value": value });
-    if let Some(next) = page.next {
-        let path = format!("{}/{}", factory_id(ctx, &f.rg, &f.name), kind_path(kind));
-        out["nextLink"] = Value::String(ctx.next_link(&path, &next));
-    }
-    ok_json(out)
+    ctx.list_answer(
+        &page,
+        |r| resource_json(ctx, f, r),
+        || format!("{}/{}", factory_id(ctx, &f.rg, &f.name), kind_path(kind)),
+    )
 }
 
 /// ADF's resource shape, SecureStrings masked.

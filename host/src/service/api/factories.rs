@@ -81,10 +81,10 @@ pub(crate) async fn list(ctx: &Ctx<'_>, rg: Option<&str>) -> Result<Response, Ap
             ctx.api.config.page_size,
         )
         .await?;
-    let value: Vec<Value> = page.items.iter().map(|r| factory_json(ctx, r)).collect();
-    let mut out = json!({ "value": value });
-    if let Some(next) = page.next {
-        let path = match rg {
+    ctx.list_answer(
+        &page,
+        |r| factory_json(ctx, r),
+        || match rg {
             Some(rg) => format!(
                 "{}/resourceGroups/{}/providers/Microsoft.DataFactory/factories",
                 ctx.subscription_path(),
@@ -94,10 +94,8 @@ pub(crate) async fn list(ctx: &Ctx<'_>, rg: Option<&str>) -> Result<Response, Ap
                 "{}/providers/Microsoft.DataFactory/factories",
                 ctx.subscription_path()
             ),
-        };
-        out["nextLink"] = Value::String(ctx.next_link(&path, &next));
-    }
-    ok_json(out)
+        },
+    )
 }
 
 /// The resource id of a factory.

@@ -346,6 +346,22 @@ impl Ctx<'_> {
         }
     }
 
+    /// ARM's answer to a list: `{"value": [item(row)...]}`, and a `nextLink` to the list's
+    /// `path()` when another page follows.
+    pub fn list_answer<T>(
+        &self,
+        page: &crate::service::control::Page<T>,
+        item: impl Fn(&T) -> Value,
+        path: impl FnOnce() -> String,
+    ) -> Result<Response, ApiError> {
+        let value: Vec<Value> = page.items.iter().map(item).collect();
+        let mut out = serde_json::json!({ "value": value });
+        if let Some(next) = &page.next {
+            out["nextLink"] = Value::String(self.next_link(&path(), next));
+        }
+        ok_json(out)
+    }
+
     /// An absolute `nextLink` for `path` with the continuation `token`.
     pub fn next_link(&self, path: &str, token: &str) -> String {
         format!(

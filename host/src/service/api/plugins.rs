@@ -99,16 +99,17 @@ pub(crate) async fn list(
             ctx.api.config.page_size,
         )
         .await?;
-    let value: Vec<Value> = page.items.iter().map(|r| plugin_json(ctx, f, r)).collect();
-    let mut out = json!({ "value": value });
-    if let Some(next) = page.next {
-        let mut path = format!("{}/plugins", factory_id(ctx, &f.rg, &f.name));
-        if let Some(n) = name {
-            path = format!("{path}/{}/versions", super::paths::encode(n));
-        }
-        out["nextLink"] = Value::String(ctx.next_link(&path, &next));
-    }
-    ok_json(out)
+    ctx.list_answer(
+        &page,
+        |r| plugin_json(ctx, f, r),
+        || {
+            let path = format!("{}/plugins", factory_id(ctx, &f.rg, &f.name));
+            match name {
+                Some(n) => format!("{path}/{}/versions", super::paths::encode(n)),
+                None => path,
+            }
+        },
+    )
 }
 
 fn plugin_json(ctx: &Ctx<'_>, f: &FactoryAt, row: &PluginRow) -> Value {

@@ -94,17 +94,11 @@ pub(crate) async fn list(ctx: &Ctx<'_>, f: &FactoryAt) -> Result<Response, ApiEr
             ctx.api.config.page_size,
         )
         .await?;
-    let value: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| resource_json(ctx, f, r))
-        .collect();
-    let mut out = json!({ "value": value });
-    if let Some(next) = page.next {
-        let path = format!("{}/triggers", factory_id(ctx, &f.rg, &f.name));
-        out["nextLink"] = Value::String(ctx.next_link(&path, &next));
-    }
-    ok_json(out)
+    ctx.list_answer(
+        &page,
+        |r| resource_json(ctx, f, r),
+        || format!("{}/triggers", factory_id(ctx, &f.rg, &f.name)),
+    )
 }
 
 /// `triggers/{name}/start`: only the types Sluice fires can be started.
