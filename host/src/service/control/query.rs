@@ -282,6 +282,31 @@ pub(super) fn filter_sql(
     Ok((conditions, order_sql.join(", ")))
 }
 
+/// The first five parameters of a run query of one factory and the conditions reading them:
+/// the tenant, the factory (by resource group and name, case-insensitive) and the
+/// `lastUpdatedAfter`/`lastUpdatedBefore` window on `{alias}.last_updated`. `f` is the
+/// factories table joined on the runs' `factory_id`.
+pub(super) fn factory_window(
+    tenant: Uuid,
+    rg: &str,
+    factory: &str,
+    q: &RunQuery,
+    alias: &str,
+) -> (Params, String) {
+    let params: Params = vec![
+        Box::new(tenant),
+        Box::new(rg.to_string()),
+        Box::new(factory.to_string()),
+        Box::new(q.last_updated_after),
+        Box::new(q.last_updated_before),
+    ];
+    let sql = format!(
+        "f.tenant_id = $1 AND lower(f.resource_group) = lower($2) AND lower(f.name) = lower($3) \
+         AND {alias}.last_updated >= $4 AND {alias}.last_updated <= $5"
+    );
+    (params, sql)
+}
+
 pub(super) fn limits(q: &RunQuery, params: &mut Params) -> String {
     let limit = q.limit.clamp(1, super::paging::MAX_PAGE);
     params.push(Box::new(i64::try_from(limit + 1).unwrap_or(1001)));
@@ -313,13 +338,7 @@ impl Control {
         factory: &str,
         q: &RunQuery,
     ) -> Result<Page<RunRow>, ControlError> {
-        let mut params: Params = vec![
-            Box::new(tenant),
-            Box::new(rg.to_string()),
-            Box::new(factory.to_string()),
-            Box::new(q.last_updated_after),
-            Box::new(q.last_updated_before),
-        ];
+        let (mut params, window) = factory_window(tenant, rg, factory, q, "r");
         let latest =
             "NOT EXISTS (SELECT 1 FROM sluice.runs l WHERE l.run_group_id = r.run_group_id \
                       AND l.queued_at > r.queued_at)";
@@ -333,8 +352,7 @@ impl Control {
         let limit = limits(q, &mut params);
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM sluice.runs r JOIN sluice.factories f ON f.id = r.factory_id \
-             WHERE f.tenant_id = $1 AND lower(f.resource_group) = lower($2) AND lower(f.name) = lower($3) \
-             AND r.last_updated >= $4 AND r.last_updated <= $5{conditions} \
+             WHERE {window}{conditions} \
              ORDER BY {order}, r.queued_at, r.run_id {limit}"
         );
         let client = self.pool.get().await?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::definitions::DefinitionRow;
 use super::paging::{fetch_limit, page, parse_cursor, Page};
-use super::query::{filter_sql, limits, paged, refs, Column, Params};
+use super::query::{factory_window, filter_sql, limits, paged, refs, Column};
 use super::resources::{check_if_match, factory_id, Kind};
 use super::{Control, ControlError, RunQuery};
 
@@ -359,13 +359,7 @@ impl Control {
         factory: &str,
         q: &RunQuery,
     ) -> Result<Page<TriggerRunRow>, ControlError> {
-        let mut params: Params = vec![
-            Box::new(tenant),
-            Box::new(rg.to_string()),
-            Box::new(factory.to_string()),
-            Box::new(q.last_updated_after),
-            Box::new(q.last_updated_before),
-        ];
+        let (mut params, window) = factory_window(tenant, rg, factory, q, "t");
         let (conditions, order) = filter_sql(
             q,
             TRIGGER_RUN_OPERANDS,
@@ -382,9 +376,7 @@ impl Control {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM sluice.trigger_runs t \
              JOIN sluice.factories f ON f.id = t.factory_id \
-             WHERE f.tenant_id = $1 AND lower(f.resource_group) = lower($2) \
-             AND lower(f.name) = lower($3) \
-             AND t.last_updated >= $4 AND t.last_updated <= $5{conditions} \
+             WHERE {window}{conditions} \
              ORDER BY {order}, t.scheduled_time, t.trigger_run_id {limit}"
         );
         let client = self.pool.get().await?;
