@@ -197,6 +197,8 @@ try {
   assert.ok(input.includes("***"), input);
   const whole = await page.locator("body").textContent();
   assert.ok(!whole.includes(SECRET), "the SecureString parameter is on the page");
+  const shown = await ok(TOKEN_A, "GET", `${F}/pipelineruns/${failedId}`);
+  assert.equal(shown.parameters.pw, "**********", "the API shows the SecureString parameter");
   await shot(page, "run-failed");
 
   step("rerun the failed run from its failed activity once the table exists");

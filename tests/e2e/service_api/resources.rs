@@ -304,3 +304,84 @@ async fn runs_are_created_read_queried_and_cancelled() {
     arm_error(st, &body, StatusCode::NOT_FOUND, "ResourceNotFound");
     s.stop().await;
 }
+
+/// A SecureString parameter's value never comes back from the API: run answers (GET and
+/// queryPipelineRuns) show `**********`, and a rerun that passes the mask back runs with the
+/// original value.
+#[tokio::test]
+async fn secure_string_parameters_are_masked_in_run_answers() {
+    let s = Service::start(1 << 20).await;
+    let t = s.tenant("masker", 10_000).await;
+    let fp = super::factory_path(&t, "rg", "Masked");
+    let (st, body) = s
+        .json(Method::PUT, &t, &fp, Some(json!({"location": "local"})))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let pipe = json!({"properties": {
+        "parameters": {"pw": {"type": "SecureString"}, "who": {"type": "String"}},
+        "activities": [{"name": "Nap", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}});
+    let (st, body) = s
+        .json(Method::PUT, &t, &format!("{fp}/pipelines/P"), Some(pipe))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let secret = "hunter2-secure-param";
+    let (st, created) = s
+        .json(
+            Method::POST,
+            &t,
+            &format!("{fp}/pipelines/P/createRun"),
+            Some(json!({"pw": secret, "who": "me"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{created}");
+    let run = created["runId"].as_str().unwrap().to_string();
+    let (_, got) = s
+        .json(Method::GET, &t, &format!("{fp}/pipelineruns/{run}"), None)
+        .await;
+    assert_eq!(got["parameters"]["pw"], "**********", "{got}");
+    assert_eq!(got["parameters"]["who"], "me", "{got}");
+    let window = json!({"lastUpdatedAfter": "2000-01-01T00:00:00Z",
+                        "lastUpdatedBefore": "2100-01-01T00:00:00Z"});
+    let (_, page) = s
+        .json(
+            Method::POST,
+            &t,
+            &format!("{fp}/queryPipelineRuns"),
+            Some(window),
+        )
+        .await;
+    assert_eq!(page["value"][0]["parameters"]["pw"], "**********", "{page}");
+    assert!(!page.to_string().contains(secret) && !got.to_string().contains(secret));
+    // A rerun passing the parameters back as shown runs with the original secret.
+    let (st, rerun) = s
+        .json(
+            Method::POST,
+            &t,
+            &format!("{fp}/pipelines/P/createRun?referencePipelineRunId={run}"),
+            Some(got["parameters"].clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{rerun}");
+    let (_, subs) = s
+        .json(
+            Method::GET,
+            &t,
+            "/subscriptions?api-version=2020-01-01",
+            None,
+        )
+        .await;
+    let tenant: Uuid = subs["value"][0]["tenantId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = s
+        .control
+        .get_run(tenant, rerun["runId"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.parameters["pw"], secret);
+    assert_eq!(stored.parameters["who"], "me");
+    s.stop().await;
+}

@@ -1,7 +1,9 @@
 //! Pipeline runs: `createRun` (parameters checked against the pipeline's declarations with the
 //! planning code, then stored Queued and enqueued), `pipelineruns/{runId}` GET and `cancel`,
 //! `queryPipelineRuns` and `queryActivityruns` in ADF's shapes (`{"value":[..],
-//! "continuationToken":..}`).
+//! "continuationToken":..}`), SecureString parameters masked in every run answer.
+
+use std::collections::HashMap;
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -11,6 +13,7 @@ use uuid::Uuid;
 use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
 use crate::model::error::ModelError;
 use crate::secrets::SecretBook;
+use crate::service::control::crypto::MASK;
 use crate::service::control::{ActivityRunRow, Kind, NewRun, RunQuery, RunRow};
 
 pub(crate) async fn create(
@@ -24,7 +27,7 @@ pub(crate) async fn create(
     }
     let control = &ctx.api.control;
     let tenant = ctx.tenant.id;
-    let parameters = body::parse_object(bytes)?;
+    let mut parameters = body::parse_object(bytes)?;
     let reference = match ctx
         .query("referencePipelineRunId")
         .filter(|v| !v.is_empty())
@@ -70,6 +73,9 @@ pub(crate) async fn create(
     }
     if let Some(start) = &start_activity {
         check_start_activity(&def.body, &def.name, start)?;
+    }
+    if let Some(r) = &reference_run {
+        unmask_from_reference(&mut parameters, r);
     }
     check_parameters(ctx, f, &def.name, &parameters).await?;
     let new = NewRun {
@@ -162,7 +168,9 @@ pub(crate) async fn get(ctx: &Ctx<'_>, f: &FactoryAt, id: &str) -> Result<Respon
         return Err(ctx.not_allowed("pipelineRun"));
     }
     let run = find_run(ctx, f, run_uuid(id)?).await?;
-    ok_json(run.to_adf_json())
+    let mut answer = run.to_adf_json();
+    mask_secure_parameters(ctx, f, std::iter::once(&mut answer)).await?;
+    ok_json(answer)
 }
 
 pub(crate) async fn cancel(ctx: &Ctx<'_>, f: &FactoryAt, id: &str) -> Result<Response, ApiError> {
@@ -201,7 +209,80 @@ pub(crate) async fn query(
         .control
         .query_runs(ctx.tenant.id, &f.rg, &f.name, &q)
         .await?;
-    ok_json(page.to_adf_json(RunRow::to_adf_json))
+    let mut answer = page.to_adf_json(RunRow::to_adf_json);
+    if let Some(runs) = answer.get_mut("value").and_then(Value::as_array_mut) {
+        mask_secure_parameters(ctx, f, runs.iter_mut()).await?;
+    }
+    ok_json(answer)
+}
+
+/// A SecureString parameter's value is a secret: in run answers the parameters the run's
+/// pipeline declares SecureString (as it is defined now) read `**********`. A rerun that passes
+/// the masked text back gets the original value (see [`unmask_from_reference`]).
+async fn mask_secure_parameters(
+    ctx: &Ctx<'_>,
+    f: &FactoryAt,
+    runs: impl Iterator<Item = &mut Value>,
+) -> Result<(), ApiError> {
+    let mut secure: HashMap<String, Vec<String>> = HashMap::new();
+    for run in runs {
+        let Some(pipeline) = run.get("pipelineName").and_then(Value::as_str) else {
+            continue;
+        };
+        let key = pipeline.to_ascii_lowercase();
+        if !secure.contains_key(&key) {
+            let names = secure_parameter_names(ctx, f, pipeline).await?;
+            secure.insert(key.clone(), names);
+        }
+        let names = secure.get(&key).map_or(&[][..], Vec::as_slice);
+        if let Some(params) = run.get_mut("parameters").and_then(Value::as_object_mut) {
+            for (name, value) in params.iter_mut() {
+                if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    *value = Value::String(MASK.to_string());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parameters `pipeline` declares with type SecureString.
+async fn secure_parameter_names(
+    ctx: &Ctx<'_>,
+    f: &FactoryAt,
+    pipeline: &str,
+) -> Result<Vec<String>, ApiError> {
+    let def = ctx
+        .api
+        .control
+        .get_definition(ctx.tenant.id, &f.rg, &f.name, Kind::Pipelines, pipeline)
+        .await?;
+    let declared = def
+        .as_ref()
+        .and_then(|d| d.body.pointer("/properties/parameters"))
+        .and_then(Value::as_object);
+    Ok(declared
+        .into_iter()
+        .flatten()
+        .filter(|(_, p)| {
+            p.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("SecureString"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect())
+}
+
+/// A rerun (`referencePipelineRunId`) that passes back a parameter as the masked text runs with
+/// the reference run's value of it: clients only ever saw the mask.
+fn unmask_from_reference(parameters: &mut Map<String, Value>, reference: &RunRow) {
+    for (name, value) in parameters.iter_mut() {
+        if value.as_str() == Some(MASK) {
+            if let Some(original) = reference.parameters.get(name.as_str()) {
+                *value = original.clone();
+            }
+        }
+    }
 }
 
 pub(crate) async fn query_activities(
