@@ -25,22 +25,7 @@ pub(crate) async fn one(
     match ctx.method {
         Method::PUT => {
             check_name(kind, name)?;
-            let mut body = body::parse_object(bytes)?;
-            let properties = match body.remove("properties") {
-                Some(p @ Value::Object(_)) => p,
-                Some(_) => {
-                    return Err(ApiError::bad_request(format!(
-                        "{} '{name}': property `properties` must be an object",
-                        kind_label(kind)
-                    )))
-                }
-                None => {
-                    return Err(ApiError::bad_request(format!(
-                        "{} '{name}': property `properties` is required",
-                        kind_label(kind)
-                    )))
-                }
-            };
+            let properties = Value::Object(take_properties(bytes, kind, name)?);
             super::factories::require(ctx, f).await?;
             let previous = control
                 .get_definition(tenant, &f.rg, &f.name, kind, name)
@@ -110,6 +95,24 @@ pub(crate) async fn one(
             }
         }
         _ => Err(ctx.not_allowed("definition")),
+    }
+}
+
+/// The `properties` object of a PUT body; the error names the definition.
+pub(super) fn take_properties(
+    bytes: &[u8],
+    kind: Kind,
+    name: &str,
+) -> Result<Map<String, Value>, ApiError> {
+    let what = kind_label(kind);
+    match body::parse_object(bytes)?.remove("properties") {
+        Some(Value::Object(p)) => Ok(p),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{what} '{name}': property `properties` must be an object"
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "{what} '{name}': property `properties` is required"
+        ))),
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::factories::{factory_id, if_match};
-use super::{body, empty, ok_json, ApiError, Ctx, FactoryAt};
+use super::{empty, ok_json, ApiError, Ctx, FactoryAt};
 use crate::model::trigger::{Dependency, Trigger, TriggerKind};
 use crate::service::control::{Kind, TriggerRow, TriggerRunRow};
 
@@ -27,20 +27,7 @@ pub(crate) async fn one(
     match ctx.method {
         Method::PUT => {
             super::definitions::check_name(Kind::Triggers, name)?;
-            let mut body = body::parse_object(bytes)?;
-            let mut properties = match body.remove("properties") {
-                Some(Value::Object(p)) => p,
-                Some(_) => {
-                    return Err(ApiError::bad_request(format!(
-                        "trigger '{name}': property `properties` must be an object"
-                    )))
-                }
-                None => {
-                    return Err(ApiError::bad_request(format!(
-                        "trigger '{name}': property `properties` is required"
-                    )))
-                }
-            };
+            let mut properties = super::definitions::take_properties(bytes, Kind::Triggers, name)?;
             // Read-only in ADF: the state is changed by start and stop only.
             properties.remove("runtimeState");
             super::factories::require(ctx, f).await?;
