@@ -83,13 +83,14 @@ pub fn check_subscription(tenant: &TenantInfo, segment: &str) -> Result<(), ApiE
 
 /// `api-version` must be present and the one version served.
 pub fn check_api_version(query: &[(String, String)]) -> Result<(), ApiError> {
-    let version = query
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
-        .map(|(_, v)| v.as_str());
-    match version {
+    check_api_version_in(query, &[SUPPORTED_API_VERSION])
+}
+
+/// The request's `api-version` must be one of `accepted`.
+pub fn check_api_version_in(query: &[(String, String)], accepted: &[&str]) -> Result<(), ApiError> {
+    match super::paths::query_value(query, "api-version") {
         None => Err(ApiError::MissingApiVersion),
-        Some(SUPPORTED_API_VERSION) => Ok(()),
+        Some(v) if accepted.contains(&v) => Ok(()),
         Some(other) => Err(ApiError::InvalidApiVersion(truncate(other, 64))),
     }
 }

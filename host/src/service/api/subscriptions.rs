@@ -14,11 +14,7 @@ const SUBSCRIPTION_API_VERSIONS: &[&str] = &["2020-01-01", "2022-12-01", SUPPORT
 
 /// Checks the api-version of a `GET /subscriptions` (ARM's, not Data Factory's).
 pub(crate) fn check_api_version(query: &[(String, String)]) -> Result<(), ApiError> {
-    match super::paths::query_value(query, "api-version") {
-        None => Err(ApiError::MissingApiVersion),
-        Some(v) if SUBSCRIPTION_API_VERSIONS.contains(&v) => Ok(()),
-        Some(other) => Err(ApiError::InvalidApiVersion(auth::truncate(other, 64))),
-    }
+    auth::check_api_version_in(query, SUBSCRIPTION_API_VERSIONS)
 }
 
 /// `{"value": [the tenant's subscription]}` in ARM's shape; the display name is the tenant's.
