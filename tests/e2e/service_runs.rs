@@ -10,34 +10,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice::service::control::{Kind, NewRun};
-use sluice_e2e::local_connection_string;
 use sluice_e2e::service::Fixture;
 use sluice_e2e::TestDb;
 
 fn wait_pipeline(seconds: u64) -> serde_json::Value {
     json!({"activities": [{"name": "Sleep", "type": "Wait", "typeProperties": {"waitTimeInSeconds": seconds}}]})
-}
-
-/// Linked service `Pg` (the local server, its connection string sealed as the API stores it)
-/// and a table dataset on it for each `(dataset, table)` of `db`'s schema.
-async fn local_tables(fx: &Fixture, db: &TestDb, tables: &[(&str, &str)]) {
-    fx.put(
-        Kind::LinkedServices,
-        "Pg",
-        json!({"type": "AzurePostgreSql", "typeProperties": {
-        "connectionString": {"type": "SecureString", "value": local_connection_string()}}}),
-    )
-    .await;
-    for (name, table) in tables {
-        fx.put(
-            Kind::Datasets,
-            name,
-            json!({"type": "AzurePostgreSqlTable",
-            "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
-            "typeProperties": {"schema": db.schema, "table": table}}),
-        )
-        .await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +67,8 @@ async fn a_failed_run_reruns_from_its_failed_activity() {
     )
     .await;
     let fx = Fixture::new("recoverer", &[]).await;
-    local_tables(&fx, &db, &[("Src", "src"), ("Dst", "dst")]).await;
+    fx.put_local_tables(&db.schema, &[("Src", "src"), ("Dst", "dst")])
+        .await;
     let gate = format!("SELECT count(*) AS n FROM \"{}\".gate", db.schema);
     fx.put(Kind::Pipelines, "P", json!({"activities": [
         {"name": "CopyRows", "type": "Copy",
@@ -193,7 +171,7 @@ async fn file_server_paths_resolve_under_the_tenants_files_root_only() {
     )
     .await;
     let fx = Fixture::new("filer", &[]).await;
-    local_tables(&fx, &db, &[("Src", "src")]).await;
+    fx.put_local_tables(&db.schema, &[("Src", "src")]).await;
     // A Windows path, a path climbing out of the root, and a network share.
     for (ls, host) in [
         ("Share", "C:\\exports"),

@@ -37,23 +37,8 @@ fn t(s: &str) -> DateTime<Utc> {
 /// Linked service `Pg`, datasets `Src`/`Dst` on `db`'s tables and the incremental copy
 /// pipeline, its source query bounded by the window parameters.
 async fn factory(fx: &Fixture, db: &TestDb) {
-    fx.put(
-        Kind::LinkedServices,
-        "Pg",
-        json!({"type": "AzurePostgreSql", "typeProperties": {
-            "connectionString": {"type": "SecureString", "value": local_connection_string()}}}),
-    )
-    .await;
-    for (name, table) in [("Src", "src"), ("Dst", "dst")] {
-        fx.put(
-            Kind::Datasets,
-            name,
-            json!({"type": "AzurePostgreSqlTable",
-                "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
-                "typeProperties": {"schema": db.schema, "table": table}}),
-        )
+    fx.put_local_tables(&db.schema, &[("Src", "src"), ("Dst", "dst")])
         .await;
-    }
     let query = format!(
         "SELECT id, ts, v FROM \"{}\".src WHERE ts >= '@{{pipeline().parameters.windowStart}}' \
          AND ts < '@{{pipeline().parameters.windowEnd}}'",

@@ -23,13 +23,7 @@ const COLUMNS: &str = "label, window_start, window_end, scheduled, trigger_type,
 /// Linked service `Pg`, dataset `Seen` (its schema and table from `trigger()` and a parameter
 /// given with `trigger()`) and pipeline `Load`, which records what it sees in `{s}.seen`.
 async fn factory(fx: &Fixture, db: &TestDb) {
-    fx.put(
-        Kind::LinkedServices,
-        "Pg",
-        json!({"type": "AzurePostgreSql", "typeProperties": {
-            "connectionString": {"type": "SecureString", "value": local_connection_string()}}}),
-    )
-    .await;
+    fx.put_local_pg().await;
     fx.put(
         Kind::Datasets,
         "Seen",

@@ -224,6 +224,34 @@ impl Fixture {
             .unwrap();
     }
 
+    /// Linked service `Pg` on the local test server (its connection string sealed as the API
+    /// stores it).
+    pub async fn put_local_pg(&self) {
+        self.put(
+            sluice::service::control::Kind::LinkedServices,
+            "Pg",
+            serde_json::json!({"type": "AzurePostgreSql", "typeProperties": {
+                "connectionString": {"type": "SecureString", "value": crate::local_connection_string()}}}),
+        )
+        .await;
+    }
+
+    /// [`Fixture::put_local_pg`] and, for each `(dataset, table)`, a table dataset on it in
+    /// `schema`.
+    pub async fn put_local_tables(&self, schema: &str, tables: &[(&str, &str)]) {
+        self.put_local_pg().await;
+        for (name, table) in tables {
+            self.put(
+                sluice::service::control::Kind::Datasets,
+                name,
+                serde_json::json!({"type": "AzurePostgreSqlTable",
+                    "linkedServiceName": {"referenceName": "Pg", "type": "LinkedServiceReference"},
+                    "typeProperties": {"schema": schema, "table": table}}),
+            )
+            .await;
+        }
+    }
+
     /// Queues a run of pipeline `pipeline` with `parameters`.
     pub async fn create_run(&self, pipeline: &str, parameters: Value) -> uuid::Uuid {
         self.create(sluice::service::control::NewRun {
