@@ -1,12 +1,12 @@
 // One pipeline run: its facts and parameters, its activity runs on a timeline, the selected
 // activity's details (a Copy's figures, an error with the activity's input as the engine
-// recorded it, secrets already masked there), and the Cancel and Rerun actions.
+// recorded it, secrets already masked there), and the Cancel and Rerun actions. SecureString
+// parameters come from the API already masked.
 
 import { ACTIVE, announce, badge, fmtBytes, fmtCount, fmtDuration, fmtTime, h, json, mount, runDuration } from "./dom.js";
 import { timeline } from "./timeline.js";
 
 const REFRESH_MS = 2000;
-const MASK = "**********";
 
 /** Cancels `run` after the user confirms; resolves whether it was asked. */
 export async function cancelRun(app, factory, run) {
@@ -34,20 +34,6 @@ export async function rerunRun(app, factory, run, fromFailure) {
     location.hash = `#/runs/${encodeURIComponent(factory.name)}/${encodeURIComponent(created.runId)}`;
   } catch (e) {
     app.failed(e);
-  }
-}
-
-/** The names of a pipeline's SecureString parameters (their values are never shown). */
-async function secureParameters(app, factory, pipelineName) {
-  try {
-    const all = await app.api.pipelines(factory);
-    const def = all.find((p) => p.name.toLowerCase() === String(pipelineName).toLowerCase());
-    const params = (def && def.properties && def.properties.parameters) || {};
-    return new Set(Object.entries(params)
-      .filter(([, p]) => String(p && p.type).toLowerCase() === "securestring")
-      .map(([n]) => n));
-  } catch {
-    return new Set();
   }
 }
 
@@ -126,11 +112,27 @@ export async function runView(app, main, factoryName, runId) {
   }
   let selected = null;
   let timer = null;
-  let secure = null;
+  let shown = null;
   const header = h("div");
   const chart = h("div");
   const detail = h("div");
   mount(main, h("p", {}, h("a", { href: "#/runs" }, "← Pipeline runs")), header, chart, detail);
+
+  function select(id) {
+    selected = id;
+    render();
+    const el = document.getElementById("activity-detail");
+    if (el) el.focus();
+  }
+
+  function render() {
+    const { run, activities } = shown;
+    renderHeader(run);
+    mount(chart, h("h2", {}, "Activity runs"),
+      timeline(activities, run.runStart, run.runEnd, selected, select));
+    const a = activities.find((x) => x.activityRunId === selected);
+    mount(detail, a ? activityDetails(a) : h("p", { class: "muted" }, "Select an activity to see its details."));
+  }
 
   async function refresh(first) {
     let run;
@@ -150,21 +152,12 @@ export async function runView(app, main, factoryName, runId) {
       app.failed(e);
       return true;
     }
-    if (secure === null) secure = await secureParameters(app, factory, run.pipelineName);
-    renderHeader(run);
     if (!selected) {
       const failed = activities.find((a) => a.status === "Failed");
       selected = failed ? failed.activityRunId : null;
     }
-    const select = (id) => {
-      selected = id;
-      renderChart(run, activities);
-      renderDetail(activities);
-      const el = document.getElementById("activity-detail");
-      if (el) el.focus();
-    };
-    renderChart(run, activities, select);
-    renderDetail(activities);
+    shown = { run, activities };
+    render();
     return ACTIVE.has(run.status);
   }
 
@@ -200,19 +193,7 @@ export async function runView(app, main, factoryName, runId) {
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Value"))),
         h("tbody", {}, params.map(([k, v]) => h("tr", {},
           h("th", { scope: "row" }, k),
-          h("td", {}, secure && secure.has(k) ? MASK : (typeof v === "string" ? v : JSON.stringify(v))))))) : null);
-  }
-
-  let onSelect = null;
-  function renderChart(run, activities, select) {
-    if (select) onSelect = select;
-    mount(chart, h("h2", {}, "Activity runs"),
-      timeline(activities, run.runStart, run.runEnd, selected, onSelect));
-  }
-
-  function renderDetail(activities) {
-    const a = activities.find((x) => x.activityRunId === selected);
-    mount(detail, a ? activityDetails(a) : h("p", { class: "muted" }, "Select an activity to see its details."));
+          h("td", {}, typeof v === "string" ? v : JSON.stringify(v)))))) : null);
   }
 
   let left = false;
